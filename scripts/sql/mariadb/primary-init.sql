@@ -1,0 +1,11 @@
+-- rwsplit test fixtures, part 2 of 2, MariaDB 10.11 flavor.
+-- Runs as root on the PRIMARY right after scripts/sql/common/primary-init.sql (replicates to replicas).
+--
+-- Monitoring privileges for the application user, needed by replica health / lag checks:
+--   SLAVE MONITOR  -> SHOW SLAVE STATUS / SHOW REPLICA STATUS (since 10.5.9 no longer covered by
+--                     REPLICATION CLIENT)
+--   BINLOG MONITOR -> SHOW BINLOG STATUS / SHOW MASTER STATUS, SHOW BINARY LOGS
+-- Neither of them bypasses read_only (only READ_ONLY ADMIN does); scripts/mariadb.sh verifies that a
+-- write by 'rwsplit' on a replica still fails with ERROR 1290.
+-- (@@gtid_binlog_pos, @@gtid_slave_pos, @@gtid_current_pos and MASTER_GTID_WAIT() need no privilege.)
+GRANT SLAVE MONITOR, BINLOG MONITOR ON *.* TO 'rwsplit'@'%';

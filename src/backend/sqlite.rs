@@ -1,0 +1,60 @@
+//! SQLite, the embedded default: one writer connection plus a pool of read-only reader
+//! connections on the same WAL-mode database file. This is the standard way to use SQLite
+//! concurrently: WAL lets readers run while the single writer writes, and one writer
+//! connection means writers queue in the pool instead of failing with `SQLITE_BUSY`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Sqlite;
+
+use super::{backend_executors, Backend};
+use crate::classify::Dialect;
+use crate::{RoutingPool, RoutingPoolBuilder};
+
+impl Backend for Sqlite {
+    const DIALECT: Dialect = Dialect::Sqlite;
+    backend_executors!();
+}
+
+/// The name of the reader "replica" in a SQLite pool.
+pub const READER_NAME: &str = "reader";
+
+/// Opens (creating if needed) the SQLite database at `path` in WAL mode and returns a builder
+/// for a [`RoutingPool`] with one writer connection as the primary and `readers` read-only
+/// connections as the replica named [`READER_NAME`].
+///
+/// ```no_run
+/// # async fn demo() -> rwsplit::Result<()> {
+/// let pool = rwsplit::sqlite::open("app.db", 4).await?.build()?;
+/// # Ok(()) }
+/// ```
+pub async fn open(
+    path: impl AsRef<Path>,
+    readers: u32,
+) -> Result<RoutingPoolBuilder<Sqlite>, crate::Error> {
+    if readers == 0 {
+        return Err(crate::Error::InvalidOption {
+            option: "readers",
+            why: "a SQLite routing pool needs at least one reader connection",
+        });
+    }
+    let base = SqliteConnectOptions::new()
+        .filename(path.as_ref())
+        .busy_timeout(Duration::from_secs(5));
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            base.clone()
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal),
+        )
+        .await?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(readers)
+        .connect_with(base.read_only(true))
+        .await?;
+    Ok(RoutingPool::builder(writer).replica(READER_NAME, reader))
+}

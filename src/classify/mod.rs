@@ -1,0 +1,350 @@
+//! The statement classifier: parses SQL with `sqlparser` in the backend's dialect and decides
+//! whether it is provably a pure read. Results are kept in a bounded cache keyed by the SQL
+//! text, so a repeated statement costs a hash lookup, and a stream of unique statements
+//! (inline literals) cannot grow memory past the cache's byte budget.
+
+mod ast;
+mod functions;
+mod scan;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
+use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Tokenizer;
+
+use crate::route::{decide, Decision, PoolState, Reason, Route, UnknownFunctionPolicy, Verdict};
+use ast::FunctionRules;
+
+/// The SQL dialect statements are parsed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// MySQL 8 and MariaDB.
+    MySql,
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+impl Dialect {
+    fn parser_dialect(self) -> &'static dyn sqlparser::dialect::Dialect {
+        match self {
+            Dialect::MySql => &MySqlDialect {},
+            Dialect::Postgres => &PostgreSqlDialect {},
+            Dialect::Sqlite => &SQLiteDialect {},
+        }
+    }
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "mysql" | "mariadb" => Ok(Dialect::MySql),
+            "postgres" | "postgresql" | "pg" => Ok(Dialect::Postgres),
+            "sqlite" => Ok(Dialect::Sqlite),
+            _ => Err(crate::Error::InvalidOption {
+                option: "dialect",
+                why: "expected mysql, postgres or sqlite",
+            }),
+        }
+    }
+}
+
+/// Options of the [`Classifier`]; a consuming builder. Every default is chosen to be safe.
+#[derive(Debug, Clone)]
+pub struct ClassifierOptions {
+    dialect: Dialect,
+    extra_side_effect: Vec<String>,
+    extra_pure: Vec<String>,
+    unknown_functions: UnknownFunctionPolicy,
+    cache_bytes: u64,
+    max_statement_bytes: usize,
+    recursion_limit: usize,
+}
+
+impl ClassifierOptions {
+    /// Defaults for `dialect`.
+    pub fn new(dialect: Dialect) -> Self {
+        ClassifierOptions {
+            dialect,
+            extra_side_effect: Vec::new(),
+            extra_pure: Vec::new(),
+            unknown_functions: UnknownFunctionPolicy::Primary,
+            cache_bytes: 8 * 1024 * 1024,
+            max_statement_bytes: 256 * 1024,
+            recursion_limit: 64,
+        }
+    }
+
+    /// Adds a function with side effects (for example a stored function that writes):
+    /// any statement calling it goes to the primary. Case-insensitive, unqualified name.
+    pub fn side_effect_function(mut self, name: impl Into<String>) -> Self {
+        self.extra_side_effect.push(name.into());
+        self
+    }
+
+    /// Declares a function pure (safe on a replica). Case-insensitive, unqualified name.
+    /// A name on the side-effect list stays there: the side-effect list wins.
+    pub fn pure_function(mut self, name: impl Into<String>) -> Self {
+        self.extra_pure.push(name.into());
+        self
+    }
+
+    /// Routing of reads that call a function neither list knows. Default:
+    /// [`UnknownFunctionPolicy::Primary`].
+    pub fn unknown_functions(mut self, policy: UnknownFunctionPolicy) -> Self {
+        self.unknown_functions = policy;
+        self
+    }
+
+    /// Memory budget of the classification cache, counting the SQL text of each entry plus
+    /// its overhead. Default: 8 MiB (tens of thousands of typical statements). 0 disables it.
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// Statements longer than this are not parsed and go to the primary. Default: 256 KiB,
+    /// which bounds the parse cost of untrusted SQL.
+    pub fn max_statement_bytes(mut self, bytes: usize) -> Self {
+        self.max_statement_bytes = bytes;
+        self
+    }
+
+    /// Parser nesting limit; deeper statements go to the primary. Default: 64.
+    pub fn recursion_limit(mut self, depth: usize) -> Self {
+        self.recursion_limit = depth;
+        self
+    }
+
+    /// The dialect these options parse in.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Builds the classifier.
+    pub fn build(self) -> Classifier {
+        let lower = |s: &String| s.to_ascii_lowercase().into_boxed_str();
+        let side_effect: HashSet<Box<str>> = functions::side_effect(self.dialect)
+            .map(Box::from)
+            .chain(self.extra_side_effect.iter().map(lower))
+            .collect();
+        let pure: HashSet<Box<str>> = functions::pure(self.dialect)
+            .map(Box::from)
+            .chain(self.extra_pure.iter().map(lower))
+            .filter(|f| !side_effect.contains(f))
+            .collect();
+        let cache = (self.cache_bytes > 0).then(|| {
+            let estimated = (self.cache_bytes / 256).max(16) as usize;
+            Cache::with_weighter(estimated, self.cache_bytes, EntryWeight)
+        });
+        Classifier(Arc::new(Inner {
+            rules: FunctionRules { side_effect, pure },
+            cache,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            options: self,
+        }))
+    }
+}
+
+/// The classifier's result for one SQL text, shared by every call that sends the same text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    pub(crate) verdict: Verdict,
+    pub(crate) hint: Option<Route>,
+    pub(crate) operation: &'static str,
+    pub(crate) collection: Option<Box<str>>,
+}
+
+impl Analysis {
+    /// The operation name (`SELECT`, `INSERT`, ...), upper case.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The one table the statement touches, when that is unambiguous.
+    pub fn collection(&self) -> Option<&str> {
+        self.collection.as_deref()
+    }
+
+    /// The route hint written in the statement, if any.
+    pub fn comment_hint(&self) -> Option<Route> {
+        self.hint
+    }
+
+    /// True when the statement is provably a pure read.
+    pub fn is_pure_read(&self) -> bool {
+        self.verdict == Verdict::Read
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EntryWeight;
+
+impl Weighter<Box<str>, Arc<Analysis>> for EntryWeight {
+    fn weight(&self, key: &Box<str>, val: &Arc<Analysis>) -> u64 {
+        let collection = val.collection.as_ref().map_or(0, |c| c.len());
+        (key.len() + collection + std::mem::size_of::<Analysis>() + 96) as u64
+    }
+}
+
+struct Inner {
+    options: ClassifierOptions,
+    rules: FunctionRules,
+    cache: Option<Cache<Box<str>, Arc<Analysis>, EntryWeight>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Classifies SQL statements; cheap to clone (shared state behind an `Arc`).
+#[derive(Clone)]
+pub struct Classifier(Arc<Inner>);
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stats = self.cache_stats();
+        f.debug_struct("Classifier")
+            .field("dialect", &self.0.options.dialect)
+            .field("unknown_functions", &self.0.options.unknown_functions)
+            .field("cache", &stats)
+            .finish()
+    }
+}
+
+/// A snapshot of the classification cache counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that parsed.
+    pub misses: u64,
+    /// Entries held now.
+    pub entries: usize,
+    /// Bytes (by the cache's weight) held now.
+    pub bytes: u64,
+}
+
+impl Classifier {
+    /// A classifier with default options for `dialect`.
+    pub fn new(dialect: Dialect) -> Self {
+        ClassifierOptions::new(dialect).build()
+    }
+
+    /// The dialect statements are parsed in.
+    pub fn dialect(&self) -> Dialect {
+        self.0.options.dialect
+    }
+
+    /// The unknown-function policy.
+    pub fn unknown_functions(&self) -> UnknownFunctionPolicy {
+        self.0.options.unknown_functions
+    }
+
+    /// Classifies `sql`, from the cache when it was seen before.
+    pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
+        let Some(cache) = &self.0.cache else {
+            self.0.misses.fetch_add(1, Ordering::Relaxed);
+            return Arc::new(self.analyze_uncached(sql));
+        };
+        if let Some(hit) = cache.get(sql) {
+            self.0.hits.fetch_add(1, Ordering::Relaxed);
+            return hit;
+        }
+        self.0.misses.fetch_add(1, Ordering::Relaxed);
+        let analysis = Arc::new(self.analyze_uncached(sql));
+        if sql.len() <= self.0.options.max_statement_bytes {
+            cache.insert(sql.into(), analysis.clone());
+        }
+        analysis
+    }
+
+    /// The decision for `sql` in a pool that has replicas, with no call or scope hint: what
+    /// `examples/classify.rs` prints.
+    pub fn decide(&self, sql: &str) -> Decision {
+        let analysis = self.analyze(sql);
+        decide(
+            &analysis.verdict,
+            analysis.hint,
+            None,
+            None,
+            PoolState {
+                has_replicas: true,
+                unknown_functions: self.unknown_functions(),
+            },
+        )
+    }
+
+    /// Cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.0.hits.load(Ordering::Relaxed),
+            misses: self.0.misses.load(Ordering::Relaxed),
+            entries: self.0.cache.as_ref().map_or(0, |c| c.len()),
+            bytes: self.0.cache.as_ref().map_or(0, |c| c.weight()),
+        }
+    }
+
+    fn analyze_uncached(&self, sql: &str) -> Analysis {
+        let opts = &self.0.options;
+        let primary = |reason, hint, operation| Analysis {
+            verdict: Verdict::Primary(reason),
+            hint,
+            operation,
+            collection: None,
+        };
+        if sql.len() > opts.max_statement_bytes {
+            return primary(Reason::TooLarge, None, "UNKNOWN");
+        }
+        let dialect = opts.dialect.parser_dialect();
+        let tokens = match Tokenizer::new(dialect, sql).tokenize_with_location() {
+            Ok(tokens) => tokens,
+            Err(_) => return primary(Reason::Unparseable, None, "UNKNOWN"),
+        };
+        let scan = scan::scan(&tokens, opts.dialect);
+        if let Some(reason) = scan.primary {
+            return primary(reason, scan.hint, scan.first_keyword);
+        }
+        let parsed = Parser::new(dialect)
+            .with_recursion_limit(opts.recursion_limit)
+            .with_tokens_with_locations(tokens)
+            .parse_statements();
+        let statements = match parsed {
+            Ok(statements) => statements,
+            Err(_) => return primary(Reason::Unparseable, scan.hint, scan.first_keyword),
+        };
+        let stmt = match statements.as_slice() {
+            [one] => one,
+            [] => return primary(Reason::Unparseable, scan.hint, scan.first_keyword),
+            _ => return primary(Reason::MultiStatement, scan.hint, scan.first_keyword),
+        };
+        let mut facts = ast::Facts::default();
+        let mut verdict = ast::classify(stmt, &self.0.rules, &mut facts);
+        let is_query = matches!(stmt, sqlparser::ast::Statement::Query(_));
+        if is_query && scan.has_into && !matches!(verdict, Verdict::Primary(_)) {
+            verdict = Verdict::Primary(Reason::SelectInto);
+        }
+        Analysis {
+            verdict,
+            hint: scan.hint,
+            operation: if is_query {
+                "SELECT"
+            } else {
+                scan.first_keyword
+            },
+            collection: facts.collection,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,318 @@
+//! One small test per rule. `r` = replica, `p(reason label)` = primary for that reason.
+
+use super::*;
+use crate::route::Target;
+
+fn label(dialect: Dialect, sql: &str) -> (Target, &'static str) {
+    let d = Classifier::new(dialect).decide(sql);
+    (d.target, d.reason.label())
+}
+
+fn replica(dialect: Dialect, sql: &str) {
+    assert_eq!(label(dialect, sql), (Target::Replica, "pure_read"), "{sql}");
+}
+
+fn primary(dialect: Dialect, sql: &str, reason: &str) {
+    assert_eq!(
+        label(dialect, sql),
+        (Target::Primary, reason_static(reason)),
+        "{sql}"
+    );
+}
+
+fn reason_static(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+const M: Dialect = Dialect::MySql;
+const P: Dialect = Dialect::Postgres;
+const S: Dialect = Dialect::Sqlite;
+
+#[test]
+fn plain_reads_go_to_replicas() {
+    for d in [M, P, S] {
+        replica(d, "SELECT 1");
+        replica(d, "select id, name from users where id = 7");
+        replica(
+            d,
+            "SELECT count(*) FROM orders o JOIN users u ON u.id = o.user_id",
+        );
+        replica(d, "WITH t AS (SELECT 1 AS x) SELECT x FROM t");
+        replica(d, "SELECT * FROM a UNION ALL SELECT * FROM b");
+        replica(d, "  \n /* leading */ SELECT 1");
+    }
+    replica(
+        M,
+        "SELECT * FROM users WHERE id IN (SELECT user_id FROM orders) LIMIT 10",
+    );
+    replica(P, "SELECT * FROM users WHERE id = $1");
+    replica(M, "SELECT * FROM users WHERE id = ?");
+    replica(S, "SELECT * FROM users WHERE id = ?1");
+}
+
+#[test]
+fn write_keywords_in_literals_comments_and_identifiers_do_not_matter() {
+    replica(M, "SELECT 'DELETE FROM users' AS s");
+    replica(M, "SELECT /* UPDATE users SET x = 1 */ 1");
+    replica(M, "SELECT `update`, `delete` FROM t");
+    replica(
+        M,
+        "SELECT 'FOR UPDATE', 'LOCK IN SHARE MODE', 'x := 1', 'INTO @v'",
+    );
+    replica(
+        P,
+        "SELECT \"update\" FROM t WHERE note = 'FOR NO KEY UPDATE'",
+    );
+    replica(P, "SELECT 'nextval(''s'')'");
+    replica(M, "SELECT 1 -- FOR UPDATE");
+    replica(M, "SELECT 'it\\'s FOR UPDATE'");
+}
+
+#[test]
+fn writes_go_to_primary() {
+    for d in [M, P, S] {
+        primary(d, "INSERT INTO t (a) VALUES (1)", "write");
+        primary(d, "UPDATE t SET a = 1 WHERE id = 2", "write");
+        primary(d, "DELETE FROM t WHERE id = 2", "write");
+        primary(d, "CREATE TABLE t2 (id INT)", "write");
+        primary(d, "DROP TABLE t", "write");
+    }
+    primary(M, "REPLACE INTO t VALUES (1)", "write");
+    primary(M, "INSERT INTO t SELECT * FROM u", "write");
+    primary(
+        P,
+        "MERGE INTO t USING u ON t.id = u.id WHEN MATCHED THEN DELETE",
+        "write",
+    );
+}
+
+#[test]
+fn locking_reads_go_to_primary() {
+    primary(M, "SELECT * FROM t WHERE id = 1 FOR UPDATE", "locking_read");
+    primary(M, "SELECT * FROM t FOR SHARE", "locking_read");
+    primary(M, "SELECT * FROM t LOCK IN SHARE MODE", "locking_read");
+    primary(M, "SELECT * FROM t FOR UPDATE SKIP LOCKED", "locking_read");
+    primary(
+        M,
+        "SELECT * FROM (SELECT * FROM t FOR UPDATE) x",
+        "locking_read",
+    );
+    primary(
+        M,
+        "SELECT * FROM t WHERE id IN (SELECT id FROM u LOCK IN SHARE MODE)",
+        "locking_read",
+    );
+    primary(P, "SELECT * FROM t FOR NO KEY UPDATE", "locking_read");
+    primary(P, "SELECT * FROM t FOR KEY SHARE NOWAIT", "locking_read");
+    primary(
+        P,
+        "WITH x AS (SELECT * FROM t FOR UPDATE) SELECT * FROM x",
+        "locking_read",
+    );
+    primary(M, "LOCK TABLES t READ", "locking_read");
+}
+
+#[test]
+fn side_effect_functions_go_to_primary_anywhere_in_the_tree() {
+    for sql in [
+        "SELECT GET_LOCK('a', 10)",
+        "select release_lock('a')",
+        "SELECT LAST_INSERT_ID()",
+        "SELECT FOUND_ROWS()",
+        "SELECT ROW_COUNT()",
+        "SELECT NEXTVAL(s1)",
+        "SELECT * FROM t WHERE id = (SELECT is_used_lock('x'))",
+        "SELECT CASE WHEN 1 THEN Get_Lock('a', 0) END",
+    ] {
+        primary(M, sql, "side_effect_function");
+    }
+    for sql in [
+        "SELECT nextval('s1')",
+        "SELECT pg_catalog.nextval('s1')",
+        "SELECT pg_advisory_lock(1)",
+        "SELECT pg_try_advisory_xact_lock(1)",
+        "SELECT set_config('a.b', 'c', false)",
+        "SELECT * FROM t WHERE id = currval('s')",
+        "SELECT txid_current()",
+        "SELECT pg_notify('c', 'x')",
+    ] {
+        primary(P, sql, "side_effect_function");
+    }
+    primary(S, "SELECT last_insert_rowid()", "side_effect_function");
+}
+
+#[test]
+fn session_variables_of_the_writer_go_to_primary() {
+    primary(M, "SELECT @@last_insert_id", "session_variable");
+    primary(M, "SELECT @@session.last_gtid", "session_variable");
+    replica(M, "SELECT @@server_id");
+    primary(M, "SELECT @user_var", "session_variable");
+    primary(
+        M,
+        "SELECT id FROM users WHERE id = @uid",
+        "session_variable",
+    );
+    primary(
+        M,
+        "SELECT SQL_CALC_FOUND_ROWS id FROM users LIMIT 2",
+        "session_variable",
+    );
+}
+
+#[test]
+fn into_assignment_and_ctes() {
+    primary(M, "SELECT id INTO @v FROM t LIMIT 1", "select_into");
+    assert_eq!(
+        label(M, "SELECT id FROM t LIMIT 1 INTO @v").0,
+        Target::Primary
+    );
+    assert_eq!(
+        label(M, "SELECT * FROM t INTO OUTFILE '/tmp/x'").0,
+        Target::Primary
+    );
+    primary(P, "SELECT * INTO new_table FROM t", "select_into");
+    primary(M, "SELECT @x := 1", "variable_assignment");
+    primary(
+        P,
+        "WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d",
+        "data_modifying_cte",
+    );
+    primary(
+        P,
+        "WITH i AS (INSERT INTO t (a) VALUES (1) RETURNING id) SELECT id FROM i",
+        "data_modifying_cte",
+    );
+}
+
+#[test]
+fn multi_statements_session_control_and_garbage() {
+    primary(M, "SELECT 1; SELECT 2", "multi_statement");
+    primary(M, "SELECT 1; DELETE FROM t", "multi_statement");
+    replica(M, "SELECT 1;");
+    for sql in [
+        "SET @a = 1",
+        "SET NAMES utf8mb4",
+        "USE db",
+        "BEGIN",
+        "START TRANSACTION",
+        "COMMIT",
+    ] {
+        primary(M, sql, "session_control");
+    }
+    primary(P, "LISTEN chan", "session_control");
+    primary(P, "DISCARD ALL", "session_control");
+    for sql in [
+        "",
+        "   ",
+        ";",
+        "SELEC * FORM x",
+        "SELECT 'unterminated",
+        "SELECT * FROM t WHERE",
+    ] {
+        primary(M, sql, "unparseable");
+    }
+}
+
+#[test]
+fn executable_comments_are_not_comments_on_mysql() {
+    // sqlparser reads the body of `/*! */` as SQL, as the server does; either way the
+    // statement must not reach a replica.
+    for sql in [
+        "SELECT * FROM t /*!50000 FOR UPDATE */",
+        "SELECT 1 /*! , GET_LOCK('a', 0) */",
+        "SELECT * FROM t /*!99999 LOCK IN SHARE MODE */",
+        "SELECT id FROM users WHERE id = 1 /*M! FOR UPDATE */",
+        "SELECT id FROM users /*M!100600 FOR UPDATE SKIP LOCKED */",
+    ] {
+        assert_eq!(label(M, sql).0, Target::Primary, "{sql}");
+    }
+}
+
+#[test]
+fn show_and_explain() {
+    replica(M, "SHOW TABLES");
+    replica(M, "SHOW COLUMNS FROM users");
+    replica(M, "DESCRIBE users");
+    replica(M, "EXPLAIN SELECT * FROM users");
+    primary(M, "EXPLAIN DELETE FROM users", "write");
+    replica(M, "SHOW STATUS");
+    replica(M, "SHOW VARIABLES LIKE 'read_only'");
+    replica(M, "SHOW INDEX FROM users");
+    primary(M, "SHOW WARNINGS", "session_variable");
+    primary(M, "SHOW MASTER STATUS", "server_state");
+}
+
+#[test]
+fn hints_in_comments() {
+    let c = Classifier::new(M);
+    let d = c.decide("/* rwsplit:primary */ SELECT 1");
+    assert_eq!(
+        (d.target, d.reason.label()),
+        (Target::Primary, "hint_comment")
+    );
+    let d = c.decide("SELECT 1 -- rwsplit:primary");
+    assert_eq!(d.target, Target::Primary);
+    let d = c.decide("/* rwsplit:replica */ UPDATE t SET a = 1");
+    assert_eq!((d.target, d.reason.label()), (Target::Primary, "write"));
+    let d = c.decide("/* rwsplit:nonsense */ SELECT 1");
+    assert_eq!(d.target, Target::Replica);
+    let d = c.decide("SELECT '/* rwsplit:primary */'");
+    assert_eq!(d.target, Target::Replica);
+}
+
+#[test]
+fn unknown_functions_follow_the_policy_and_user_lists() {
+    primary(M, "SELECT my_func(1)", "unknown_function");
+    let lenient = ClassifierOptions::new(M)
+        .unknown_functions(UnknownFunctionPolicy::Replica)
+        .build();
+    assert_eq!(lenient.decide("SELECT my_func(1)").target, Target::Replica);
+    let custom = ClassifierOptions::new(M)
+        .pure_function("MY_FUNC")
+        .side_effect_function("audit_log")
+        .pure_function("get_lock")
+        .build();
+    assert_eq!(custom.decide("SELECT my_func(1)").target, Target::Replica);
+    let d = custom.decide("SELECT Audit_Log('x')");
+    assert_eq!(d.reason, Reason::SideEffectFunction("audit_log".into()));
+    assert_eq!(
+        custom.decide("SELECT get_lock('a', 1)").target,
+        Target::Primary
+    );
+}
+
+#[test]
+fn deep_nesting_and_huge_input_go_to_primary_without_overflow() {
+    let deep = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    primary(M, &deep, "unparseable");
+    primary(P, &deep, "unparseable");
+    let small = ClassifierOptions::new(M).max_statement_bytes(16).build();
+    let d = small.decide("SELECT * FROM users WHERE id = 1");
+    assert_eq!(d.reason, Reason::TooLarge);
+}
+
+#[test]
+fn cache_hits_and_bounded_memory() {
+    let c = ClassifierOptions::new(M).cache_bytes(64 * 1024).build();
+    c.analyze("SELECT 1");
+    c.analyze("SELECT 1");
+    let stats = c.cache_stats();
+    assert_eq!((stats.hits, stats.misses), (1, 1));
+    for i in 0..5_000 {
+        c.analyze(&format!("SELECT * FROM users WHERE id = {i}"));
+    }
+    let stats = c.cache_stats();
+    assert!(stats.bytes <= 64 * 1024, "{stats:?}");
+    assert!(stats.entries < 5_000, "{stats:?}");
+}
+
+#[test]
+fn telemetry_facts() {
+    let c = Classifier::new(M);
+    let a = c.analyze("SELECT name FROM users WHERE id = 1");
+    assert_eq!((a.operation(), a.collection()), ("SELECT", Some("users")));
+    let a = c.analyze("UPDATE orders SET total = 1");
+    assert_eq!(a.operation(), "UPDATE");
+    let a = c.analyze("SELECT * FROM a JOIN b ON a.id = b.id");
+    assert_eq!(a.collection(), None);
+}

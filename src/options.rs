@@ -1,0 +1,119 @@
+//! Pool options: health monitoring, lag bounds, timeouts and fallback. Every default is
+//! documented with its reason.
+
+use std::time::Duration;
+
+/// What a read does when no replica is eligible (all down, lagging or out of rotation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fallback {
+    /// Read from the primary (default: a read should not fail because replicas are unhealthy).
+    #[default]
+    Primary,
+    /// Fail with [`crate::Error::NoEligibleReplica`] (protects an overloaded primary).
+    Error,
+}
+
+/// Consistency a read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Consistency {
+    /// Any eligible replica (default).
+    #[default]
+    Eventual,
+    /// Causal: never older than the session's own writes.
+    ReadYourWrites,
+    /// The primary.
+    Strong,
+    /// A replica at most this far behind, measured by the lag monitor; else the fallback.
+    BoundedStaleness(Duration),
+}
+
+impl Consistency {
+    /// Lower-case label for spans and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Consistency::Eventual => "eventual",
+            Consistency::ReadYourWrites => "read_your_writes",
+            Consistency::Strong => "strong",
+            Consistency::BoundedStaleness(_) => "bounded_staleness",
+        }
+    }
+}
+
+/// Options of a [`crate::RoutingPool`] beyond its pools; set through the builder.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// How often each server is probed (health, role, lag). Default 1 s: lag is reported in
+    /// whole seconds by MySQL, so probing faster buys little. `Duration::ZERO` disables the
+    /// monitor (replicas are then always considered healthy unless a read fails on them).
+    pub monitor_interval: Duration,
+    /// Bound on one probe; a server that does not answer in time is unhealthy. Default 2 s.
+    pub probe_timeout: Duration,
+    /// Replicas further behind than this are skipped. Default 30 s, a bound most applications
+    /// accept for background reads; tighten it, or use `Consistency::BoundedStaleness` per call.
+    pub max_replica_lag: Duration,
+    /// A replica excluded for lag comes back only once its lag is below this fraction of the
+    /// bound, so a replica hovering at the bound does not flap. Default 0.8.
+    pub lag_hysteresis: f64,
+    /// A read on a replica that gives no first answer within this is abandoned (the replica's
+    /// breaker opens) and retried elsewhere. Default 30 s, above most legitimate reads; lower it
+    /// to detect hung replicas sooner.
+    pub replica_timeout: Duration,
+    /// After a failure, a replica stays out for at least this long before a successful probe
+    /// brings it back. Default 1 s.
+    pub breaker_cooldown: Duration,
+    /// What reads do when no replica is eligible. Default [`Fallback::Primary`].
+    pub fallback: Fallback,
+    /// Default consistency of reads. Default [`Consistency::Eventual`].
+    pub consistency: Consistency,
+    /// Bound on a causal wait on a replica before the read goes to the primary. Default 200 ms.
+    pub causal_wait_timeout: Duration,
+    /// Optional heartbeat table for sub-second lag (pt-heartbeat style): the monitor updates a
+    /// timestamp row on the primary each interval and replicas report `now - ts`. Default none.
+    pub heartbeat_table: Option<String>,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            monitor_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(2),
+            max_replica_lag: Duration::from_secs(30),
+            lag_hysteresis: 0.8,
+            replica_timeout: Duration::from_secs(30),
+            breaker_cooldown: Duration::from_secs(1),
+            fallback: Fallback::Primary,
+            consistency: Consistency::Eventual,
+            causal_wait_timeout: Duration::from_millis(200),
+            heartbeat_table: None,
+        }
+    }
+}
+
+impl PoolOptions {
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |option, why| Err(crate::Error::InvalidOption { option, why });
+        if !(0.0..=1.0).contains(&self.lag_hysteresis) {
+            return bad("lag_hysteresis", "must be between 0 and 1");
+        }
+        if self.replica_timeout.is_zero() {
+            return bad("replica_timeout", "must be above zero");
+        }
+        if !self.monitor_interval.is_zero() && self.probe_timeout.is_zero() {
+            return bad("probe_timeout", "must be above zero when the monitor runs");
+        }
+        if let Some(t) = &self.heartbeat_table {
+            let ok = !t.is_empty()
+                && t.len() <= 64
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+            if !ok {
+                return bad(
+                    "heartbeat_table",
+                    "use a plain table name: letters, digits, `_` and `.`",
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,414 @@
+//! Where a statement goes and why: [`Target`], [`Reason`], [`Decision`], route hints, and the
+//! one function, [`decide`], that owns the precedence between them.
+//!
+//! Precedence, highest first:
+//! 1. a per-call handle ([`crate::RoutingPool::primary`] / [`crate::RoutingPool::replica`]);
+//! 2. the innermost task scope ([`scope`]);
+//! 3. a hint comment in the statement (`/* rwsplit:primary */`, `/* rwsplit:replica */`);
+//! 4. the classifier's verdict.
+//!
+//! A primary hint always wins. A replica hint is a request, never a licence: it can send a
+//! read to a replica that the classifier kept on the primary only because it called a function
+//! the classifier does not know, but it never sends a write, a locking read, a side-effect call
+//! or anything unparseable to a replica.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+/// The server role a statement runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The primary (writable) server.
+    Primary,
+    /// One of the read replicas.
+    Replica,
+}
+
+impl Target {
+    /// Lower-case name, as printed by `examples/classify.rs` and used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Primary => "primary",
+            Target::Replica => "replica",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A routing hint: the role a caller asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// Run on the primary, whatever the statement is.
+    Primary,
+    /// Run on a replica if the statement is a read (a write still goes to the primary).
+    Replica,
+}
+
+/// Where a hint came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HintSource {
+    /// A per-call handle such as `pool.primary()`.
+    Call,
+    /// A task scope entered with [`scope`].
+    Scope,
+    /// A `/* rwsplit:... */` comment in the statement text.
+    Comment,
+}
+
+impl HintSource {
+    /// Lower-case name used in spans and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HintSource::Call => "call",
+            HintSource::Scope => "scope",
+            HintSource::Comment => "comment",
+        }
+    }
+}
+
+/// Why a statement was routed where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// A provably pure read.
+    PureRead,
+    /// A read calling a function the classifier does not know, sent by the
+    /// [`UnknownFunctionPolicy`](crate::UnknownFunctionPolicy).
+    UnknownFunction(Arc<str>),
+    /// A statement that changes data, schema or privileges (its leading keyword).
+    Write(&'static str),
+    /// A locking read (`FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`, ...).
+    LockingRead,
+    /// A call to a function with side effects or session state (its name, lower case).
+    SideEffectFunction(Arc<str>),
+    /// A read of session state that only the writing connection knows (`@@last_insert_id`).
+    SessionVariable(Arc<str>),
+    /// `SELECT ... INTO` (variables, files or a new table).
+    SelectInto,
+    /// A user-variable assignment (`@x := ...`).
+    VariableAssignment,
+    /// A data-modifying statement inside a `WITH` clause.
+    DataModifyingCte,
+    /// More than one statement in one call.
+    MultiStatement,
+    /// Session or transaction control (`SET`, `USE`, `BEGIN`, `PREPARE`, ...).
+    SessionControl(&'static str),
+    /// A question about the replication role (`SHOW MASTER STATUS`): asked of the primary so
+    /// the answer describes the server that takes the writes.
+    ServerState(&'static str),
+    /// A MySQL executable comment (`/*! ... */`), whose content the server runs.
+    ExecutableComment,
+    /// The statement did not parse in the backend's dialect (or was empty).
+    Unparseable,
+    /// The statement is longer than the classifier's size limit.
+    TooLarge,
+    /// A hint chose the route.
+    Hint(HintSource),
+    /// The statement runs inside a transaction, which is pinned to the primary.
+    Transaction,
+    /// A read, but the pool has no replica.
+    NoReplica,
+    /// A read, but no replica was eligible (down, lagging, or out of rotation).
+    NoEligibleReplica,
+    /// A read, but all reads are forced to the primary by the degrade switch.
+    ForcedToPrimary,
+    /// A read that needs strong consistency (or read-your-writes that no replica can serve).
+    Consistency,
+}
+
+impl Reason {
+    /// A short, stable label for metrics (bounded cardinality: never a function name).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Reason::PureRead => "pure_read",
+            Reason::UnknownFunction(_) => "unknown_function",
+            Reason::Write(_) => "write",
+            Reason::LockingRead => "locking_read",
+            Reason::SideEffectFunction(_) => "side_effect_function",
+            Reason::SessionVariable(_) => "session_variable",
+            Reason::SelectInto => "select_into",
+            Reason::VariableAssignment => "variable_assignment",
+            Reason::DataModifyingCte => "data_modifying_cte",
+            Reason::MultiStatement => "multi_statement",
+            Reason::SessionControl(_) => "session_control",
+            Reason::ServerState(_) => "server_state",
+            Reason::ExecutableComment => "executable_comment",
+            Reason::Unparseable => "unparseable",
+            Reason::TooLarge => "too_large",
+            Reason::Hint(HintSource::Call) => "hint_call",
+            Reason::Hint(HintSource::Scope) => "hint_scope",
+            Reason::Hint(HintSource::Comment) => "hint_comment",
+            Reason::Transaction => "transaction",
+            Reason::NoReplica => "no_replica",
+            Reason::NoEligibleReplica => "no_eligible_replica",
+            Reason::ForcedToPrimary => "forced_to_primary",
+            Reason::Consistency => "consistency",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::PureRead => f.write_str("pure read"),
+            Reason::UnknownFunction(name) => {
+                write!(f, "read calling unknown function {name}")
+            }
+            Reason::Write(kw) => write!(f, "write ({kw})"),
+            Reason::LockingRead => f.write_str("locking read"),
+            Reason::SideEffectFunction(name) => write!(f, "side-effect function {name}"),
+            Reason::SessionVariable(name) => write!(f, "session variable {name}"),
+            Reason::SelectInto => f.write_str("SELECT ... INTO"),
+            Reason::VariableAssignment => f.write_str("user-variable assignment"),
+            Reason::DataModifyingCte => f.write_str("data-modifying WITH"),
+            Reason::MultiStatement => f.write_str("multiple statements"),
+            Reason::SessionControl(kw) => write!(f, "session control ({kw})"),
+            Reason::ServerState(kw) => write!(f, "server state ({kw})"),
+            Reason::ExecutableComment => f.write_str("executable comment /*! */"),
+            Reason::Unparseable => f.write_str("unparseable"),
+            Reason::TooLarge => f.write_str("statement too large to classify"),
+            Reason::Hint(src) => write!(f, "hint ({})", src.as_str()),
+            Reason::Transaction => f.write_str("transaction"),
+            Reason::NoReplica => f.write_str("read, no replica configured"),
+            Reason::NoEligibleReplica => f.write_str("read, no eligible replica"),
+            Reason::ForcedToPrimary => f.write_str("read, forced to primary"),
+            Reason::Consistency => f.write_str("read, consistency requires primary"),
+        }
+    }
+}
+
+/// The routing decision for one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Where the statement goes.
+    pub target: Target,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl Decision {
+    pub(crate) fn primary(reason: Reason) -> Self {
+        Decision {
+            target: Target::Primary,
+            reason,
+        }
+    }
+
+    pub(crate) fn replica(reason: Reason) -> Self {
+        Decision {
+            target: Target::Replica,
+            reason,
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\t{}", self.target, self.reason)
+    }
+}
+
+/// What the classifier concluded about a statement, before hints and pool state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Provably a pure read.
+    Read,
+    /// A read except that it calls a function neither list knows.
+    ReadUnknownFunction(Arc<str>),
+    /// Must run on the primary.
+    Primary(Reason),
+}
+
+/// How reads that call unknown functions are routed.
+///
+/// Default: [`UnknownFunctionPolicy::Primary`], because a user-defined function may write
+/// (a MySQL stored function or a PostgreSQL `VOLATILE` function), and the rule of this crate is
+/// that only a provably pure read leaves the primary. Add known-pure functions with
+/// [`crate::ClassifierOptions::pure_function`] instead of switching the policy when you can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownFunctionPolicy {
+    /// Keep such reads on the primary (fail-safe).
+    #[default]
+    Primary,
+    /// Treat unknown functions as pure and let such reads go to replicas.
+    Replica,
+}
+
+tokio::task_local! {
+    static SCOPE: Route;
+}
+
+/// Runs `fut` with a route hint that reaches every statement it executes through a
+/// [`crate::RoutingPool`], like a request context. Scopes nest; the innermost wins.
+///
+/// ```
+/// # async fn demo() {
+/// use rwsplit::{scope, Route};
+/// let answer = scope(Route::Primary, async {
+///     // every statement run here through a RoutingPool goes to the primary
+///     42
+/// })
+/// .await;
+/// assert_eq!(answer, 42);
+/// # }
+/// ```
+pub async fn scope<F: Future>(route: Route, fut: F) -> F::Output {
+    SCOPE.scope(route, fut).await
+}
+
+/// The route hint of the current task scope, if any.
+pub fn current_scope() -> Option<Route> {
+    SCOPE.try_with(|r| *r).ok()
+}
+
+/// The state of the pool that a decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolState {
+    /// The pool has at least one replica configured.
+    pub has_replicas: bool,
+    /// The unknown-function policy.
+    pub unknown_functions: UnknownFunctionPolicy,
+}
+
+/// Decides the target of one statement. The only place where precedence lives.
+pub(crate) fn decide(
+    verdict: &Verdict,
+    comment_hint: Option<Route>,
+    call_hint: Option<Route>,
+    scope_hint: Option<Route>,
+    state: PoolState,
+) -> Decision {
+    let hint = call_hint
+        .map(|r| (r, HintSource::Call))
+        .or(scope_hint.map(|r| (r, HintSource::Scope)))
+        .or(comment_hint.map(|r| (r, HintSource::Comment)));
+
+    let read_decision = |reason: Reason| {
+        if state.has_replicas {
+            Decision::replica(reason)
+        } else {
+            Decision::primary(Reason::NoReplica)
+        }
+    };
+
+    match (hint, verdict) {
+        (_, Verdict::Primary(reason)) => match hint {
+            Some((Route::Primary, src)) => Decision::primary(Reason::Hint(src)),
+            _ => Decision::primary(reason.clone()),
+        },
+        (Some((Route::Primary, src)), _) => Decision::primary(Reason::Hint(src)),
+        (Some((Route::Replica, src)), _) => read_decision(Reason::Hint(src)),
+        (None, Verdict::Read) => read_decision(Reason::PureRead),
+        (None, Verdict::ReadUnknownFunction(name)) => match state.unknown_functions {
+            UnknownFunctionPolicy::Primary => {
+                Decision::primary(Reason::UnknownFunction(name.clone()))
+            }
+            UnknownFunctionPolicy::Replica => read_decision(Reason::UnknownFunction(name.clone())),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATE: PoolState = PoolState {
+        has_replicas: true,
+        unknown_functions: UnknownFunctionPolicy::Primary,
+    };
+
+    fn write() -> Verdict {
+        Verdict::Primary(Reason::Write("UPDATE"))
+    }
+
+    #[test]
+    fn pure_read_goes_to_replica() {
+        let d = decide(&Verdict::Read, None, None, None, STATE);
+        assert_eq!(d, Decision::replica(Reason::PureRead));
+    }
+
+    #[test]
+    fn read_without_replicas_stays_on_primary() {
+        let state = PoolState {
+            has_replicas: false,
+            ..STATE
+        };
+        let d = decide(&Verdict::Read, None, Some(Route::Replica), None, state);
+        assert_eq!(d, Decision::primary(Reason::NoReplica));
+    }
+
+    #[test]
+    fn replica_hint_never_moves_a_write() {
+        for (c, s, m) in [
+            (Some(Route::Replica), None, None),
+            (None, Some(Route::Replica), None),
+            (None, None, Some(Route::Replica)),
+        ] {
+            let d = decide(&write(), m, c, s, STATE);
+            assert_eq!(d, Decision::primary(Reason::Write("UPDATE")));
+        }
+    }
+
+    #[test]
+    fn primary_hint_wins_over_a_read() {
+        let d = decide(&Verdict::Read, Some(Route::Primary), None, None, STATE);
+        assert_eq!(d, Decision::primary(Reason::Hint(HintSource::Comment)));
+    }
+
+    #[test]
+    fn call_beats_scope_beats_comment() {
+        let d = decide(
+            &Verdict::Read,
+            Some(Route::Primary),
+            Some(Route::Replica),
+            Some(Route::Primary),
+            STATE,
+        );
+        assert_eq!(d, Decision::replica(Reason::Hint(HintSource::Call)));
+        let d = decide(
+            &Verdict::Read,
+            Some(Route::Replica),
+            None,
+            Some(Route::Primary),
+            STATE,
+        );
+        assert_eq!(d, Decision::primary(Reason::Hint(HintSource::Scope)));
+    }
+
+    #[test]
+    fn unknown_function_follows_policy_and_replica_hint() {
+        let v = Verdict::ReadUnknownFunction("my_fn".into());
+        let d = decide(&v, None, None, None, STATE);
+        assert_eq!(
+            d,
+            Decision::primary(Reason::UnknownFunction("my_fn".into()))
+        );
+        let d = decide(&v, Some(Route::Replica), None, None, STATE);
+        assert_eq!(d, Decision::replica(Reason::Hint(HintSource::Comment)));
+        let lenient = PoolState {
+            unknown_functions: UnknownFunctionPolicy::Replica,
+            ..STATE
+        };
+        let d = decide(&v, None, None, None, lenient);
+        assert_eq!(
+            d,
+            Decision::replica(Reason::UnknownFunction("my_fn".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn scopes_nest_innermost_wins() {
+        assert_eq!(current_scope(), None);
+        let inner = scope(Route::Primary, async {
+            scope(Route::Replica, async { current_scope() }).await
+        })
+        .await;
+        assert_eq!(inner, Some(Route::Replica));
+    }
+}

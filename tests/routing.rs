@@ -1,0 +1,314 @@
+//! Routing against real servers, one suite for every backend with replicas: each statement's
+//! server is identified on the server side (`@@server_id` on MariaDB/MySQL,
+//! `inet_server_port()` on PostgreSQL), replicas run read-only so a misrouted write fails
+//! loudly, and a labelled corpus checks the classifier differentially against the replica.
+
+mod common;
+
+macro_rules! routing_suite {
+    (
+        mod $module:ident;
+        db = $db:ty;
+        primary = $primary:literal;
+        replicas = [$($replica:literal),+];
+        identity = $identity:literal;
+        param = $param:literal;
+        locking = [$($locking:literal),+];
+        side_effect_identity = $side_effect:literal;
+        corpus = $corpus:literal;
+        schema = $schema:literal;
+    ) => {
+        mod $module {
+            use std::collections::{BTreeSet, HashMap};
+            use std::time::Duration;
+
+            use futures_util::TryStreamExt;
+            use rwsplit::{scope, Balance, Reason, Route, RoutingPool, Target};
+            use sqlx::pool::PoolOptions;
+            use sqlx::{AssertSqlSafe, Executor, Row, SqlSafeStr};
+
+            use super::common::{self, eventually, server_url};
+
+            type Db = $db;
+            const IDENTITY: &str = $identity;
+
+            struct Cluster {
+                pool: RoutingPool<Db>,
+                names: HashMap<i64, String>,
+                replica_pools: Vec<sqlx::Pool<Db>>,
+            }
+
+            async fn connect(url: &str) -> sqlx::Pool<Db> {
+                PoolOptions::<Db>::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to a test server: {e}"))
+            }
+
+            async fn identity<'e, E: Executor<'e, Database = Db>>(e: E) -> i64 {
+                sqlx::query_scalar::<_, i64>(IDENTITY).fetch_one(e).await.expect("identity query")
+            }
+
+            async fn cluster_with(balance: Balance, replicas: bool) -> Option<Cluster> {
+                let primary = connect(&server_url($primary)?).await;
+                let mut names = HashMap::new();
+                names.insert(identity(&primary).await, "primary".to_string());
+                let mut builder = RoutingPool::builder(primary).balance(balance);
+                let mut replica_pools = Vec::new();
+                if replicas {
+                    for (i, var) in [$($replica),+].into_iter().enumerate() {
+                        let Some(url) = server_url(var) else { continue };
+                        let pool = connect(&url).await;
+                        let name = format!("replica{}", i + 1);
+                        names.insert(identity(&pool).await, name.clone());
+                        replica_pools.push(pool.clone());
+                        builder = builder.replica(name, pool);
+                    }
+                }
+                Some(Cluster { pool: builder.build().expect("build pool"), names, replica_pools })
+            }
+
+            async fn cluster() -> Option<Cluster> {
+                cluster_with(Balance::RoundRobin, true).await
+            }
+
+            impl Cluster {
+                async fn who<'e, E: Executor<'e, Database = Db>>(&self, e: E) -> String {
+                    let id = identity(e).await;
+                    self.names.get(&id).cloned().unwrap_or_else(|| format!("unknown server {id}"))
+                }
+
+                async fn table(&self) -> String {
+                    let t = common::unique_table("rt");
+                    let ddl = format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)");
+                    self.pool.execute(AssertSqlSafe(ddl)).await.expect("create table via the pool");
+                    t
+                }
+
+                async fn replicated(&self, t: &str, rows: i64) {
+                    for replica in &self.replica_pools {
+                        let sql = format!("SELECT count(*) FROM {t}");
+                        let ok = eventually(Duration::from_secs(20), || async {
+                            sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone()))
+                                .fetch_one(replica)
+                                .await
+                                .map(|n| n == rows)
+                                .unwrap_or(false)
+                        })
+                        .await;
+                        assert!(ok, "{t} did not reach {rows} rows on a replica");
+                    }
+                }
+            }
+
+            #[tokio::test]
+            async fn replicas_are_read_only_so_misroutes_fail_loudly() {
+                let Some(c) = cluster().await else { return };
+                let t = c.table().await;
+                c.replicated(&t, 0).await;
+                for replica in &c.replica_pools {
+                    let insert = format!("INSERT INTO {t} (id, v) VALUES (1, 1)");
+                    let err = replica.execute(AssertSqlSafe(insert)).await;
+                    assert!(err.is_err(), "a write on a replica must fail");
+                }
+            }
+
+            #[tokio::test]
+            async fn pure_reads_run_on_every_replica_in_turn() {
+                let Some(c) = cluster().await else { return };
+                let mut seen = BTreeSet::new();
+                for _ in 0..12 {
+                    let who = c.who(&c.pool).await;
+                    assert!(who.starts_with("replica"), "a pure read ran on {who}");
+                    seen.insert(who);
+                }
+                assert_eq!(seen.len(), c.replica_pools.len(), "round robin reaches every replica");
+                let d = c.pool.explain(IDENTITY);
+                assert_eq!((d.target, d.reason), (Target::Replica, Reason::PureRead));
+            }
+
+            #[tokio::test]
+            async fn writes_and_locking_reads_run_on_the_primary() {
+                let Some(c) = cluster().await else { return };
+                let t = c.table().await;
+                let insert = format!("INSERT INTO {t} (id, v) VALUES ({}, 10)", $param);
+                let done = sqlx::query(AssertSqlSafe(insert)).bind(1_i64).execute(&c.pool).await;
+                assert!(done.is_ok(), "insert through the pool: {done:?}");
+                for clause in [$($locking),+] {
+                    let sql = format!("{IDENTITY} FROM {t} WHERE id = 1 {clause}");
+                    let mut tx = c.pool.begin().await.unwrap();
+                    assert_eq!(c.who(&mut *tx).await, "primary", "{sql} in a transaction");
+                    tx.rollback().await.unwrap();
+                    assert_eq!(c.who(&c.pool).await.starts_with("replica"), true);
+                    let who = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone()))
+                        .fetch_one(&c.pool)
+                        .await
+                        .expect(&sql);
+                    assert_eq!(c.names[&who], "primary", "{sql}");
+                }
+                let who = sqlx::query_scalar::<_, i64>($side_effect).fetch_one(&c.pool).await.unwrap();
+                assert_eq!(c.names[&who], "primary", "side-effect call");
+                c.replicated(&t, 1).await;
+            }
+
+            #[tokio::test]
+            async fn transactions_are_pinned_to_one_primary_connection() {
+                let Some(c) = cluster().await else { return };
+                let t = c.table().await;
+                let mut tx = c.pool.begin().await.unwrap();
+                let insert = format!("INSERT INTO {t} (id, v) VALUES (7, 70)");
+                tx.execute(AssertSqlSafe(insert)).await.unwrap();
+                let sql = format!("SELECT v FROM {t} WHERE id = 7");
+                let v: i64 = sqlx::query_scalar(AssertSqlSafe(sql.clone())).fetch_one(&mut *tx).await.unwrap();
+                assert_eq!(v, 70, "the uncommitted row is visible: same connection");
+                assert_eq!(c.who(&mut *tx).await, "primary");
+                tx.commit().await.unwrap();
+                c.replicated(&t, 1).await;
+                for raw in ["BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK"] {
+                    assert_eq!(c.pool.explain(raw).target, Target::Primary, "{raw}");
+                }
+            }
+
+            #[tokio::test]
+            async fn hints_by_call_scope_and_comment() {
+                let Some(c) = cluster().await else { return };
+                assert_eq!(c.who(c.pool.primary()).await, "primary");
+                assert!(c.who(c.pool.replica()).await.starts_with("replica"));
+                let commented = format!("/* rwsplit:primary */ {IDENTITY}");
+                let who = sqlx::query_scalar::<_, i64>(AssertSqlSafe(commented)).fetch_one(&c.pool).await.unwrap();
+                assert_eq!(c.names[&who], "primary");
+                let in_scope = scope(Route::Primary, async { c.who(&c.pool).await }).await;
+                assert_eq!(in_scope, "primary");
+                let nested = scope(Route::Primary, scope(Route::Replica, async { c.who(&c.pool).await })).await;
+                assert!(nested.starts_with("replica"), "innermost scope wins: {nested}");
+                // A replica hint never moves a write: this insert would fail on a replica.
+                let t = c.table().await;
+                let insert = format!("INSERT INTO {t} (id, v) VALUES (1, 1)");
+                c.pool.replica().execute(AssertSqlSafe(insert.clone())).await.expect("replica-hinted write");
+                let insert2 = insert.replace("(1, 1)", "(2, 2)");
+                scope(Route::Replica, async { c.pool.execute(AssertSqlSafe(insert2)).await })
+                    .await
+                    .expect("write in a replica scope");
+                c.replicated(&t, 2).await;
+            }
+
+            #[tokio::test]
+            async fn without_replicas_everything_runs_on_the_primary() {
+                let Some(c) = cluster_with(Balance::default(), false).await else { return };
+                assert_eq!(c.who(&c.pool).await, "primary");
+                assert_eq!(c.pool.explain(IDENTITY).reason, Reason::NoReplica);
+            }
+
+            #[tokio::test]
+            async fn every_query_form_keeps_its_semantics() {
+                let Some(c) = cluster_with(Balance::Random, true).await else { return };
+                let t = c.table().await;
+                for i in 1..=3_i64 {
+                    let sql = format!("INSERT INTO {t} (id, v) VALUES ({}, 0)", $param);
+                    sqlx::query(AssertSqlSafe(sql)).bind(i).execute(&c.pool).await.unwrap();
+                }
+                let upd = format!("UPDATE {t} SET v = id * 10");
+                let done = c.pool.execute(AssertSqlSafe(upd)).await.unwrap();
+                assert_eq!(done.rows_affected(), 3);
+                c.replicated(&t, 3).await;
+                let select = format!("SELECT id, v FROM {t} WHERE id >= {} ORDER BY id", $param);
+                let rows: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(select.clone()))
+                    .bind(2_i64)
+                    .fetch_all(&c.pool)
+                    .await
+                    .unwrap();
+                assert!(rows == vec![(2, 20), (3, 30)] || rows == vec![(2, 0), (3, 0)], "{rows:?}");
+                let ok = eventually(Duration::from_secs(10), || async {
+                    let rows: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(select.clone()))
+                        .bind(2_i64)
+                        .fetch_all(&c.pool)
+                        .await
+                        .unwrap();
+                    rows == vec![(2, 20), (3, 30)]
+                })
+                .await;
+                assert!(ok, "query_as with a bound argument reads replicated rows");
+                let streamed: Vec<i64> = sqlx::query(AssertSqlSafe(format!("SELECT id FROM {t} ORDER BY id")))
+                    .fetch(&c.pool)
+                    .map_ok(|row| row.get::<i64, _>(0))
+                    .try_collect()
+                    .await
+                    .unwrap();
+                assert_eq!(streamed, vec![1, 2, 3]);
+                let none = sqlx::query(AssertSqlSafe(format!("SELECT id FROM {t} WHERE id = 99")))
+                    .fetch_optional(&c.pool)
+                    .await
+                    .unwrap();
+                assert!(none.is_none());
+                let stmt = (&c.pool)
+                    .prepare(AssertSqlSafe(format!("SELECT v FROM {t} WHERE id = {}", $param)).into_sql_str())
+                    .await
+                    .unwrap();
+                let v: i64 = sqlx::Statement::query_scalar(&stmt).bind(3_i64).fetch_one(&c.pool).await.unwrap();
+                assert_eq!(v, 30);
+                let persistent_off = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT v FROM {t} WHERE id = {}", $param)))
+                    .bind(1_i64)
+                    .persistent(false)
+                    .fetch_one(&c.pool)
+                    .await
+                    .unwrap();
+                assert_eq!(persistent_off, 10);
+            }
+
+            #[tokio::test]
+            async fn corpus_routes_safely_and_reads_run_on_the_read_only_replica() {
+                let Some(c) = cluster().await else { return };
+                let dir = env!("CARGO_MANIFEST_DIR");
+                for stmt in common::schema_statements(&format!("{dir}/{}", $schema)) {
+                    sqlx::raw_sql(AssertSqlSafe(stmt.clone()))
+                        .execute(c.pool.primary_pool())
+                        .await
+                        .unwrap_or_else(|e| panic!("schema: {stmt}: {e}"));
+                }
+                let marker = c.table().await;
+                c.replicated(&marker, 0).await;
+                let corpus = common::read_corpus(&format!("{dir}/{}", $corpus));
+                let (mut reads, mut reads_on_replica, mut failures) = (0, 0, Vec::new());
+                for line in &corpus {
+                    let d = c.pool.explain(&line.sql);
+                    if line.class == "read" {
+                        reads += 1;
+                    } else if d.target != Target::Primary {
+                        failures.push(format!("line {}: {} `{}` went to {} ({})", line.line, line.class, line.sql, d.target, d.reason));
+                    }
+                    if d.target == Target::Replica {
+                        if line.class == "read" {
+                            reads_on_replica += 1;
+                        }
+                        for replica in &c.replica_pools {
+                            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(line.sql.clone())).execute(replica).await {
+                                failures.push(format!("line {}: `{}` failed on the replica: {e}", line.line, line.sql));
+                            }
+                        }
+                    }
+                }
+                assert!(corpus.len() >= 250, "corpus has {} statements", corpus.len());
+                assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+                let share = reads_on_replica as f64 / reads as f64;
+                eprintln!("{reads_on_replica}/{reads} pure reads routed to a replica ({:.1}%)", share * 100.0);
+                assert!(share >= 0.95, "only {reads_on_replica} of {reads} pure reads went to a replica");
+            }
+        }
+    };
+}
+
+#[cfg(feature = "mysql")]
+routing_suite! {
+    mod mariadb;
+    db = sqlx::MySql;
+    primary = "RWSPLIT_MYSQL_PRIMARY";
+    replicas = ["RWSPLIT_MYSQL_REPLICA_1", "RWSPLIT_MYSQL_REPLICA_2"];
+    identity = "SELECT CAST(@@server_id AS SIGNED)";
+    param = "?";
+    locking = ["FOR UPDATE", "LOCK IN SHARE MODE", "FOR UPDATE SKIP LOCKED"];
+    side_effect_identity = "SELECT CAST(@@server_id AS SIGNED) FROM (SELECT GET_LOCK('rwsplit_test', 0) AS l) AS x";
+    corpus = "tests/corpus/mysql.tsv";
+    schema = "tests/corpus/mysql_schema.sql";
+}
