@@ -170,7 +170,7 @@ server_pid() {
     pid="$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     [[ -r "/proc/$pid/cmdline" ]] || return 1
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
     [[ "$cmd" == *postgres* && "$cmd" == *"-D $data"* ]] || return 1
     echo "$pid"
 }
@@ -208,6 +208,10 @@ stop_node() {
         fi
     fi
     wait_gone "$pid" 10 || true
+    # The exited postmaster is re-parented to init; wait (briefly) until init has reaped it
+    # so that callers checking kill(pid, 0) right after `stop` see it gone.
+    local until_t=$((SECONDS + 10))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < until_t)); do sleep 0.05; done
 }
 
 stop_all() {
@@ -229,7 +233,7 @@ orphan_pids() {
     local title="postgres: rwsplit-$1-$(node_port "$1"):" f pid cmd
     for f in /proc/[0-9]*/cmdline; do
         pid="${f#/proc/}"; pid="${pid%/cmdline}"
-        cmd="$(tr '\0' ' ' <"$f" 2>/dev/null || true)"
+        cmd="$(tr '\0' ' ' 2>/dev/null <"$f" || true)"
         [[ "$cmd" == "$title"* ]] && echo "$pid"
     done
     return 0
@@ -243,8 +247,11 @@ pg_ctl_start() { # node
         local old
         old="$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)"
         if [[ "$old" =~ ^[0-9]+$ ]] && kill -0 "$old" 2>/dev/null; then
-            if [[ -z "$(tr -d '\0' <"/proc/$old/cmdline" 2>/dev/null || true)" ]]; then
-                wait_gone "$old" 10 || true # a killed postmaster still being torn down
+            if [[ -z "$(tr -d '\0' 2>/dev/null <"/proc/$old/cmdline" || true)" ]]; then
+                # a killed postmaster still being torn down, or a zombie not yet reaped by
+                # init: PostgreSQL refuses to start while kill(pid, 0) still succeeds
+                local until_t=$((SECONDS + 15))
+                while kill -0 "$old" 2>/dev/null && ((SECONDS < until_t)); do sleep 0.1; done
             else
                 # the PID was recycled by an unrelated process: the lock file is stale
                 log "$node: stale postmaster.pid (pid $old is not this server); removing it"
@@ -549,7 +556,8 @@ cmd_load_schema() {
     [[ -d "$PG_STATE" ]] || die "not started"
     ensure_binaries
     load_data_root
-    PGCONNECT_TIMEOUT=5 "$PSQL" -X -q -v ON_ERROR_STOP=1 "$(url "$APP_USER" "$APP_PW" "$(node_port primary)")" -f "$file" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" PGCONNECT_TIMEOUT=5 \
+        "$PSQL" -X -q -v ON_ERROR_STOP=1 "$(url "$APP_USER" "$APP_PW" "$(node_port primary)")" -f "$file" >/dev/null
     cmd_wait_sync
     log "loaded $file on primary; standbys caught up"
 }

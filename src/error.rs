@@ -81,7 +81,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // used by the failover path
     pub(crate) fn into_sqlx(self) -> sqlx::Error {
         match self {
             Error::Database(e) => e,

@@ -12,8 +12,10 @@ use sqlx::error::BoxDynError;
 use sqlx::{Either, Execute, Executor, SqlStr};
 
 use crate::backend::Backend;
+use crate::options::{Consistency, Fallback};
 use crate::pool::{Routed, RoutingPool};
-use crate::route::{Route, Target};
+use crate::route::{Reason, Route, Target};
+use crate::Error;
 
 /// A query taken apart, owned, so it can be routed and (for reads) sent again.
 pub(crate) struct Owned<DB: Database> {
@@ -84,18 +86,63 @@ pub(crate) fn is_retriable(err: &sqlx::Error) -> bool {
     )
 }
 
+/// The per-call part of routing: a handle's hint and consistency.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Call {
+    pub route: Option<Route>,
+    pub consistency: Option<Consistency>,
+}
+
+type StepStream<'e, DB> = BoxStream<'e, Result<Step<DB>, sqlx::Error>>;
+
 impl<DB: Backend> RoutingPool<DB> {
-    fn run_many<'e>(
-        &'e self,
-        call: Option<Route>,
-        query: Owned<DB>,
-    ) -> BoxStream<'e, Result<Step<DB>, sqlx::Error>> {
-        let routed = self.route(query.sql.as_str(), call, None);
+    fn routed(
+        &self,
+        sql: &str,
+        call: Call,
+        exclude: Option<&str>,
+    ) -> Result<Routed<'_, DB>, sqlx::Error> {
+        let routed = self.route(sql, call.route, call.consistency, exclude);
         if routed.decision.target == Target::Primary {
-            return DB::pool_executor(routed.pool).fetch_many(query);
+            if routed.decision.reason == Reason::NoEligibleReplica
+                && self.0.options.fallback == Fallback::Error
+            {
+                let why = "every replica is down, lagging or out of rotation";
+                return Err(Error::NoEligibleReplica { why }.into_sqlx());
+            }
+            if self.0.topology.primary_down() {
+                return Err(self.primary_unavailable());
+            }
         }
+        Ok(routed)
+    }
+
+    /// A connection-level failure on the primary opens its breaker and becomes
+    /// [`Error::PrimaryUnavailable`]; anything else passes through.
+    fn primary_result<T>(&self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        let health = &self.0.topology.primary_health;
+        match result {
+            Ok(v) => {
+                health.succeeded();
+                Ok(v)
+            }
+            Err(e) if is_retriable(&e) => {
+                health.trip(&e);
+                Err(self.primary_unavailable())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn run_many<'e>(&'e self, call: Call, query: Owned<DB>) -> StepStream<'e, DB> {
+        let routed = match self.routed(query.sql.as_str(), call, None) {
+            Ok(routed) => routed,
+            Err(e) => return stream::once(async move { Err(e) }).boxed(),
+        };
+        let Some(replica) = routed.replica else {
+            return self.attempt_many(routed, query);
+        };
         let retry = query.clone();
-        let failed = routed.replica.map(|r| r.name.clone());
         let first = self.attempt_many(routed, query);
         let limit = self.0.options.replica_timeout;
         stream::once(async move {
@@ -105,57 +152,81 @@ impl<DB: Backend> RoutingPool<DB> {
                 .unwrap_or(Some(Err(sqlx::Error::PoolTimedOut)));
             match head {
                 Some(Err(err)) if is_retriable(&err) => {
-                    let again = self.route(retry.sql.as_str(), call, failed.as_deref());
-                    self.attempt_many(again, retry)
+                    replica.health.trip(&err);
+                    drop(first);
+                    match self.routed(retry.sql.as_str(), call, Some(&replica.name)) {
+                        Ok(again) => self.attempt_many(again, retry),
+                        Err(e) => stream::once(async move { Err(e) }).boxed(),
+                    }
                 }
-                head => stream::iter(head).chain(first).boxed(),
+                head => {
+                    if matches!(head, Some(Ok(_)) | None) {
+                        replica.health.succeeded();
+                    }
+                    stream::iter(head).chain(first).boxed()
+                }
             }
         })
         .flatten()
         .boxed()
     }
 
-    fn attempt_many<'e>(
-        &'e self,
-        routed: Routed<'e, DB>,
+    fn attempt_many<'e>(&'e self, routed: Routed<'e, DB>, query: Owned<DB>) -> StepStream<'e, DB> {
+        let steps = DB::pool_executor(routed.pool).fetch_many(query);
+        match routed.replica {
+            Some(replica) => {
+                let guard = replica.start();
+                steps
+                    .map(move |step| {
+                        let _ = &guard;
+                        step
+                    })
+                    .boxed()
+            }
+            None => steps.map(move |step| self.primary_result(step)).boxed(),
+        }
+    }
+
+    async fn attempt_optional(
+        &self,
+        routed: Routed<'_, DB>,
         query: Owned<DB>,
-    ) -> BoxStream<'e, Result<Step<DB>, sqlx::Error>> {
-        let guard = routed.replica.map(|r| r.start());
-        DB::pool_executor(routed.pool)
-            .fetch_many(query)
-            .map(move |step| {
-                let _ = &guard;
-                step
-            })
-            .boxed()
+    ) -> Result<Option<DB::Row>, sqlx::Error> {
+        let attempt = DB::pool_executor(routed.pool).fetch_optional(query);
+        match routed.replica {
+            Some(replica) => {
+                let _guard = replica.start();
+                tokio::time::timeout(self.0.options.replica_timeout, attempt)
+                    .await
+                    .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+            }
+            None => self.primary_result(attempt.await),
+        }
     }
 
     fn run_optional<'e>(
         &'e self,
-        call: Option<Route>,
+        call: Call,
         query: Owned<DB>,
     ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>> {
-        let routed = self.route(query.sql.as_str(), call, None);
-        if routed.decision.target == Target::Primary {
-            return DB::pool_executor(routed.pool).fetch_optional(query);
-        }
-        let retry = query.clone();
         async move {
-            let failed = routed.replica.map(|r| r.name.clone());
-            let first = {
-                let _guard = routed.replica.map(|r| r.start());
-                let attempt = DB::pool_executor(routed.pool).fetch_optional(query);
-                tokio::time::timeout(self.0.options.replica_timeout, attempt)
-                    .await
-                    .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+            let routed = self.routed(query.sql.as_str(), call, None)?;
+            let Some(replica) = routed.replica else {
+                return self.attempt_optional(routed, query).await;
             };
-            match first {
+            let retry = query.clone();
+            match self.attempt_optional(routed, query).await {
                 Err(err) if is_retriable(&err) => {
-                    let again = self.route(retry.sql.as_str(), call, failed.as_deref());
-                    let _guard = again.replica.map(|r| r.start());
-                    DB::pool_executor(again.pool).fetch_optional(retry).await
+                    replica.health.trip(&err);
+                    let again = self.routed(retry.sql.as_str(), call, Some(&replica.name))?;
+                    self.attempt_optional(again, retry).await
                 }
-                other => other,
+                other => {
+                    if other.is_ok() {
+                        replica.health.succeeded();
+                    }
+                    other
+                }
             }
         }
         .boxed()
@@ -183,7 +254,7 @@ macro_rules! routing_executor {
                 E: 'q + Execute<'q, DB>,
             {
                 match Owned::take(query) {
-                    Ok(owned) => self.pool().run_many(self.hint(), owned),
+                    Ok(owned) => self.pool().run_many(self.call(), owned),
                     Err(err) => encode_error_stream(err),
                 }
             }
@@ -197,7 +268,7 @@ macro_rules! routing_executor {
                 E: 'q + Execute<'q, DB>,
             {
                 match Owned::take(query) {
-                    Ok(owned) => self.pool().run_optional(self.hint(), owned),
+                    Ok(owned) => self.pool().run_optional(self.call(), owned),
                     Err(err) => async move { Err(sqlx::Error::Encode(err)) }.boxed(),
                 }
             }
@@ -210,7 +281,10 @@ macro_rules! routing_executor {
             where
                 'p: 'e,
             {
-                let routed = self.pool().route(sql.as_str(), self.hint(), None);
+                let call = self.call();
+                let routed = self
+                    .pool()
+                    .route(sql.as_str(), call.route, call.consistency, None);
                 DB::pool_executor(routed.pool).prepare_with(sql, parameters)
             }
 
@@ -232,8 +306,8 @@ impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for &'p RoutingPool<DB> {
     fn pool(&self) -> &'p RoutingPool<DB> {
         self
     }
-    fn hint(&self) -> Option<Route> {
-        None
+    fn call(&self) -> Call {
+        Call::default()
     }
 }
 
@@ -241,34 +315,47 @@ impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for Hinted<'p, DB> {
     fn pool(&self) -> &'p RoutingPool<DB> {
         self.pool
     }
-    fn hint(&self) -> Option<Route> {
-        Some(self.route)
+    fn call(&self) -> Call {
+        self.call
     }
 }
 
+/// What the two executor types share: a pool and per-call routing input.
 trait RoutingPoolRef<'p, DB: Backend> {
     fn pool(&self) -> &'p RoutingPool<DB>;
-    fn hint(&self) -> Option<Route>;
+    fn call(&self) -> Call;
 }
 
 routing_executor!(&'p RoutingPool<DB>);
 routing_executor!(Hinted<'p, DB>);
 
-/// An executor that carries a per-call route hint; see [`RoutingPool::primary`] and
-/// [`RoutingPool::replica`].
+/// An executor that carries a per-call route hint or consistency level; see
+/// [`RoutingPool::primary`], [`RoutingPool::replica`] and [`RoutingPool::with_consistency`].
 pub struct Hinted<'p, DB: Backend> {
     pool: &'p RoutingPool<DB>,
-    route: Route,
+    call: Call,
 }
 
 impl<'p, DB: Backend> Hinted<'p, DB> {
-    pub(crate) fn new(pool: &'p RoutingPool<DB>, route: Route) -> Self {
-        Hinted { pool, route }
+    pub(crate) fn new(
+        pool: &'p RoutingPool<DB>,
+        route: Option<Route>,
+        consistency: Option<Consistency>,
+    ) -> Self {
+        Hinted {
+            pool,
+            call: Call { route, consistency },
+        }
     }
 
-    /// The hint this handle applies.
-    pub fn route(&self) -> Route {
-        self.route
+    /// The route hint this handle applies, if any.
+    pub fn route(&self) -> Option<Route> {
+        self.call.route
+    }
+
+    /// The consistency this handle asks for, if any.
+    pub fn consistency(&self) -> Option<Consistency> {
+        self.call.consistency
     }
 }
 
@@ -282,8 +369,6 @@ impl<DB: Backend> Copy for Hinted<'_, DB> {}
 
 impl<DB: Backend> std::fmt::Debug for Hinted<'_, DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hinted")
-            .field("route", &self.route)
-            .finish()
+        f.debug_struct("Hinted").field("call", &self.call).finish()
     }
 }

@@ -61,6 +61,7 @@ mod executor;
 mod options;
 mod pool;
 mod route;
+mod status;
 mod topology;
 
 #[cfg(feature = "sqlite")]
@@ -72,6 +73,8 @@ pub use executor::Hinted;
 pub use options::{Consistency, Fallback, PoolOptions};
 pub use pool::{RoutingPool, RoutingPoolBuilder};
 pub use route::{
-    current_scope, scope, Decision, HintSource, Reason, Route, Target, UnknownFunctionPolicy,
+    current_consistency, current_scope, scope, with_consistency, Decision, HintSource, Reason,
+    Route, Target, UnknownFunctionPolicy,
 };
+pub use status::{BreakerState, Role, ServerStatus, Status};
 pub use topology::Balance;

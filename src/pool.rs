@@ -1,15 +1,19 @@
 //! [`RoutingPool`], its builder, and the runtime switches operators use during incidents.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sqlx::{Pool, Transaction};
+use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
 use crate::classify::{Analysis, Classifier, ClassifierOptions};
-use crate::options::PoolOptions;
-use crate::route::{self, current_scope, Decision, PoolState, Reason, Route, Target};
-use crate::topology::{Balance, Replica, ReplicaSet};
+use crate::options::{Consistency, PoolOptions};
+use crate::route::{
+    self, current_consistency, current_scope, Decision, PoolState, Reason, Route, Target,
+};
+use crate::status::{Role, ServerStatus, Status};
+use crate::topology::{monitor, Balance, Health, LagBound, Replica, Topology};
 use crate::Error;
 
 /// One pool over a primary and its read replicas. Implements [`sqlx::Executor`] for
@@ -18,11 +22,21 @@ use crate::Error;
 pub struct RoutingPool<DB: Backend>(pub(crate) Arc<Inner<DB>>);
 
 pub(crate) struct Inner<DB: Backend> {
-    pub primary: Pool<DB>,
-    pub replicas: ReplicaSet<DB>,
+    pub topology: Arc<Topology<DB>>,
     pub classifier: Classifier,
     pub force_primary: AtomicBool,
     pub options: PoolOptions,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl<DB: Backend> Drop for Inner<DB> {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.tasks.get_mut() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
+    }
 }
 
 impl<DB: Backend> Clone for RoutingPool<DB> {
@@ -35,22 +49,8 @@ impl<DB: Backend> std::fmt::Debug for RoutingPool<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RoutingPool")
             .field("backend", &DB::NAME)
-            .field("primary_size", &self.0.primary.size())
-            .field(
-                "replicas",
-                &self
-                    .0
-                    .replicas
-                    .replicas
-                    .iter()
-                    .map(|r| &*r.name)
-                    .collect::<Vec<_>>(),
-            )
-            .field("balance", &self.0.replicas.balance)
-            .field(
-                "force_primary",
-                &self.0.force_primary.load(Ordering::Relaxed),
-            )
+            .field("status", &self.status())
+            .field("balance", &self.0.topology.balance)
             .field("classifier", &self.0.classifier)
             .finish()
     }
@@ -116,7 +116,8 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
         self
     }
 
-    /// Validates the configuration and builds the pool.
+    /// Validates the configuration and builds the pool. With the monitor on (the default),
+    /// this must run inside a Tokio runtime, which starts one monitor task per server.
     pub fn build(self) -> Result<RoutingPool<DB>, Error> {
         self.options.validate()?;
         if self.classifier.dialect() != DB::DIALECT {
@@ -125,9 +126,16 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
                 why: "the classifier's dialect differs from the backend's",
             });
         }
+        let monitored = !self.options.monitor_interval.is_zero();
+        if monitored && tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::InvalidOption {
+                option: "monitor_interval",
+                why: "build the pool inside a Tokio runtime, or set monitor_interval to zero",
+            });
+        }
         let mut replicas = Vec::with_capacity(self.replicas.len());
         for (name, pool, weight) in self.replicas {
-            if name.is_empty() || name.len() > 64 {
+            if name.is_empty() || name.len() > 64 || name == "primary" {
                 return Err(Error::InvalidReplicaName(name));
             }
             if weight == 0 {
@@ -138,12 +146,24 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             }
             replicas.push(Replica::new(name.into(), pool, weight));
         }
+        let topology = Arc::new(Topology::new(
+            self.primary,
+            replicas,
+            self.balance,
+            self.options.breaker_cooldown,
+            monitored,
+        ));
+        let tasks = if monitored {
+            monitor::spawn(&topology, &self.options)
+        } else {
+            Vec::new()
+        };
         Ok(RoutingPool(Arc::new(Inner {
-            primary: self.primary,
-            replicas: ReplicaSet::new(replicas, self.balance),
+            topology,
             classifier: self.classifier.build(),
             force_primary: AtomicBool::new(false),
             options: self.options,
+            tasks: Mutex::new(tasks),
         })))
     }
 }
@@ -171,24 +191,37 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// An executor that sends every statement to the primary (a per-call hint).
     pub fn primary(&self) -> crate::Hinted<'_, DB> {
-        crate::Hinted::new(self, Route::Primary)
+        crate::Hinted::new(self, Some(Route::Primary), None)
     }
 
     /// An executor that sends reads to a replica even when the classifier would not (reads
     /// calling unknown functions); writes still go to the primary.
     pub fn replica(&self) -> crate::Hinted<'_, DB> {
-        crate::Hinted::new(self, Route::Replica)
+        crate::Hinted::new(self, Some(Route::Replica), None)
+    }
+
+    /// An executor whose reads ask for `consistency` (beats a scope and the pool default).
+    pub fn with_consistency(&self, consistency: Consistency) -> crate::Hinted<'_, DB> {
+        crate::Hinted::new(self, None, Some(consistency))
+    }
+
+    /// An executor whose reads accept a replica at most `max` behind (bounded staleness).
+    pub fn max_staleness(&self, max: std::time::Duration) -> crate::Hinted<'_, DB> {
+        self.with_consistency(Consistency::BoundedStaleness(max))
     }
 
     /// Begins a transaction on the primary. Every statement run on it (`&mut *tx`) uses that
     /// one primary connection.
     pub async fn begin(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
-        self.0.primary.begin().await
+        if self.0.topology.primary_down() {
+            return Err(self.primary_unavailable());
+        }
+        self.0.topology.primary.begin().await
     }
 
     /// The decision the pool would make for `sql` now, in the current task scope.
     pub fn explain(&self, sql: &str) -> Decision {
-        self.route(sql, None, None).decision
+        self.route(sql, None, None, None).decision
     }
 
     /// The classifier.
@@ -196,19 +229,24 @@ impl<DB: Backend> RoutingPool<DB> {
         &self.0.classifier
     }
 
+    /// The options the pool was built with.
+    pub fn options(&self) -> &PoolOptions {
+        &self.0.options
+    }
+
     /// The primary's sqlx pool.
     pub fn primary_pool(&self) -> &Pool<DB> {
-        &self.0.primary
+        &self.0.topology.primary
     }
 
     /// A replica's sqlx pool, by name.
     pub fn replica_pool(&self, name: &str) -> Option<&Pool<DB>> {
-        self.0.replicas.get(name).map(|r| &r.pool)
+        self.0.topology.get(name).map(|r| &r.pool)
     }
 
     /// The replica names, in configuration order.
     pub fn replica_names(&self) -> impl Iterator<Item = &str> {
-        self.0.replicas.replicas.iter().map(|r| &*r.name)
+        self.0.topology.replicas.iter().map(|r| &*r.name)
     }
 
     /// The degrade switch: while on, every read goes to the primary.
@@ -220,19 +258,77 @@ impl<DB: Backend> RoutingPool<DB> {
     pub fn set_in_rotation(&self, name: &str, in_rotation: bool) -> Result<(), Error> {
         let replica = self
             .0
-            .replicas
+            .topology
             .get(name)
             .ok_or_else(|| Error::UnknownReplica(name.to_string()))?;
         replica.in_rotation.store(in_rotation, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Closes every pool.
+    /// A snapshot of every server: role, health, lag, in-flight requests, breaker, last error.
+    pub fn status(&self) -> Status {
+        let t = &*self.0.topology;
+        let server = |name: &str, role, health: &Health, pool: &Pool<DB>| ServerStatus {
+            name: name.to_string(),
+            role,
+            healthy: health.probe_ok(),
+            eligible: true,
+            in_rotation: true,
+            lag: None,
+            in_flight: 0,
+            breaker: health.breaker(t.cooldown, t.monitored),
+            last_error: health.last_error(),
+            probes: health.probes(),
+            connections: pool.size(),
+            idle_connections: pool.num_idle(),
+        };
+        let mut primary = server("primary", Role::Primary, &t.primary_health, &t.primary);
+        primary.eligible = !t.primary_down();
+        let replicas = t
+            .replicas
+            .iter()
+            .map(|r| ServerStatus {
+                eligible: t.eligible(r, LagBound::Pool),
+                in_rotation: r.in_rotation.load(Ordering::Relaxed),
+                lag: r.health.lag(),
+                in_flight: r.in_flight.load(Ordering::Relaxed),
+                ..server(&r.name, Role::Replica, &r.health, &r.pool)
+            })
+            .collect();
+        let monitor_tasks = self
+            .0
+            .tasks
+            .lock()
+            .map_or(0, |t| t.iter().filter(|h| !h.is_finished()).count());
+        Status {
+            primary,
+            replicas,
+            force_primary: self.0.force_primary.load(Ordering::Relaxed),
+            monitor_tasks,
+        }
+    }
+
+    /// Closes every pool and stops the monitor.
     pub async fn close(&self) {
-        self.0.primary.close().await;
-        for r in &self.0.replicas.replicas {
+        if let Ok(mut tasks) = self.0.tasks.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
+        self.0.topology.primary.close().await;
+        for r in &self.0.topology.replicas {
             r.pool.close().await;
         }
+    }
+
+    pub(crate) fn primary_unavailable(&self) -> sqlx::Error {
+        let last_error = self
+            .0
+            .topology
+            .primary_health
+            .last_error()
+            .unwrap_or_else(|| "unknown".into());
+        Error::PrimaryUnavailable { last_error }.into_sqlx()
     }
 
     /// Routes one statement: decision plus the pool to run it on. `exclude` skips a replica
@@ -241,13 +337,19 @@ impl<DB: Backend> RoutingPool<DB> {
         &self,
         sql: &str,
         call: Option<Route>,
+        call_consistency: Option<Consistency>,
         exclude: Option<&str>,
     ) -> Routed<'_, DB> {
         let inner = &*self.0;
+        let t = &*inner.topology;
         let analysis = inner.classifier.analyze(sql);
+        let consistency = call_consistency
+            .or_else(current_consistency)
+            .unwrap_or(inner.options.consistency);
         let state = PoolState {
-            has_replicas: !inner.replicas.is_empty(),
+            has_replicas: !t.replicas.is_empty(),
             unknown_functions: inner.classifier.unknown_functions(),
+            consistency,
         };
         let mut decision = route::decide(
             &analysis.verdict,
@@ -261,7 +363,11 @@ impl<DB: Backend> RoutingPool<DB> {
             if inner.force_primary.load(Ordering::Relaxed) {
                 decision = Decision::primary(Reason::ForcedToPrimary);
             } else {
-                replica = inner.replicas.pick(exclude);
+                let bound = match consistency {
+                    Consistency::BoundedStaleness(d) => LagBound::At(d),
+                    _ => LagBound::Pool,
+                };
+                replica = t.pick(bound, exclude);
                 if replica.is_none() {
                     decision = Decision::primary(Reason::NoEligibleReplica);
                 }
@@ -269,7 +375,7 @@ impl<DB: Backend> RoutingPool<DB> {
         }
         Routed {
             decision,
-            pool: replica.map_or(&inner.primary, |r| &r.pool),
+            pool: replica.map_or(&t.primary, |r| &r.pool),
             replica,
             analysis,
         }

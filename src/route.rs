@@ -16,6 +16,8 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::options::Consistency;
+
 /// The server role a statement runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -242,6 +244,7 @@ pub enum UnknownFunctionPolicy {
 
 tokio::task_local! {
     static SCOPE: Route;
+    static CONSISTENCY: Consistency;
 }
 
 /// Runs `fut` with a route hint that reaches every statement it executes through a
@@ -267,6 +270,18 @@ pub fn current_scope() -> Option<Route> {
     SCOPE.try_with(|r| *r).ok()
 }
 
+/// Runs `fut` with a consistency level for every read it executes through a
+/// [`crate::RoutingPool`] (for example `Consistency::BoundedStaleness(1s)` for one request).
+/// Scopes nest; the innermost wins; a per-call level beats a scope.
+pub async fn with_consistency<F: Future>(consistency: Consistency, fut: F) -> F::Output {
+    CONSISTENCY.scope(consistency, fut).await
+}
+
+/// The consistency level of the current task scope, if any.
+pub fn current_consistency() -> Option<Consistency> {
+    CONSISTENCY.try_with(|c| *c).ok()
+}
+
 /// The state of the pool that a decision depends on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolState {
@@ -274,6 +289,8 @@ pub(crate) struct PoolState {
     pub has_replicas: bool,
     /// The unknown-function policy.
     pub unknown_functions: UnknownFunctionPolicy,
+    /// The consistency the read asks for (call > scope > pool default).
+    pub consistency: Consistency,
 }
 
 /// Decides the target of one statement. The only place where precedence lives.
@@ -290,10 +307,12 @@ pub(crate) fn decide(
         .or(comment_hint.map(|r| (r, HintSource::Comment)));
 
     let read_decision = |reason: Reason| {
-        if state.has_replicas {
-            Decision::replica(reason)
-        } else {
+        if !state.has_replicas {
             Decision::primary(Reason::NoReplica)
+        } else if state.consistency == Consistency::Strong {
+            Decision::primary(Reason::Consistency)
+        } else {
+            Decision::replica(reason)
         }
     };
 
@@ -321,7 +340,18 @@ mod tests {
     const STATE: PoolState = PoolState {
         has_replicas: true,
         unknown_functions: UnknownFunctionPolicy::Primary,
+        consistency: Consistency::Eventual,
     };
+
+    #[test]
+    fn strong_consistency_keeps_reads_on_the_primary_even_with_a_replica_hint() {
+        let strong = PoolState {
+            consistency: Consistency::Strong,
+            ..STATE
+        };
+        let d = decide(&Verdict::Read, None, Some(Route::Replica), None, strong);
+        assert_eq!(d, Decision::primary(Reason::Consistency));
+    }
 
     fn write() -> Verdict {
         Verdict::Primary(Reason::Write("UPDATE"))

@@ -9,9 +9,36 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+use std::time::Duration;
+
+use futures_core::future::BoxFuture;
 use sqlx::{Database, Executor, Pool};
 
 use crate::classify::Dialect;
+
+/// What a probe of a replica found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicaProbe {
+    /// The server accepts writes (`read_only` off, or not in recovery): the wrong role for a
+    /// replica.
+    pub writable: bool,
+    /// The thread (or WAL receiver) that fetches changes from the primary runs.
+    pub receiving: bool,
+    /// The thread (or startup process) that applies changes runs.
+    pub applying: bool,
+    /// Replication lag, if the server reports one.
+    pub lag: Option<Duration>,
+}
+
+/// What a probe of the primary found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrimaryProbe {
+    /// The server accepts writes; a primary that became read-only (after a failover) is
+    /// reported and writes fail fast.
+    pub writable: bool,
+}
 
 /// A database rwsplit can route for. Implemented for `sqlx::MySql`, `sqlx::Postgres` and
 /// `sqlx::Sqlite` behind the crate features of the same names.
@@ -28,6 +55,19 @@ pub trait Backend: Database<Arguments: Clone> {
 
     /// A connection as an executor.
     fn conn_executor(conn: &mut Self::Connection) -> impl Executor<'_, Database = Self>;
+
+    /// Probes a replica's role, replication threads and lag. With a heartbeat table, lag is
+    /// measured from its timestamp row instead of the server's own (coarser) estimate.
+    fn probe_replica<'a>(
+        pool: &'a Pool<Self>,
+        heartbeat: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>>;
+
+    /// Probes the primary's role and, with a heartbeat table, writes the heartbeat row.
+    fn probe_primary<'a>(
+        pool: &'a Pool<Self>,
+        heartbeat: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<PrimaryProbe, sqlx::Error>>;
 }
 
 /// Implements the executor plumbing of [`Backend`] for one sqlx database type.

@@ -1,11 +1,87 @@
-//! PostgreSQL with streaming standbys.
+//! PostgreSQL with streaming standbys: `pg_is_in_recovery()` for the role, the WAL receiver and
+//! replay state for replication health, and replay lag that stays zero on an idle primary.
 
-use sqlx::Postgres;
+use std::time::Duration;
 
-use super::{backend_executors, Backend};
+use futures_core::future::BoxFuture;
+use futures_util::FutureExt;
+use sqlx::{AssertSqlSafe, Pool, Postgres};
+
+use super::{backend_executors, Backend, PrimaryProbe, ReplicaProbe};
 use crate::classify::Dialect;
+
+/// One round trip: role, receiver, replay and lag. When everything received has been replayed
+/// the standby is caught up and lag is zero: `now() - pg_last_xact_replay_timestamp()` alone
+/// grows without bound on an idle primary although nothing is missing.
+const REPLICA_PROBE: &str = "SELECT \
+    NOT pg_is_in_recovery() AS writable, \
+    EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS receiving, \
+    CASE WHEN pg_is_in_recovery() THEN NOT pg_is_wal_replay_paused() ELSE false END AS applying, \
+    CASE \
+      WHEN NOT pg_is_in_recovery() THEN NULL \
+      WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
+      ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 \
+    END AS lag_seconds";
 
 impl Backend for Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
     backend_executors!();
+
+    fn probe_replica<'a>(
+        pool: &'a Pool<Self>,
+        heartbeat: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>> {
+        async move {
+            let mut conn = pool.acquire().await?;
+            let (writable, receiving, applying, lag): (bool, bool, bool, Option<f64>) =
+                sqlx::query_as(REPLICA_PROBE).fetch_one(&mut *conn).await?;
+            let mut probe = ReplicaProbe {
+                writable,
+                receiving,
+                applying,
+                lag: lag.map(Duration::from_secs_f64),
+            };
+            if let (Some(table), true) = (heartbeat, applying) {
+                let sql = format!(
+                    "SELECT (EXTRACT(EPOCH FROM (clock_timestamp() - ts)) * 1000000)::int8 \
+                     FROM {table} WHERE id = 1"
+                );
+                let us: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if let Some(us) = us {
+                    probe.lag = Some(Duration::from_micros(us.max(0) as u64));
+                }
+            }
+            Ok(probe)
+        }
+        .boxed()
+    }
+
+    fn probe_primary<'a>(
+        pool: &'a Pool<Self>,
+        heartbeat: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<PrimaryProbe, sqlx::Error>> {
+        async move {
+            let mut conn = pool.acquire().await?;
+            let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut *conn)
+                .await?;
+            if let (Some(table), false) = (heartbeat, in_recovery) {
+                let create = format!(
+                    "CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, ts timestamptz NOT NULL)"
+                );
+                sqlx::raw_sql(AssertSqlSafe(create)).execute(&mut *conn).await?;
+                let beat = format!(
+                    "INSERT INTO {table} (id, ts) VALUES (1, clock_timestamp()) \
+                     ON CONFLICT (id) DO UPDATE SET ts = excluded.ts"
+                );
+                sqlx::raw_sql(AssertSqlSafe(beat)).execute(&mut *conn).await?;
+            }
+            Ok(PrimaryProbe {
+                writable: !in_recovery,
+            })
+        }
+        .boxed()
+    }
 }

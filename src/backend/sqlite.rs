@@ -16,6 +16,28 @@ use crate::{RoutingPool, RoutingPoolBuilder};
 impl Backend for Sqlite {
     const DIALECT: Dialect = Dialect::Sqlite;
     backend_executors!();
+
+    fn probe_replica<'a>(
+        _pool: &'a sqlx::Pool<Self>,
+        _heartbeat: Option<&'a str>,
+    ) -> futures_core::future::BoxFuture<'a, Result<super::ReplicaProbe, sqlx::Error>> {
+        // The readers read the writer's own file: no replication, no lag.
+        Box::pin(async {
+            Ok(super::ReplicaProbe {
+                writable: false,
+                receiving: true,
+                applying: true,
+                lag: Some(Duration::ZERO),
+            })
+        })
+    }
+
+    fn probe_primary<'a>(
+        _pool: &'a sqlx::Pool<Self>,
+        _heartbeat: Option<&'a str>,
+    ) -> futures_core::future::BoxFuture<'a, Result<super::PrimaryProbe, sqlx::Error>> {
+        Box::pin(async { Ok(super::PrimaryProbe { writable: true }) })
+    }
 }
 
 /// The name of the reader "replica" in a SQLite pool.

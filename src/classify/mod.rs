@@ -280,6 +280,7 @@ impl Classifier {
             PoolState {
                 has_replicas: true,
                 unknown_functions: self.unknown_functions(),
+                consistency: crate::Consistency::Eventual,
             },
         )
     }
