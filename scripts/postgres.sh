@@ -31,6 +31,7 @@ INIT_SQL="$REPO_ROOT/scripts/sql/postgres/primary-init.sql"
 DEFAULT_SCHEMA="$REPO_ROOT/tests/corpus/postgres_schema.sql"
 PG_OS_USER="${RWSPLIT_PG_OS_USER:-postgres}"
 WAIT_SECS="${RWSPLIT_PG_WAIT_SECS:-60}"
+STOPPED_PIDS=()
 
 DB=rwsplit_test
 APP_USER=rwsplit APP_PW=rwsplit_pw
@@ -208,10 +209,20 @@ stop_node() {
         fi
     fi
     wait_gone "$pid" 10 || true
-    # The exited postmaster is re-parented to init; wait (briefly) until init has reaped it
-    # so that callers checking kill(pid, 0) right after `stop` see it gone.
-    local until_t=$((SECONDS + 10))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < until_t)); do sleep 0.05; done
+    STOPPED_PIDS+=("$pid")
+}
+
+# An exited postmaster is re-parented to init and stays a zombie until init reaps it
+# (here that takes a second or two): wait for that, so callers checking kill(pid, 0)
+# right after `stop` see the servers gone.
+wait_reaped() {
+    local until_t=$((SECONDS + 10)) p busy
+    while ((SECONDS < until_t)); do
+        busy=0
+        for p in "${STOPPED_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && busy=1; done
+        ((busy)) || return 0
+        sleep 0.05
+    done
 }
 
 stop_all() {
@@ -222,6 +233,7 @@ stop_all() {
         stop_node "$n"
         if [[ -f "$DATA_ROOT/$n/own_sockdir" ]]; then rm -rf "$(cat "$DATA_ROOT/$n/own_sockdir")"; fi
     done
+    wait_reaped
     if [[ "$DATA_ROOT" != "$PG_STATE" && -d "$DATA_ROOT" ]]; then rm -rf "$DATA_ROOT"; fi
     rm -rf "$PG_STATE"
 }
@@ -427,21 +439,29 @@ EOF
     wait_ready primary
     su_psql primary -f "$INIT_SQL" >/dev/null
 
-    # ---- standbys
+    # ---- standbys: base backups run in parallel
+    local -a socks=() bb_pids=()
+    for ((k = 1; k <= nstandby; k++)); do
+        socks[k]="$(make_node_dir "standby$k")"
+        log "pg_basebackup standby$k"
+        as_pg env PGPASSWORD="$REPL_PW" "$BIN/pg_basebackup" -R -X stream --checkpoint=fast --no-sync \
+            -d "host=127.0.0.1 port=$pp user=$REPL_USER application_name=standby$k" \
+            -D "$(node_data "standby$k")" >/dev/null &
+        bb_pids[k]=$!
+    done
+    for ((k = 1; k <= nstandby; k++)); do
+        wait "${bb_pids[k]}" || die "pg_basebackup for standby$k failed"
+    done
     for ((k = 1; k <= nstandby; k++)); do
         local n="standby$k"
-        sock="$(make_node_dir "$n")"
         data="$(node_data "$n")"
-        log "pg_basebackup $n"
-        as_pg env PGPASSWORD="$REPL_PW" "$BIN/pg_basebackup" -R -X stream --checkpoint=fast --no-sync \
-            -d "host=127.0.0.1 port=$pp user=$REPL_USER application_name=$n" -D "$data" >/dev/null
         # make sure primary_conninfo carries application_name=standbyK (pg_basebackup -R
         # copies it from -d, but don't depend on that)
         if ! grep -q "application_name=$n" "$data/postgresql.auto.conf"; then
             echo "primary_conninfo = 'host=127.0.0.1 port=$pp user=$REPL_USER password=$REPL_PW application_name=$n'" >>"$data/postgresql.auto.conf"
         fi
         [[ -f "$data/standby.signal" ]] || die "$n: pg_basebackup -R did not write standby.signal"
-        configure_node "$n" "${ports[$k]}" "$sock"
+        configure_node "$n" "${ports[$k]}" "${socks[k]}"
         pg_ctl_start "$n"
     done
     for ((k = 1; k <= nstandby; k++)); do

@@ -381,3 +381,35 @@ impl<DB: Backend> RoutingPool<DB> {
         }
     }
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn monitor_tasks_hold_no_strong_reference_and_stop_with_the_last_handle() {
+        let dir = std::env::temp_dir().join(format!("rwsplit-monitor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pool = crate::sqlite::open(dir.join("m.db"), 1)
+            .await
+            .unwrap()
+            .options(crate::PoolOptions {
+                monitor_interval: Duration::from_millis(5),
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(pool.status().monitor_tasks, 2);
+        assert!(pool.status().replicas[0].probes > 0, "the monitor probes");
+        let topology = Arc::downgrade(&pool.0.topology);
+        let clone = pool.clone();
+        drop(pool);
+        assert!(topology.upgrade().is_some(), "a clone keeps the pool alive");
+        drop(clone);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(topology.upgrade().is_none(), "no task keeps the pool alive");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

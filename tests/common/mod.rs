@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "mysql")]
+pub mod faults;
+
 use std::time::{Duration, Instant};
 
 /// The value of `var`, or `None` when the servers are not started locally. Under `CI=true` a
