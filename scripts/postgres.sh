@@ -242,7 +242,8 @@ stop_all() {
 # Only looked at, never signalled: after a postmaster is SIGKILLed its children exit on
 # their own within a moment, but until they do they keep the old shared memory attached.
 orphan_pids() {
-    local title="postgres: rwsplit-$1-$(node_port "$1"):" f pid cmd
+    local title f pid cmd
+    title="postgres: rwsplit-$1-$(node_port "$1"):"
     for f in /proc/[0-9]*/cmdline; do
         pid="${f#/proc/}"; pid="${pid%/cmdline}"
         cmd="$(tr '\0' ' ' 2>/dev/null <"$f" || true)"
@@ -264,7 +265,7 @@ pg_ctl_start() { # node
                 # init: PostgreSQL refuses to start while kill(pid, 0) still succeeds
                 local until_t=$((SECONDS + 15))
                 while kill -0 "$old" 2>/dev/null && ((SECONDS < until_t)); do sleep 0.1; done
-            else
+            elif [[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$old/cmdline" || true)" != *postgres* ]]; then
                 # the PID was recycled by an unrelated process: the lock file is stale
                 log "$node: stale postmaster.pid (pid $old is not this server); removing it"
                 rm -f "$data/postmaster.pid"
@@ -540,8 +541,14 @@ cmd_restart() {
     wait_ready "$node"
     if [[ "$node" == primary ]]; then
         # standbys reconnect on their own (wal_retrieve_retry_interval = 1s)
+        local spid
         for n in $(known_nodes | grep standby || true); do
-            if [[ -n "$(server_pid "$(node_data "$n")" || true)" ]]; then wait_streaming "$n"; fi
+            spid="$(server_pid "$(node_data "$n")" || true)"
+            [[ -n "$spid" ]] || continue
+            if [[ "$(awk '{print $3}' "/proc/$spid/stat" 2>/dev/null)" == T ]]; then
+                log "$n is SIGSTOPped: not waiting for it to stream"; continue
+            fi
+            wait_streaming "$n"
         done
     else
         if [[ -n "$(server_pid "$(node_data primary)" || true)" ]]; then

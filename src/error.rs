@@ -54,6 +54,12 @@ pub enum Error {
         why: &'static str,
     },
 
+    /// The pool's metrics could not be registered (most often: the same names twice).
+    #[error(
+        "registering metrics failed: {0}; give each pool on a shared registry its own pool label"
+    )]
+    Metrics(#[from] prometheus::Error),
+
     /// A causal token could not be parsed.
     #[error("malformed consistency token: {0}; pass the exact string returned by `CausalToken::to_string()`")]
     MalformedToken(&'static str),

@@ -11,10 +11,14 @@ use sqlx::database::Database;
 use sqlx::error::BoxDynError;
 use sqlx::{Either, Execute, Executor, SqlStr};
 
+use tracing::{Instrument, Span};
+
 use crate::backend::Backend;
 use crate::options::{Consistency, Fallback};
 use crate::pool::{Routed, RoutingPool};
 use crate::route::{Reason, Route, Target};
+use crate::telemetry::{self, span, CallTimer, FallbackCause, RetryCause};
+use crate::topology::Replica;
 use crate::Error;
 
 /// A query taken apart, owned, so it can be routed and (for reads) sent again.
@@ -37,9 +41,14 @@ impl<DB: Backend> Clone for Owned<DB> {
 }
 
 impl<DB: Database> Owned<DB> {
+    /// The SQL text.
+    pub(crate) fn sql_str(&self) -> &str {
+        self.sql.as_str()
+    }
+
     /// Reads the parts in the order sqlx's own types expect: statement, arguments,
     /// persistence, then the SQL (which consumes the query).
-    fn take<'q, E: Execute<'q, DB>>(mut query: E) -> Result<Self, BoxDynError> {
+    pub(crate) fn take<'q, E: Execute<'q, DB>>(mut query: E) -> Result<Self, BoxDynError> {
         let statement = query.statement().cloned();
         let arguments = query.take_arguments()?;
         let persistent = query.persistent();
@@ -86,11 +95,18 @@ pub(crate) fn is_retriable(err: &sqlx::Error) -> bool {
     )
 }
 
-/// The per-call part of routing: a handle's hint and consistency.
+/// The per-call part of routing: a handle's hint and consistency, and what a causal session
+/// decided (a replica known to be at the session's position, or a fallback to the primary).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Call {
     pub route: Option<Route>,
     pub consistency: Option<Consistency>,
+    /// Index (as in `Replica::index`) of the replica a causal read must use.
+    pub pin: Option<usize>,
+    /// The causal wait timed out (or the time window is open): read from the primary.
+    pub causal_fallback: bool,
+    /// How long the causal wait took.
+    pub causal_wait: Option<std::time::Duration>,
 }
 
 type StepStream<'e, DB> = BoxStream<'e, Result<Step<DB>, sqlx::Error>>;
@@ -102,7 +118,18 @@ impl<DB: Backend> RoutingPool<DB> {
         call: Call,
         exclude: Option<&str>,
     ) -> Result<Routed<'_, DB>, sqlx::Error> {
-        let routed = self.route(sql, call.route, call.consistency, exclude);
+        let routed = self.route(sql, &call, exclude);
+        if let Some(m) = &self.0.metrics {
+            m.routed(&routed.decision);
+            let cause = match routed.decision.reason {
+                Reason::NoEligibleReplica => Some(FallbackCause::NoEligibleReplica),
+                Reason::ForcedToPrimary => Some(FallbackCause::ForcedToPrimary),
+                _ => None,
+            };
+            if let Some(cause) = cause {
+                m.fallback(cause);
+            }
+        }
         if routed.decision.target == Target::Primary {
             if routed.decision.reason == Reason::NoEligibleReplica
                 && self.0.options.fallback == Fallback::Error
@@ -115,6 +142,67 @@ impl<DB: Backend> RoutingPool<DB> {
             }
         }
         Ok(routed)
+    }
+
+    /// Fills the span's attributes for a routed call.
+    fn describe(
+        &self,
+        span: &Span,
+        routed: &Routed<'_, DB>,
+        call: &Call,
+        sql: &str,
+        parameterized: bool,
+    ) {
+        if span.is_disabled() {
+            return;
+        }
+        if let Some(wait) = call.causal_wait {
+            span.record("rwsplit.causal_wait_ms", wait.as_secs_f64() * 1000.0);
+        }
+        if call.causal_fallback {
+            span.record("rwsplit.fallback", "causal_wait_timeout");
+        }
+        let t = &self.0.topology;
+        let server = routed.replica.map_or(&t.primary_info, |r| &r.info);
+        let classifier = &self.0.classifier;
+        span::record_route(
+            span,
+            &span::RouteFacts {
+                system: self.system_name(),
+                sql,
+                parameterized,
+                text_mode: self.0.options.query_text,
+                analysis: &routed.analysis,
+                decision: &routed.decision,
+                replica: routed.replica.map(|r| &*r.name),
+                server,
+                consistency: routed.consistency.label(),
+                lag_ms: routed
+                    .replica
+                    .and_then(|r| r.health.lag())
+                    .map(|l| l.as_secs_f64() * 1000.0),
+                sanitize: &|s| classifier.sanitize(s),
+            },
+        );
+    }
+
+    /// A replica failed: open its breaker and count the retry.
+    fn replica_failed(
+        &self,
+        span: &Span,
+        replica: &Replica<DB>,
+        err: &sqlx::Error,
+        timed_out: bool,
+    ) {
+        replica.health.trip(err);
+        span.record("rwsplit.retry", true);
+        if let Some(m) = &self.0.metrics {
+            m.retry(if timed_out {
+                RetryCause::ReplicaTimeout
+            } else {
+                RetryCause::ReplicaError
+            });
+        }
     }
 
     /// A connection-level failure on the primary opens its breaker and becomes
@@ -134,29 +222,40 @@ impl<DB: Backend> RoutingPool<DB> {
         }
     }
 
-    fn run_many<'e>(&'e self, call: Call, query: Owned<DB>) -> StepStream<'e, DB> {
+    pub(crate) fn run_many<'e>(&'e self, call: Call, query: Owned<DB>) -> StepStream<'e, DB> {
+        let span = telemetry::call_span();
+        let parameterized = query.arguments.is_some();
         let routed = match self.routed(query.sql.as_str(), call, None) {
             Ok(routed) => routed,
-            Err(e) => return stream::once(async move { Err(e) }).boxed(),
+            Err(e) => {
+                telemetry::record_outcome(&span, Some(&e));
+                return stream::once(async move { Err(e) }).boxed();
+            }
         };
+        self.describe(&span, &routed, &call, query.sql.as_str(), parameterized);
         let Some(replica) = routed.replica else {
-            return self.attempt_many(routed, query);
+            return self.attempt_many(routed, query, span);
         };
         let retry = query.clone();
-        let first = self.attempt_many(routed, query);
+        let first = self.attempt_many(routed, query, span.clone());
         let limit = self.0.options.replica_timeout;
         stream::once(async move {
             let mut first = first;
-            let head = tokio::time::timeout(limit, first.next())
-                .await
-                .unwrap_or(Some(Err(sqlx::Error::PoolTimedOut)));
-            match head {
+            let head = tokio::time::timeout(limit, first.next()).await;
+            let timed_out = head.is_err();
+            match head.unwrap_or(Some(Err(sqlx::Error::PoolTimedOut))) {
                 Some(Err(err)) if is_retriable(&err) => {
-                    replica.health.trip(&err);
                     drop(first);
+                    self.replica_failed(&span, replica, &err, timed_out);
                     match self.routed(retry.sql.as_str(), call, Some(&replica.name)) {
-                        Ok(again) => self.attempt_many(again, retry),
-                        Err(e) => stream::once(async move { Err(e) }).boxed(),
+                        Ok(again) => {
+                            self.describe(&span, &again, &call, retry.sql.as_str(), parameterized);
+                            self.attempt_many(again, retry, span)
+                        }
+                        Err(e) => {
+                            telemetry::record_outcome(&span, Some(&e));
+                            stream::once(async move { Err(e) }).boxed()
+                        }
                     }
                 }
                 head => {
@@ -171,29 +270,51 @@ impl<DB: Backend> RoutingPool<DB> {
         .boxed()
     }
 
-    fn attempt_many<'e>(&'e self, routed: Routed<'e, DB>, query: Owned<DB>) -> StepStream<'e, DB> {
-        let steps = DB::pool_executor(routed.pool).fetch_many(query);
-        match routed.replica {
-            Some(replica) => {
-                let guard = replica.start();
-                steps
-                    .map(move |step| {
-                        let _ = &guard;
-                        step
-                    })
-                    .boxed()
-            }
-            None => steps.map(move |step| self.primary_result(step)).boxed(),
-        }
+    fn attempt_many<'e>(
+        &'e self,
+        routed: Routed<'e, DB>,
+        query: Owned<DB>,
+        span: Span,
+    ) -> StepStream<'e, DB> {
+        let steps = {
+            let _entered = span.enter();
+            DB::pool_executor(routed.pool).fetch_many(query)
+        };
+        let server = routed.replica.map_or(0, |r| r.index);
+        let timer = CallTimer::start(self.0.metrics.as_ref(), server, routed.analysis.operation());
+        // Both guards live in the stream: the timer records and the in-flight count drops when
+        // the stream ends or is dropped.
+        let mut guards = (timer, routed.replica.map(|r| r.start()));
+        let on_primary = routed.replica.is_none();
+        steps
+            .map(move |step| {
+                let step = if on_primary {
+                    self.primary_result(step)
+                } else {
+                    step
+                };
+                if let Err(e) = &step {
+                    guards.0.fail();
+                    telemetry::record_outcome(&span, Some(e));
+                }
+                step
+            })
+            .boxed()
     }
 
     async fn attempt_optional(
         &self,
         routed: Routed<'_, DB>,
         query: Owned<DB>,
+        span: &Span,
     ) -> Result<Option<DB::Row>, sqlx::Error> {
-        let attempt = DB::pool_executor(routed.pool).fetch_optional(query);
-        match routed.replica {
+        let server = routed.replica.map_or(0, |r| r.index);
+        let mut timer =
+            CallTimer::start(self.0.metrics.as_ref(), server, routed.analysis.operation());
+        let attempt = DB::pool_executor(routed.pool)
+            .fetch_optional(query)
+            .instrument(span.clone());
+        let result = match routed.replica {
             Some(replica) => {
                 let _guard = replica.start();
                 tokio::time::timeout(self.0.options.replica_timeout, attempt)
@@ -201,25 +322,43 @@ impl<DB: Backend> RoutingPool<DB> {
                     .unwrap_or(Err(sqlx::Error::PoolTimedOut))
             }
             None => self.primary_result(attempt.await),
+        };
+        if let Err(e) = &result {
+            timer.fail();
+            telemetry::record_outcome(span, Some(e));
         }
+        result
     }
 
-    fn run_optional<'e>(
+    pub(crate) fn run_optional<'e>(
         &'e self,
         call: Call,
         query: Owned<DB>,
     ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>> {
+        let span = telemetry::call_span();
         async move {
-            let routed = self.routed(query.sql.as_str(), call, None)?;
+            let parameterized = query.arguments.is_some();
+            let routed = self
+                .routed(query.sql.as_str(), call, None)
+                .inspect_err(|e| {
+                    telemetry::record_outcome(&span, Some(e));
+                })?;
+            self.describe(&span, &routed, &call, query.sql.as_str(), parameterized);
             let Some(replica) = routed.replica else {
-                return self.attempt_optional(routed, query).await;
+                return self.attempt_optional(routed, query, &span).await;
             };
             let retry = query.clone();
-            match self.attempt_optional(routed, query).await {
+            let limit = self.0.options.replica_timeout;
+            let start = std::time::Instant::now();
+            match self.attempt_optional(routed, query, &span).await {
                 Err(err) if is_retriable(&err) => {
-                    replica.health.trip(&err);
-                    let again = self.routed(retry.sql.as_str(), call, Some(&replica.name))?;
-                    self.attempt_optional(again, retry).await
+                    let timed_out = start.elapsed() >= limit;
+                    self.replica_failed(&span, replica, &err, timed_out);
+                    let again = self
+                        .routed(retry.sql.as_str(), call, Some(&replica.name))
+                        .inspect_err(|e| telemetry::record_outcome(&span, Some(e)))?;
+                    self.describe(&span, &again, &call, retry.sql.as_str(), parameterized);
+                    self.attempt_optional(again, retry, &span).await
                 }
                 other => {
                     if other.is_ok() {
@@ -281,10 +420,7 @@ macro_rules! routing_executor {
             where
                 'p: 'e,
             {
-                let call = self.call();
-                let routed = self
-                    .pool()
-                    .route(sql.as_str(), call.route, call.consistency, None);
+                let routed = self.pool().route(sql.as_str(), &self.call(), None);
                 DB::pool_executor(routed.pool).prepare_with(sql, parameters)
             }
 
@@ -344,7 +480,11 @@ impl<'p, DB: Backend> Hinted<'p, DB> {
     ) -> Self {
         Hinted {
             pool,
-            call: Call { route, consistency },
+            call: Call {
+                route,
+                consistency,
+                ..Call::default()
+            },
         }
     }
 

@@ -56,18 +56,21 @@
 
 mod backend;
 mod classify;
+mod consistency;
 mod error;
 mod executor;
 mod options;
 mod pool;
 mod route;
 mod status;
+mod telemetry;
 mod topology;
 
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite;
 pub use backend::Backend;
 pub use classify::{Analysis, CacheStats, Classifier, ClassifierOptions, Dialect};
+pub use consistency::{CausalToken, Position, Session};
 pub use error::{Error, Result};
 pub use executor::Hinted;
 pub use options::{Consistency, Fallback, PoolOptions};
@@ -77,4 +80,5 @@ pub use route::{
     Route, Target, UnknownFunctionPolicy,
 };
 pub use status::{BreakerState, Role, ServerStatus, Status};
+pub use telemetry::{QueryText, ServerInfo};
 pub use topology::Balance;

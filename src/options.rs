@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::telemetry::QueryText;
+
 /// What a read does when no replica is eligible (all down, lagging or out of rotation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fallback {
@@ -71,6 +73,17 @@ pub struct PoolOptions {
     /// Optional heartbeat table for sub-second lag (pt-heartbeat style): the monitor updates a
     /// timestamp row on the primary each interval and replicas report `now - ts`. Default none.
     pub heartbeat_table: Option<String>,
+    /// Read-your-writes by time instead of position, the weaker mode for servers without
+    /// GTIDs: a session reads from the primary for this long after each write. Default `None`
+    /// (exact, position-based).
+    pub causal_window: Option<Duration>,
+    /// Identifies the cluster in causal tokens, so a token is only accepted by pools of the same
+    /// cluster. Default `None`: derived from the backend and the primary's host, port and
+    /// database, which is right when every service uses the same primary address.
+    pub cluster_name: Option<String>,
+    /// What spans record as `db.query.text`. Default [`QueryText::Sanitized`]: parameterized
+    /// statements as written, inline literals replaced by `?`.
+    pub query_text: QueryText,
 }
 
 impl Default for PoolOptions {
@@ -86,6 +99,9 @@ impl Default for PoolOptions {
             consistency: Consistency::Eventual,
             causal_wait_timeout: Duration::from_millis(200),
             heartbeat_table: None,
+            query_text: QueryText::Sanitized,
+            causal_window: None,
+            cluster_name: None,
         }
     }
 }

@@ -8,11 +8,13 @@ use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
 use crate::classify::{Analysis, Classifier, ClassifierOptions};
+use crate::executor::Call;
 use crate::options::{Consistency, PoolOptions};
 use crate::route::{
     self, current_consistency, current_scope, Decision, PoolState, Reason, Route, Target,
 };
 use crate::status::{Role, ServerStatus, Status};
+use crate::telemetry::Metrics;
 use crate::topology::{monitor, Balance, Health, LagBound, Replica, Topology};
 use crate::Error;
 
@@ -23,6 +25,9 @@ pub struct RoutingPool<DB: Backend>(pub(crate) Arc<Inner<DB>>);
 
 pub(crate) struct Inner<DB: Backend> {
     pub topology: Arc<Topology<DB>>,
+    /// Carried in causal tokens: see `PoolOptions::cluster_name`.
+    pub cluster: u64,
+    pub metrics: Option<Metrics>,
     pub classifier: Classifier,
     pub force_primary: AtomicBool,
     pub options: PoolOptions,
@@ -63,6 +68,7 @@ pub struct RoutingPoolBuilder<DB: Backend> {
     balance: Balance,
     classifier: ClassifierOptions,
     options: PoolOptions,
+    metrics: Option<(prometheus::Registry, Option<String>)>,
 }
 
 impl<DB: Backend> std::fmt::Debug for RoutingPoolBuilder<DB> {
@@ -110,6 +116,14 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
         self
     }
 
+    /// Registers the pool's Prometheus metrics on `registry`. `pool_label`, when given, is
+    /// added to every metric as the constant label `pool`, so several pools can share one
+    /// registry.
+    pub fn metrics(mut self, registry: &prometheus::Registry, pool_label: Option<&str>) -> Self {
+        self.metrics = Some((registry.clone(), pool_label.map(str::to_string)));
+        self
+    }
+
     /// Health, lag, timeout, fallback and consistency options.
     pub fn options(mut self, options: PoolOptions) -> Self {
         self.options = options;
@@ -144,23 +158,58 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             if replicas.iter().any(|r: &Replica<DB>| *r.name == *name) {
                 return Err(Error::DuplicateReplica(name));
             }
-            replicas.push(Replica::new(name.into(), pool, weight));
+            let info = DB::server_info(&pool);
+            replicas.push(Replica::new(
+                name.into(),
+                pool,
+                weight,
+                replicas.len() + 1,
+                info,
+            ));
         }
+        let primary_info = DB::server_info(&self.primary);
         let topology = Arc::new(Topology::new(
-            self.primary,
+            (self.primary, primary_info),
             replicas,
             self.balance,
             self.options.breaker_cooldown,
             monitored,
         ));
+        let classifier = self.classifier.build();
+        let metrics = match &self.metrics {
+            None => None,
+            Some((registry, label)) => {
+                let mut servers = vec![("primary", "")];
+                servers.extend(topology.replicas.iter().map(|r| ("replica", &*r.name)));
+                Some(Metrics::register(
+                    registry,
+                    label.as_deref(),
+                    DB::SYSTEM,
+                    &servers,
+                    Arc::downgrade(&topology),
+                    classifier.clone(),
+                )?)
+            }
+        };
         let tasks = if monitored {
             monitor::spawn(&topology, &self.options)
         } else {
             Vec::new()
         };
+        let cluster = match &self.options.cluster_name {
+            Some(name) => crate::consistency::cluster_id(&[name]),
+            None => {
+                let info = &topology.primary_info;
+                let port = info.port.map(|p| p.to_string()).unwrap_or_default();
+                let db = info.namespace.clone().unwrap_or_default();
+                crate::consistency::cluster_id(&[DB::NAME, &info.address, &port, &db])
+            }
+        };
         Ok(RoutingPool(Arc::new(Inner {
             topology,
-            classifier: self.classifier.build(),
+            cluster,
+            metrics,
+            classifier,
             force_primary: AtomicBool::new(false),
             options: self.options,
             tasks: Mutex::new(tasks),
@@ -173,8 +222,8 @@ pub(crate) struct Routed<'a, DB: Backend> {
     pub decision: Decision,
     pub pool: &'a Pool<DB>,
     pub replica: Option<&'a Replica<DB>>,
-    #[allow(dead_code)] // read by telemetry
     pub analysis: Arc<Analysis>,
+    pub consistency: Consistency,
 }
 
 impl<DB: Backend> RoutingPool<DB> {
@@ -186,6 +235,7 @@ impl<DB: Backend> RoutingPool<DB> {
             balance: Balance::default(),
             classifier: ClassifierOptions::new(DB::DIALECT),
             options: PoolOptions::default(),
+            metrics: None,
         }
     }
 
@@ -221,7 +271,7 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// The decision the pool would make for `sql` now, in the current task scope.
     pub fn explain(&self, sql: &str) -> Decision {
-        self.route(sql, None, None, None).decision
+        self.route(sql, &Call::default(), None).decision
     }
 
     /// The classifier.
@@ -232,6 +282,11 @@ impl<DB: Backend> RoutingPool<DB> {
     /// The options the pool was built with.
     pub fn options(&self) -> &PoolOptions {
         &self.0.options
+    }
+
+    /// The `db.system.name` of the servers (`mariadb` once the primary's version says so).
+    pub fn system_name(&self) -> &'static str {
+        self.0.topology.system.get().copied().unwrap_or(DB::SYSTEM)
     }
 
     /// The primary's sqlx pool.
@@ -333,17 +388,12 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Routes one statement: decision plus the pool to run it on. `exclude` skips a replica
     /// that just failed.
-    pub(crate) fn route(
-        &self,
-        sql: &str,
-        call: Option<Route>,
-        call_consistency: Option<Consistency>,
-        exclude: Option<&str>,
-    ) -> Routed<'_, DB> {
+    pub(crate) fn route(&self, sql: &str, call: &Call, exclude: Option<&str>) -> Routed<'_, DB> {
         let inner = &*self.0;
         let t = &*inner.topology;
         let analysis = inner.classifier.analyze(sql);
-        let consistency = call_consistency
+        let consistency = call
+            .consistency
             .or_else(current_consistency)
             .unwrap_or(inner.options.consistency);
         let state = PoolState {
@@ -354,7 +404,7 @@ impl<DB: Backend> RoutingPool<DB> {
         let mut decision = route::decide(
             &analysis.verdict,
             analysis.hint,
-            call,
+            call.route,
             current_scope(),
             state,
         );
@@ -362,6 +412,14 @@ impl<DB: Backend> RoutingPool<DB> {
         if decision.target == Target::Replica {
             if inner.force_primary.load(Ordering::Relaxed) {
                 decision = Decision::primary(Reason::ForcedToPrimary);
+            } else if call.causal_fallback {
+                decision = Decision::primary(Reason::Consistency);
+            } else if let Some(pinned) = call
+                .pin
+                .and_then(|i| t.replicas.get(i.wrapping_sub(1)))
+                .filter(|r| exclude != Some(&*r.name))
+            {
+                replica = Some(pinned);
             } else {
                 let bound = match consistency {
                     Consistency::BoundedStaleness(d) => LagBound::At(d),
@@ -378,6 +436,7 @@ impl<DB: Backend> RoutingPool<DB> {
             pool: replica.map_or(&t.primary, |r| &r.pool),
             replica,
             analysis,
+            consistency,
         }
     }
 }

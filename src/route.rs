@@ -124,33 +124,64 @@ pub enum Reason {
     Consistency,
 }
 
+/// Metric labels of every [`Reason`], indexed by [`Reason::ordinal`].
+pub(crate) const REASON_LABELS: &[&str] = &[
+    "pure_read",
+    "unknown_function",
+    "write",
+    "locking_read",
+    "side_effect_function",
+    "session_variable",
+    "select_into",
+    "variable_assignment",
+    "data_modifying_cte",
+    "multi_statement",
+    "session_control",
+    "server_state",
+    "executable_comment",
+    "unparseable",
+    "too_large",
+    "hint_call",
+    "hint_scope",
+    "hint_comment",
+    "transaction",
+    "no_replica",
+    "no_eligible_replica",
+    "forced_to_primary",
+    "consistency",
+];
+
 impl Reason {
     /// A short, stable label for metrics (bounded cardinality: never a function name).
     pub fn label(&self) -> &'static str {
+        REASON_LABELS[self.ordinal()]
+    }
+
+    pub(crate) fn ordinal(&self) -> usize {
         match self {
-            Reason::PureRead => "pure_read",
-            Reason::UnknownFunction(_) => "unknown_function",
-            Reason::Write(_) => "write",
-            Reason::LockingRead => "locking_read",
-            Reason::SideEffectFunction(_) => "side_effect_function",
-            Reason::SessionVariable(_) => "session_variable",
-            Reason::SelectInto => "select_into",
-            Reason::VariableAssignment => "variable_assignment",
-            Reason::DataModifyingCte => "data_modifying_cte",
-            Reason::MultiStatement => "multi_statement",
-            Reason::SessionControl(_) => "session_control",
-            Reason::ServerState(_) => "server_state",
-            Reason::ExecutableComment => "executable_comment",
-            Reason::Unparseable => "unparseable",
-            Reason::TooLarge => "too_large",
-            Reason::Hint(HintSource::Call) => "hint_call",
-            Reason::Hint(HintSource::Scope) => "hint_scope",
-            Reason::Hint(HintSource::Comment) => "hint_comment",
-            Reason::Transaction => "transaction",
-            Reason::NoReplica => "no_replica",
-            Reason::NoEligibleReplica => "no_eligible_replica",
-            Reason::ForcedToPrimary => "forced_to_primary",
-            Reason::Consistency => "consistency",
+            Reason::PureRead => 0,
+            Reason::UnknownFunction(_) => 1,
+            Reason::Write(_) => 2,
+            Reason::LockingRead => 3,
+            Reason::SideEffectFunction(_) => 4,
+            Reason::SessionVariable(_) => 5,
+            Reason::SelectInto => 6,
+            Reason::VariableAssignment => 7,
+            Reason::DataModifyingCte => 8,
+            Reason::MultiStatement => 9,
+            Reason::SessionControl(_) => 10,
+            Reason::ServerState(_) => 11,
+            Reason::ExecutableComment => 12,
+            Reason::Unparseable => 13,
+            Reason::TooLarge => 14,
+            Reason::Hint(HintSource::Call) => 15,
+            Reason::Hint(HintSource::Scope) => 16,
+            Reason::Hint(HintSource::Comment) => 17,
+            Reason::Transaction => 18,
+            Reason::NoReplica => 19,
+            Reason::NoEligibleReplica => 20,
+            Reason::ForcedToPrimary => 21,
+            Reason::Consistency => 22,
         }
     }
 }

@@ -15,6 +15,7 @@ use futures_core::future::BoxFuture;
 use sqlx::{Database, Executor, Pool};
 
 use crate::classify::Dialect;
+use crate::consistency::Position;
 
 /// What a probe of a replica found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct ReplicaProbe {
     pub applying: bool,
     /// Replication lag, if the server reports one.
     pub lag: Option<Duration>,
+    /// The position the replica has applied, if the server reports one.
+    pub position: Option<Position>,
 }
 
 /// What a probe of the primary found.
@@ -38,6 +41,8 @@ pub struct PrimaryProbe {
     /// The server accepts writes; a primary that became read-only (after a failover) is
     /// reported and writes fail fast.
     pub writable: bool,
+    /// The `db.system.name` the server's version reveals (`mariadb` vs `mysql`), if any.
+    pub system: Option<&'static str>,
 }
 
 /// A database rwsplit can route for. Implemented for `sqlx::MySql`, `sqlx::Postgres` and
@@ -49,6 +54,13 @@ pub struct PrimaryProbe {
 pub trait Backend: Database<Arguments: Clone> {
     /// The dialect statements are classified in.
     const DIALECT: Dialect;
+
+    /// The OpenTelemetry `db.system.name` until a probe tells better (`mysql` for the MySQL
+    /// family until the version says `mariadb`).
+    const SYSTEM: &'static str;
+
+    /// Host, port and database of a pool, for spans. Never the credentials.
+    fn server_info(pool: &Pool<Self>) -> crate::telemetry::ServerInfo;
 
     /// The pool as an executor.
     fn pool_executor(pool: &Pool<Self>) -> impl Executor<'_, Database = Self>;
@@ -62,6 +74,22 @@ pub trait Backend: Database<Arguments: Clone> {
         pool: &'a Pool<Self>,
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>>;
+
+    /// The primary's current replication position: at or past every write committed before
+    /// the call. `Ok(None)` means the backend has no replication to wait for (SQLite).
+    fn capture_position<'a>(
+        pool: &'a Pool<Self>,
+        system: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Position>, sqlx::Error>>;
+
+    /// Waits until the server behind `pool` has applied `position`, up to `timeout`, with the
+    /// server's own primitive. `Ok(false)` on timeout.
+    fn wait_for_position<'a>(
+        pool: &'a Pool<Self>,
+        system: &'a str,
+        position: &'a Position,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
 
     /// Probes the primary's role and, with a heartbeat table, writes the heartbeat row.
     fn probe_primary<'a>(

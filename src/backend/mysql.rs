@@ -10,10 +10,22 @@ use sqlx::{AssertSqlSafe, MySql, Pool, Row};
 
 use super::{backend_executors, Backend, PrimaryProbe, ReplicaProbe};
 use crate::classify::Dialect;
+use crate::consistency::Position;
+use crate::telemetry::ServerInfo;
 
 impl Backend for MySql {
     const DIALECT: Dialect = Dialect::MySql;
+    const SYSTEM: &'static str = "mysql";
     backend_executors!();
+
+    fn server_info(pool: &Pool<Self>) -> ServerInfo {
+        let o = pool.connect_options();
+        ServerInfo {
+            address: o.get_host().to_string(),
+            port: Some(o.get_port()),
+            namespace: o.get_database().map(str::to_string),
+        }
+    }
 
     fn probe_replica<'a>(
         pool: &'a Pool<Self>,
@@ -21,14 +33,22 @@ impl Backend for MySql {
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>> {
         async move {
             let mut conn = pool.acquire().await?;
-            let read_only: i64 = sqlx::query_scalar("SELECT CAST(@@global.read_only AS SIGNED)")
-                .fetch_one(&mut *conn)
-                .await?;
+            let (read_only, version): (i64, String) =
+                sqlx::query_as("SELECT CAST(@@global.read_only AS SIGNED), VERSION()")
+                    .fetch_one(&mut *conn)
+                    .await?;
+            let applied = if is_mariadb(&version) {
+                "SELECT CAST(@@gtid_slave_pos AS CHAR)"
+            } else {
+                "SELECT CAST(@@global.gtid_executed AS CHAR)"
+            };
+            let applied: Option<String> = sqlx::query_scalar(applied).fetch_one(&mut *conn).await?;
             let status = sqlx::query("SHOW REPLICA STATUS")
                 .fetch_optional(&mut *conn)
                 .await?;
             let mut probe = ReplicaProbe {
                 writable: read_only == 0,
+                position: applied.and_then(|a| position(&version, &a)),
                 ..ReplicaProbe::default()
             };
             if let Some(row) = status {
@@ -58,15 +78,62 @@ impl Backend for MySql {
         .boxed()
     }
 
+    fn capture_position<'a>(
+        pool: &'a Pool<Self>,
+        system: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Position>, sqlx::Error>> {
+        async move {
+            let sql = if system == "mariadb" {
+                "SELECT CAST(@@gtid_binlog_pos AS CHAR)"
+            } else {
+                "SELECT CAST(@@global.gtid_executed AS CHAR)"
+            };
+            let text: Option<String> = sqlx::query_scalar(sql).fetch_one(pool).await?;
+            Ok(text.and_then(|t| {
+                if system == "mariadb" {
+                    Position::parse_mariadb(&t)
+                } else {
+                    (!t.trim().is_empty()).then(|| Position::MySql(t.replace(['\n', ' '], "")))
+                }
+            }))
+        }
+        .boxed()
+    }
+
+    fn wait_for_position<'a>(
+        pool: &'a Pool<Self>,
+        _system: &'a str,
+        position: &'a Position,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+        async move {
+            let (sql, ok) = match position {
+                Position::MariaDb(_) => ("SELECT CAST(MASTER_GTID_WAIT(?, ?) AS SIGNED)", 0),
+                Position::MySql(_) => {
+                    ("SELECT CAST(WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS SIGNED)", 0)
+                }
+                Position::Lsn(_) => return Ok(false),
+            };
+            let r: Option<i64> = sqlx::query_scalar(sql)
+                .bind(position.server_text())
+                .bind(timeout.as_secs_f64())
+                .fetch_one(pool)
+                .await?;
+            Ok(r == Some(ok))
+        }
+        .boxed()
+    }
+
     fn probe_primary<'a>(
         pool: &'a Pool<Self>,
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PrimaryProbe, sqlx::Error>> {
         async move {
             let mut conn = pool.acquire().await?;
-            let read_only: i64 = sqlx::query_scalar("SELECT CAST(@@global.read_only AS SIGNED)")
-                .fetch_one(&mut *conn)
-                .await?;
+            let (read_only, version): (i64, String) =
+                sqlx::query_as("SELECT CAST(@@global.read_only AS SIGNED), VERSION()")
+                    .fetch_one(&mut *conn)
+                    .await?;
             if let (Some(table), 0) = (heartbeat, read_only) {
                 let create = format!(
                     "CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL)"
@@ -78,11 +145,25 @@ impl Backend for MySql {
                 );
                 sqlx::raw_sql(AssertSqlSafe(beat)).execute(&mut *conn).await?;
             }
+            let system = if is_mariadb(&version) { "mariadb" } else { "mysql" };
             Ok(PrimaryProbe {
                 writable: read_only == 0,
+                system: Some(system),
             })
         }
         .boxed()
+    }
+}
+
+fn is_mariadb(version: &str) -> bool {
+    version.to_ascii_lowercase().contains("mariadb")
+}
+
+fn position(version: &str, text: &str) -> Option<Position> {
+    if is_mariadb(version) {
+        Position::parse_mariadb(text)
+    } else {
+        (!text.trim().is_empty()).then(|| Position::MySql(text.replace(['\n', ' '], "")))
     }
 }
 

@@ -9,6 +9,8 @@ use sqlx::{AssertSqlSafe, Pool, Postgres};
 
 use super::{backend_executors, Backend, PrimaryProbe, ReplicaProbe};
 use crate::classify::Dialect;
+use crate::consistency::Position;
+use crate::telemetry::ServerInfo;
 
 /// One round trip: role, receiver, replay and lag. When everything received has been replayed
 /// the standby is caught up and lag is zero: `now() - pg_last_xact_replay_timestamp()` alone
@@ -21,11 +23,21 @@ const REPLICA_PROBE: &str = "SELECT \
       WHEN NOT pg_is_in_recovery() THEN NULL \
       WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
       ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 \
-    END AS lag_seconds";
+    END AS lag_seconds,     pg_last_wal_replay_lsn()::text AS applied";
 
 impl Backend for Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
+    const SYSTEM: &'static str = "postgresql";
     backend_executors!();
+
+    fn server_info(pool: &Pool<Self>) -> ServerInfo {
+        let o = pool.connect_options();
+        ServerInfo {
+            address: o.get_host().to_string(),
+            port: Some(o.get_port()),
+            namespace: o.get_database().map(str::to_string),
+        }
+    }
 
     fn probe_replica<'a>(
         pool: &'a Pool<Self>,
@@ -33,13 +45,19 @@ impl Backend for Postgres {
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>> {
         async move {
             let mut conn = pool.acquire().await?;
-            let (writable, receiving, applying, lag): (bool, bool, bool, Option<f64>) =
-                sqlx::query_as(REPLICA_PROBE).fetch_one(&mut *conn).await?;
+            let (writable, receiving, applying, lag, applied): (
+                bool,
+                bool,
+                bool,
+                Option<f64>,
+                Option<String>,
+            ) = sqlx::query_as(REPLICA_PROBE).fetch_one(&mut *conn).await?;
             let mut probe = ReplicaProbe {
                 writable,
                 receiving,
                 applying,
                 lag: lag.map(Duration::from_secs_f64),
+                position: applied.as_deref().and_then(Position::parse_lsn),
             };
             if let (Some(table), true) = (heartbeat, applying) {
                 let sql = format!(
@@ -54,6 +72,47 @@ impl Backend for Postgres {
                 }
             }
             Ok(probe)
+        }
+        .boxed()
+    }
+
+    fn capture_position<'a>(
+        pool: &'a Pool<Self>,
+        _system: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Position>, sqlx::Error>> {
+        async move {
+            let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+                .fetch_one(pool)
+                .await?;
+            Ok(Position::parse_lsn(&lsn))
+        }
+        .boxed()
+    }
+
+    fn wait_for_position<'a>(
+        pool: &'a Pool<Self>,
+        _system: &'a str,
+        position: &'a Position,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+        async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let target = position.server_text();
+            let mut conn = pool.acquire().await?;
+            loop {
+                let reached: Option<bool> =
+                    sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn")
+                        .bind(&target)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                if reached == Some(true) {
+                    return Ok(true);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
         }
         .boxed()
     }
@@ -80,6 +139,7 @@ impl Backend for Postgres {
             }
             Ok(PrimaryProbe {
                 writable: !in_recovery,
+                system: None,
             })
         }
         .boxed()

@@ -15,7 +15,17 @@ use crate::{RoutingPool, RoutingPoolBuilder};
 
 impl Backend for Sqlite {
     const DIALECT: Dialect = Dialect::Sqlite;
+    const SYSTEM: &'static str = "sqlite";
     backend_executors!();
+
+    fn server_info(pool: &sqlx::Pool<Self>) -> crate::telemetry::ServerInfo {
+        let o = pool.connect_options();
+        crate::telemetry::ServerInfo {
+            address: o.get_filename().display().to_string(),
+            port: None,
+            namespace: Some("main".into()),
+        }
+    }
 
     fn probe_replica<'a>(
         _pool: &'a sqlx::Pool<Self>,
@@ -28,15 +38,41 @@ impl Backend for Sqlite {
                 receiving: true,
                 applying: true,
                 lag: Some(Duration::ZERO),
+                position: None,
             })
         })
+    }
+
+    fn capture_position<'a>(
+        _pool: &'a sqlx::Pool<Self>,
+        _system: &'a str,
+    ) -> futures_core::future::BoxFuture<
+        'a,
+        Result<Option<crate::consistency::Position>, sqlx::Error>,
+    > {
+        // Readers read the writer's own file: there is no replication to wait for.
+        Box::pin(async { Ok(None) })
+    }
+
+    fn wait_for_position<'a>(
+        _pool: &'a sqlx::Pool<Self>,
+        _system: &'a str,
+        _position: &'a crate::consistency::Position,
+        _timeout: Duration,
+    ) -> futures_core::future::BoxFuture<'a, Result<bool, sqlx::Error>> {
+        Box::pin(async { Ok(true) })
     }
 
     fn probe_primary<'a>(
         _pool: &'a sqlx::Pool<Self>,
         _heartbeat: Option<&'a str>,
     ) -> futures_core::future::BoxFuture<'a, Result<super::PrimaryProbe, sqlx::Error>> {
-        Box::pin(async { Ok(super::PrimaryProbe { writable: true }) })
+        Box::pin(async {
+            Ok(super::PrimaryProbe {
+                writable: true,
+                system: None,
+            })
+        })
     }
 }
 

@@ -163,6 +163,7 @@ pub struct Analysis {
     pub(crate) hint: Option<Route>,
     pub(crate) operation: &'static str,
     pub(crate) collection: Option<Box<str>>,
+    pub(crate) summary: Box<str>,
 }
 
 impl Analysis {
@@ -174,6 +175,12 @@ impl Analysis {
     /// The one table the statement touches, when that is unambiguous.
     pub fn collection(&self) -> Option<&str> {
         self.collection.as_deref()
+    }
+
+    /// The low-cardinality summary used as span name (`db.query.summary`): the operation and,
+    /// when unambiguous, the table, e.g. `SELECT users`.
+    pub fn summary(&self) -> &str {
+        &self.summary
     }
 
     /// The route hint written in the statement, if any.
@@ -297,11 +304,12 @@ impl Classifier {
 
     fn analyze_uncached(&self, sql: &str) -> Analysis {
         let opts = &self.0.options;
-        let primary = |reason, hint, operation| Analysis {
+        let primary = |reason, hint, operation: &'static str| Analysis {
             verdict: Verdict::Primary(reason),
             hint,
             operation,
             collection: None,
+            summary: operation.into(),
         };
         if sql.len() > opts.max_statement_bytes {
             return primary(Reason::TooLarge, None, "UNKNOWN");
@@ -334,16 +342,50 @@ impl Classifier {
         if is_query && scan.has_into && !matches!(verdict, Verdict::Primary(_)) {
             verdict = Verdict::Primary(Reason::SelectInto);
         }
+        let operation = if is_query {
+            "SELECT"
+        } else {
+            scan.first_keyword
+        };
+        let summary = match &facts.collection {
+            Some(c) => format!("{operation} {c}").into_boxed_str(),
+            None => operation.into(),
+        };
         Analysis {
             verdict,
             hint: scan.hint,
-            operation: if is_query {
-                "SELECT"
-            } else {
-                scan.first_keyword
-            },
+            operation,
             collection: facts.collection,
+            summary,
         }
+    }
+
+    /// `sql` with every literal replaced by `?`, for `db.query.text` of statements that carry
+    /// values inline. Text that does not tokenize is replaced whole.
+    pub fn sanitize(&self, sql: &str) -> String {
+        use sqlparser::tokenizer::{Token, Whitespace};
+        let dialect = self.0.options.dialect.parser_dialect();
+        let Ok(tokens) = Tokenizer::new(dialect, sql).tokenize() else {
+            return "?".into();
+        };
+        let mut out = String::with_capacity(sql.len());
+        for t in tokens {
+            match t {
+                Token::Number(..)
+                | Token::SingleQuotedString(_)
+                | Token::DoubleQuotedString(_)
+                | Token::NationalStringLiteral(_)
+                | Token::EscapedStringLiteral(_)
+                | Token::HexStringLiteral(_)
+                | Token::DollarQuotedString(_)
+                | Token::SingleQuotedByteStringLiteral(_)
+                | Token::UnicodeStringLiteral(_) => out.push('?'),
+                Token::Whitespace(Whitespace::SingleLineComment { .. })
+                | Token::Whitespace(Whitespace::MultiLineComment(_)) => out.push(' '),
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        out
     }
 }
 

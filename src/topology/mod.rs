@@ -6,7 +6,7 @@ mod health;
 pub(crate) mod monitor;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use sqlx::{Database, Pool};
@@ -14,6 +14,9 @@ use sqlx::{Database, Pool};
 pub use balance::Balance;
 pub use health::BreakerState;
 pub(crate) use health::Health;
+
+use crate::consistency::Position;
+use crate::telemetry::ServerInfo;
 
 /// One replica: its pool and its live state.
 #[derive(Debug)]
@@ -25,6 +28,11 @@ pub(crate) struct Replica<DB: Database> {
     /// Operators can take a replica out of rotation at run time.
     pub in_rotation: AtomicBool,
     pub health: Health,
+    /// Position in the pool (the primary is 0, replica `i` is `i + 1`) for metric handles.
+    pub index: usize,
+    pub info: ServerInfo,
+    /// The replication position the monitor last saw applied.
+    pub applied: RwLock<Option<Position>>,
 }
 
 /// Which lag bound a read must meet.
@@ -37,7 +45,13 @@ pub(crate) enum LagBound {
 }
 
 impl<DB: Database> Replica<DB> {
-    pub fn new(name: Arc<str>, pool: Pool<DB>, weight: u32) -> Self {
+    pub fn new(
+        name: Arc<str>,
+        pool: Pool<DB>,
+        weight: u32,
+        index: usize,
+        info: ServerInfo,
+    ) -> Self {
         Replica {
             name,
             pool,
@@ -45,7 +59,19 @@ impl<DB: Database> Replica<DB> {
             in_flight: AtomicUsize::new(0),
             in_rotation: AtomicBool::new(true),
             health: Health::new(),
+            index,
+            info,
+            applied: RwLock::new(None),
         }
+    }
+
+    /// Has this replica (as of the monitor's last probe) applied `position`?
+    pub fn known_at(&self, position: &Position) -> bool {
+        self.applied
+            .read()
+            .ok()
+            .and_then(|a| a.as_ref().and_then(|a| a.covers(position)))
+            .unwrap_or(false)
     }
 
     /// Counts a request as outstanding until the guard drops.
@@ -71,6 +97,9 @@ impl Drop for InFlight<'_> {
 pub(crate) struct Topology<DB: Database> {
     pub primary: Pool<DB>,
     pub primary_health: Health,
+    pub primary_info: ServerInfo,
+    /// `db.system.name`, refined by the primary's probe (`mariadb`).
+    pub system: OnceLock<&'static str>,
     pub replicas: Vec<Replica<DB>>,
     pub balance: Balance,
     pub cooldown: Duration,
@@ -80,14 +109,16 @@ pub(crate) struct Topology<DB: Database> {
 
 impl<DB: Database> Topology<DB> {
     pub fn new(
-        primary: Pool<DB>,
+        primary: (Pool<DB>, ServerInfo),
         replicas: Vec<Replica<DB>>,
         balance: Balance,
         cooldown: Duration,
         monitored: bool,
     ) -> Self {
         Topology {
-            primary,
+            primary: primary.0,
+            primary_info: primary.1,
+            system: OnceLock::new(),
             primary_health: Health::new(),
             replicas,
             balance,
@@ -110,6 +141,27 @@ impl<DB: Database> Topology<DB> {
                 LagBound::Pool => r.health.within_pool_bound(),
                 LagBound::At(d) => r.health.within(d),
             }
+    }
+
+    /// Chooses an eligible replica that the monitor already saw at or past `position`.
+    pub fn pick_at(&self, bound: LagBound, position: &Position) -> Option<&Replica<DB>> {
+        let ok = |r: &Replica<DB>| self.eligible(r, bound) && r.known_at(position);
+        balance::pick(self.balance, &self.replicas, &self.cursor, ok)
+    }
+
+    /// The eligible replica whose last seen applied position is the furthest along: the one
+    /// most likely to reach a causal position first.
+    pub fn pick_freshest(&self, bound: LagBound) -> Option<&Replica<DB>> {
+        let rank = |r: &Replica<DB>| {
+            r.applied
+                .read()
+                .ok()
+                .and_then(|a| a.as_ref().and_then(Position::rank))
+        };
+        self.replicas
+            .iter()
+            .filter(|r| self.eligible(r, bound))
+            .max_by_key(|r| rank(r))
     }
 
     /// Chooses an eligible replica, skipping `exclude` (a replica that just failed).

@@ -38,6 +38,11 @@ async fn watch_primary<DB: Backend>(topology: Weak<Topology<DB>>, options: PoolO
             DB::probe_primary(&t.primary, heartbeat),
         )
         .await;
+        if let Ok(Ok(p)) = &probe {
+            if let Some(system) = p.system {
+                let _ = t.system.set(system);
+            }
+        }
         let (ok, error) = match probe {
             Ok(Ok(p)) if p.writable => (true, None),
             Ok(Ok(_)) => (
@@ -73,6 +78,11 @@ async fn watch_replica<DB: Backend>(
         )
         .await;
         let primary_up = t.primary_health.probe_ok();
+        if let Ok(Ok(p)) = &probe {
+            if let Ok(mut applied) = replica.applied.write() {
+                applied.clone_from(&p.position);
+            }
+        }
         let (ok, error, lag) = match probe {
             Ok(Ok(p)) => judge(&p, primary_up, replica.health.lag()),
             Ok(Err(e)) => (false, Some(e.to_string()), None),
@@ -128,6 +138,7 @@ mod tests {
             receiving,
             applying,
             lag: lag.map(Duration::from_secs),
+            position: None,
         }
     }
 

@@ -1,0 +1,298 @@
+//! Read-your-writes: [`Session`]s that track the replication position their writes produced
+//! and send each later read only to a replica that has applied it, and the portable
+//! [`CausalToken`] that carries a session across requests and services.
+//!
+//! Cost model: a write marks the session; the first read after it captures the primary's
+//! position (one round trip, on the primary, only in a session). A read then goes to a replica
+//! the monitor already saw at or past that position, or waits on one replica with the server's
+//! own primitive (`MASTER_GTID_WAIT`, `WAIT_FOR_EXECUTED_GTID_SET`, or polling
+//! `pg_last_wal_replay_lsn()`), bounded by `causal_wait_timeout`; on timeout it reads from the
+//! primary. A session with no writes reads from replicas like the pool does.
+
+mod position;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_core::future::BoxFuture;
+use futures_core::stream::BoxStream;
+use futures_util::{stream, FutureExt, StreamExt};
+use sqlx::{Database, Either, Execute, Executor, SqlStr};
+
+pub(crate) use position::cluster_id;
+pub use position::{CausalToken, Position};
+
+use crate::backend::Backend;
+use crate::executor::{Call, Owned};
+use crate::options::Consistency;
+use crate::route::{Target, Verdict};
+use crate::telemetry::FallbackCause;
+use crate::{Error, RoutingPool};
+
+#[derive(Debug, Default)]
+struct SessionState {
+    position: Option<Position>,
+    /// Written since the position was last captured.
+    dirty: bool,
+    last_write: Option<Instant>,
+}
+
+/// A causal session: an executor like the pool whose reads never return data older than its
+/// own writes. Cheap to clone; clones share the session.
+pub struct Session<DB: Backend> {
+    pool: RoutingPool<DB>,
+    state: Arc<Mutex<SessionState>>,
+}
+
+impl<DB: Backend> Clone for Session<DB> {
+    fn clone(&self) -> Self {
+        Session {
+            pool: self.pool.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<DB: Backend> std::fmt::Debug for Session<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.lock().ok();
+        f.debug_struct("Session")
+            .field("position", &state.as_ref().and_then(|s| s.position.clone()))
+            .field("dirty", &state.as_ref().map(|s| s.dirty))
+            .finish()
+    }
+}
+
+impl<DB: Backend> RoutingPool<DB> {
+    /// A new causal session with no writes yet.
+    pub fn session(&self) -> Session<DB> {
+        Session {
+            pool: self.clone(),
+            state: Arc::default(),
+        }
+    }
+
+    /// Continues a session from a token produced by [`Session::token`] in this or another
+    /// process. A malformed token or one from another cluster is an error, never a silent
+    /// stale read.
+    pub fn resume(&self, token: &str) -> Result<Session<DB>, Error> {
+        let token: CausalToken = token.parse()?;
+        self.resume_token(&token)
+    }
+
+    /// Like [`RoutingPool::resume`], from a parsed token.
+    pub fn resume_token(&self, token: &CausalToken) -> Result<Session<DB>, Error> {
+        if token.cluster != self.0.cluster {
+            return Err(Error::ForeignToken {
+                token: token.cluster,
+                pool: self.0.cluster,
+            });
+        }
+        let session = self.session();
+        if let Ok(mut s) = session.state.lock() {
+            s.position = token.position.clone();
+        }
+        Ok(session)
+    }
+
+    /// This pool's cluster id, carried in tokens.
+    pub fn cluster_id(&self) -> u64 {
+        self.0.cluster
+    }
+}
+
+impl<DB: Backend> Session<DB> {
+    /// The pool this session runs on.
+    pub fn pool(&self) -> &RoutingPool<DB> {
+        &self.pool
+    }
+
+    /// The highest position known for this session's writes (without capturing a pending one).
+    pub fn position(&self) -> Option<Position> {
+        self.state.lock().ok().and_then(|s| s.position.clone())
+    }
+
+    /// The session's token, capturing the position of recent writes first.
+    pub async fn token(&self) -> Result<CausalToken, Error> {
+        self.settle().await?;
+        Ok(CausalToken {
+            cluster: self.pool.0.cluster,
+            position: self.position(),
+        })
+    }
+
+    /// Merges another token of the same cluster into this session (for example one carried by
+    /// a request from a service that wrote too).
+    pub fn merge(&self, token: &CausalToken) -> Result<(), Error> {
+        if token.cluster != self.pool.0.cluster {
+            return Err(Error::ForeignToken {
+                token: token.cluster,
+                pool: self.pool.0.cluster,
+            });
+        }
+        if let (Ok(mut s), Some(p)) = (self.state.lock(), &token.position) {
+            s.position = Some(match &s.position {
+                Some(mine) => mine.merge(p),
+                None => p.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Begins a transaction on the primary; the session counts it as a write.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+        self.wrote();
+        self.pool.begin().await
+    }
+
+    fn wrote(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.dirty = true;
+            s.last_write = Some(Instant::now());
+        }
+    }
+
+    /// Captures the primary's position if the session wrote since the last capture.
+    async fn settle(&self) -> Result<(), Error> {
+        let dirty = self.state.lock().map(|s| s.dirty).unwrap_or(true);
+        if !dirty || self.pool.0.options.causal_window.is_some() {
+            return Ok(());
+        }
+        let pool = &self.pool;
+        let captured = DB::capture_position(pool.primary_pool(), pool.system_name()).await?;
+        if let Ok(mut s) = self.state.lock() {
+            s.dirty = false;
+            if let Some(p) = captured {
+                s.position = Some(match &s.position {
+                    Some(mine) => mine.merge(&p),
+                    None => p,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Works out the per-call routing of one statement of this session.
+    async fn plan(&self, sql: &str) -> Result<Call, sqlx::Error> {
+        let pool = &self.pool;
+        let analysis = pool.classifier().analyze(sql);
+        let mut call = Call {
+            consistency: Some(Consistency::ReadYourWrites),
+            ..Call::default()
+        };
+        let probe = pool.route(sql, &call, None);
+        if analysis.verdict != Verdict::Read {
+            self.wrote();
+        }
+        if probe.decision.target != Target::Replica {
+            return Ok(call);
+        }
+        if let Some(window) = pool.0.options.causal_window {
+            let recent = self
+                .state
+                .lock()
+                .ok()
+                .and_then(|s| s.last_write)
+                .is_some_and(|t| t.elapsed() < window);
+            if recent {
+                call.causal_fallback = true;
+            }
+            return Ok(call);
+        }
+        self.settle().await.map_err(Error::into_sqlx)?;
+        let Some(position) = self.position() else {
+            return Ok(call);
+        };
+        let t = &pool.0.topology;
+        if let Some(r) = t.pick_at(crate::topology::LagBound::Pool, &position) {
+            call.pin = Some(r.index);
+            return Ok(call);
+        }
+        let Some(replica) = t
+            .pick_freshest(crate::topology::LagBound::Pool)
+            .or(probe.replica)
+        else {
+            return Ok(call);
+        };
+        let timeout = pool.0.options.causal_wait_timeout;
+        let start = Instant::now();
+        let reached =
+            DB::wait_for_position(&replica.pool, pool.system_name(), &position, timeout).await;
+        let waited = start.elapsed();
+        call.causal_wait = Some(waited);
+        if let Some(m) = &pool.0.metrics {
+            m.causal_wait(waited.as_secs_f64());
+        }
+        match reached {
+            Ok(true) => call.pin = Some(replica.index),
+            _ => {
+                call.causal_fallback = true;
+                if let Some(m) = &pool.0.metrics {
+                    m.fallback(FallbackCause::CausalWaitTimeout);
+                }
+            }
+        }
+        Ok(call)
+    }
+}
+
+type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
+
+impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
+    type Database = DB;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Step<DB>, sqlx::Error>>
+    where
+        's: 'e,
+        E: 'q + Execute<'q, DB>,
+    {
+        let owned = match Owned::take(query) {
+            Ok(owned) => owned,
+            Err(e) => return stream::once(async move { Err(sqlx::Error::Encode(e)) }).boxed(),
+        };
+        stream::once(async move {
+            match self.plan(owned.sql_str()).await {
+                Ok(call) => self.pool.run_many(call, owned),
+                Err(e) => stream::once(async move { Err(e) }).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
+    where
+        's: 'e,
+        E: 'q + Execute<'q, DB>,
+    {
+        let owned = Owned::take(query);
+        async move {
+            let owned = owned.map_err(sqlx::Error::Encode)?;
+            let call = self.plan(owned.sql_str()).await?;
+            self.pool.run_optional(call, owned).await
+        }
+        .boxed()
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [DB::TypeInfo],
+    ) -> BoxFuture<'e, Result<DB::Statement, sqlx::Error>>
+    where
+        's: 'e,
+    {
+        (&self.pool).prepare_with(sql, parameters)
+    }
+
+    #[doc(hidden)]
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<DB>, sqlx::Error>>
+    where
+        's: 'e,
+    {
+        (&self.pool).describe(sql)
+    }
+}

@@ -1,0 +1,351 @@
+//! Replication positions and the portable [`CausalToken`].
+//!
+//! A position says "everything up to here": a MariaDB GTID list (per replication domain, the
+//! highest sequence number), a MySQL GTID set, or a PostgreSQL WAL LSN. A replica at or past a
+//! position has applied every write that produced it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::Error;
+
+/// A replication position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Position {
+    /// MariaDB GTIDs: for each replication domain, the (server id, sequence number) of the
+    /// highest GTID.
+    MariaDb(BTreeMap<u32, (u32, u64)>),
+    /// A MySQL GTID set (`uuid:1-42,...`), compared by the server itself.
+    MySql(String),
+    /// A PostgreSQL WAL location.
+    Lsn(u64),
+}
+
+impl Position {
+    /// Parses MariaDB's `@@gtid_binlog_pos` / `@@gtid_slave_pos` / `@@last_gtid` text
+    /// (`0-1-42,1-2-7`). Empty text is `None`.
+    pub fn parse_mariadb(text: &str) -> Option<Position> {
+        let mut map = BTreeMap::new();
+        for gtid in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+            let mut parts = gtid.split('-');
+            let domain = parts.next()?.parse().ok()?;
+            let server = parts.next()?.parse().ok()?;
+            let seq = parts.next()?.parse().ok()?;
+            if parts.next().is_some() {
+                return None;
+            }
+            map.insert(domain, (server, seq));
+        }
+        (!map.is_empty()).then_some(Position::MariaDb(map))
+    }
+
+    /// Parses PostgreSQL's `pg_lsn` text (`16/B374D848`).
+    pub fn parse_lsn(text: &str) -> Option<Position> {
+        let (hi, lo) = text.trim().split_once('/')?;
+        let hi = u64::from_str_radix(hi, 16).ok()?;
+        let lo = u64::from_str_radix(lo, 16).ok()?;
+        (hi <= u64::from(u32::MAX) && lo <= u64::from(u32::MAX))
+            .then_some(Position::Lsn((hi << 32) | lo))
+    }
+
+    /// The text form the server understands (`0-1-42`, a GTID set, or `16/B374D848`).
+    pub fn server_text(&self) -> String {
+        match self {
+            Position::MariaDb(map) => map
+                .iter()
+                .map(|(d, (s, n))| format!("{d}-{s}-{n}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            Position::MySql(set) => set.clone(),
+            Position::Lsn(lsn) => format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF),
+        }
+    }
+
+    /// Does `self` (a replica's applied position) include everything in `required`?
+    /// `None` when only the server can tell (MySQL GTID sets).
+    pub fn covers(&self, required: &Position) -> Option<bool> {
+        match (self, required) {
+            (Position::MariaDb(have), Position::MariaDb(need)) => Some(
+                need.iter()
+                    .all(|(domain, (_, seq))| have.get(domain).is_some_and(|(_, s)| s >= seq)),
+            ),
+            (Position::Lsn(have), Position::Lsn(need)) => Some(have >= need),
+            _ => None,
+        }
+    }
+
+    /// A number that grows with the position, to prefer the most caught-up replica.
+    /// `None` when positions of this kind do not order (MySQL GTID sets).
+    pub(crate) fn rank(&self) -> Option<u128> {
+        match self {
+            Position::MariaDb(map) => Some(map.values().map(|(_, seq)| u128::from(*seq)).sum()),
+            Position::Lsn(lsn) => Some(u128::from(*lsn)),
+            Position::MySql(_) => None,
+        }
+    }
+
+    /// The least position that covers both (per-domain maximum, larger LSN, set union).
+    pub fn merge(&self, other: &Position) -> Position {
+        match (self, other) {
+            (Position::MariaDb(a), Position::MariaDb(b)) => {
+                let mut out = a.clone();
+                for (domain, (server, seq)) in b {
+                    let e = out.entry(*domain).or_insert((*server, *seq));
+                    if *seq > e.1 {
+                        *e = (*server, *seq);
+                    }
+                }
+                Position::MariaDb(out)
+            }
+            (Position::Lsn(a), Position::Lsn(b)) => Position::Lsn(*a.max(b)),
+            (Position::MySql(a), Position::MySql(b)) if a.is_empty() => Position::MySql(b.clone()),
+            (Position::MySql(a), Position::MySql(b)) if b.is_empty() || a == b => {
+                Position::MySql(a.clone())
+            }
+            (Position::MySql(a), Position::MySql(b)) => Position::MySql(format!("{a},{b}")),
+            // Different kinds cannot come from one cluster; keep the newer one.
+            (_, newer) => newer.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.server_text())
+    }
+}
+
+const TOKEN_VERSION: u8 = 1;
+const MAX_TOKEN_LEN: usize = 4096;
+
+/// A session's consistency token: the cluster it belongs to and the highest position its
+/// writes produced. Its `Display` form is compact and URL- and cookie-safe (base64url), and
+/// parses back with `FromStr`, so a web application can carry it in a cookie or header and
+/// another service can continue the session ([`crate::RoutingPool::resume`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CausalToken {
+    pub(crate) cluster: u64,
+    pub(crate) position: Option<Position>,
+}
+
+impl CausalToken {
+    /// The cluster id (a hash of the backend and the primary's address, or the configured
+    /// cluster name).
+    pub fn cluster(&self) -> u64 {
+        self.cluster
+    }
+
+    /// The position, if the session wrote anything.
+    pub fn position(&self) -> Option<&Position> {
+        self.position.as_ref()
+    }
+
+    /// Merges tokens of the same cluster (the highest position of each).
+    pub fn merge(&self, other: &CausalToken) -> Result<CausalToken, Error> {
+        if self.cluster != other.cluster {
+            return Err(Error::ForeignToken {
+                token: other.cluster,
+                pool: self.cluster,
+            });
+        }
+        let position = match (&self.position, &other.position) {
+            (Some(a), Some(b)) => Some(a.merge(b)),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        Ok(CausalToken {
+            cluster: self.cluster,
+            position,
+        })
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![TOKEN_VERSION];
+        out.extend_from_slice(&self.cluster.to_be_bytes());
+        match &self.position {
+            None => out.push(0),
+            Some(Position::MariaDb(map)) => {
+                out.push(1);
+                out.push(map.len().min(255) as u8);
+                for (d, (s, n)) in map.iter().take(255) {
+                    out.extend_from_slice(&d.to_be_bytes());
+                    out.extend_from_slice(&s.to_be_bytes());
+                    out.extend_from_slice(&n.to_be_bytes());
+                }
+            }
+            Some(Position::MySql(set)) => {
+                out.push(2);
+                out.extend_from_slice(set.as_bytes());
+            }
+            Some(Position::Lsn(lsn)) => {
+                out.push(3);
+                out.extend_from_slice(&lsn.to_be_bytes());
+            }
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<CausalToken, Error> {
+        let bad = Error::MalformedToken;
+        let (&version, rest) = bytes.split_first().ok_or(bad("empty"))?;
+        if version != TOKEN_VERSION {
+            return Err(bad("unknown version"));
+        }
+        let (cluster, rest) = take::<8>(rest).ok_or(bad("truncated"))?;
+        let cluster = u64::from_be_bytes(cluster);
+        let (&kind, rest) = rest.split_first().ok_or(bad("truncated"))?;
+        let position = match kind {
+            0 if rest.is_empty() => None,
+            1 => {
+                let (&n, mut rest) = rest.split_first().ok_or(bad("truncated"))?;
+                let mut map = BTreeMap::new();
+                for _ in 0..n {
+                    let (d, r) = take::<4>(rest).ok_or(bad("truncated"))?;
+                    let (s, r) = take::<4>(r).ok_or(bad("truncated"))?;
+                    let (q, r) = take::<8>(r).ok_or(bad("truncated"))?;
+                    map.insert(
+                        u32::from_be_bytes(d),
+                        (u32::from_be_bytes(s), u64::from_be_bytes(q)),
+                    );
+                    rest = r;
+                }
+                if !rest.is_empty() || map.is_empty() {
+                    return Err(bad("trailing or missing data"));
+                }
+                Some(Position::MariaDb(map))
+            }
+            2 => {
+                let set = std::str::from_utf8(rest).map_err(|_| bad("not UTF-8"))?;
+                let ok = !set.is_empty()
+                    && set
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || ":-,".contains(c));
+                if !ok {
+                    return Err(bad("not a GTID set"));
+                }
+                Some(Position::MySql(set.to_string()))
+            }
+            3 => {
+                let (lsn, rest) = take::<8>(rest).ok_or(bad("truncated"))?;
+                if !rest.is_empty() {
+                    return Err(bad("trailing data"));
+                }
+                Some(Position::Lsn(u64::from_be_bytes(lsn)))
+            }
+            _ => return Err(bad("unknown position kind")),
+        };
+        Ok(CausalToken { cluster, position })
+    }
+}
+
+fn take<const N: usize>(bytes: &[u8]) -> Option<([u8; N], &[u8])> {
+    let head = bytes.get(..N)?;
+    Some((head.try_into().ok()?, &bytes[N..]))
+}
+
+impl fmt::Display for CausalToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.encode()))
+    }
+}
+
+impl FromStr for CausalToken {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > MAX_TOKEN_LEN {
+            return Err(Error::MalformedToken("too long"));
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(s.trim())
+            .map_err(|_| Error::MalformedToken("not base64url"))?;
+        CausalToken::decode(&bytes)
+    }
+}
+
+/// A stable 64-bit FNV-1a hash, for cluster ids that every service computes alike.
+pub(crate) fn cluster_id(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mariadb_positions_parse_compare_and_merge() {
+        let a = Position::parse_mariadb("0-1-42,1-2-7").unwrap();
+        let b = Position::parse_mariadb("0-1-40").unwrap();
+        assert_eq!(a.covers(&b), Some(true));
+        assert_eq!(b.covers(&a), Some(false));
+        assert_eq!(a.server_text(), "0-1-42,1-2-7");
+        let c = Position::parse_mariadb("0-3-50").unwrap();
+        assert_eq!(a.merge(&c).server_text(), "0-3-50,1-2-7");
+        assert_eq!(Position::parse_mariadb(""), None);
+        assert_eq!(Position::parse_mariadb("0-1"), None);
+        assert_eq!(Position::parse_mariadb("x-1-2"), None);
+    }
+
+    #[test]
+    fn lsn_round_trips() {
+        let p = Position::parse_lsn("16/B374D848").unwrap();
+        assert_eq!(p.server_text(), "16/B374D848");
+        assert_eq!(Position::parse_lsn("0/1").unwrap().covers(&p), Some(false));
+        assert_eq!(Position::parse_lsn("nope"), None);
+    }
+
+    #[test]
+    fn tokens_round_trip_merge_and_reject_garbage() {
+        for position in [
+            None,
+            Position::parse_mariadb("0-1-42,5-2-7"),
+            Some(Position::MySql(
+                "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5".into(),
+            )),
+            Position::parse_lsn("0/16B3748"),
+        ] {
+            let t = CausalToken {
+                cluster: 7,
+                position,
+            };
+            let s = t.to_string();
+            assert!(
+                s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{s}"
+            );
+            assert_eq!(s.parse::<CausalToken>().unwrap(), t);
+        }
+        let a = CausalToken {
+            cluster: 1,
+            position: Position::parse_mariadb("0-1-5"),
+        };
+        let b = CausalToken {
+            cluster: 1,
+            position: Position::parse_mariadb("0-1-9"),
+        };
+        assert_eq!(a.merge(&b).unwrap(), b);
+        let foreign = CausalToken {
+            cluster: 2,
+            position: None,
+        };
+        assert!(matches!(a.merge(&foreign), Err(Error::ForeignToken { .. })));
+        for bad in ["", "!!!", "AAAA", "AQAAAAAAAAAHCQ", &"A".repeat(5000)] {
+            assert!(
+                matches!(bad.parse::<CausalToken>(), Err(Error::MalformedToken(_))),
+                "{bad}"
+            );
+        }
+    }
+}
