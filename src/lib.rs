@@ -65,6 +65,7 @@ mod route;
 mod status;
 mod telemetry;
 mod topology;
+mod volatility;
 
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite;

@@ -81,6 +81,12 @@ pub struct PoolOptions {
     /// cluster. Default `None`: derived from the backend and the primary's host, port and
     /// database, which is right when every service uses the same primary address.
     pub cluster_name: Option<String>,
+    /// Ask the server whether user-defined functions the classifier does not know may write
+    /// (PostgreSQL `pg_proc.provolatile`), once per name, and route accordingly: `VOLATILE`
+    /// to the primary, `STABLE`/`IMMUTABLE` to replicas. The first statement calling a new
+    /// function goes to the primary while the answer is fetched in the background. Default
+    /// off; no effect on backends without such metadata.
+    pub function_volatility: bool,
     /// What spans record as `db.query.text`. Default [`QueryText::Sanitized`]: parameterized
     /// statements as written, inline literals replaced by `?`.
     pub query_text: QueryText,
@@ -101,6 +107,7 @@ impl Default for PoolOptions {
             heartbeat_table: None,
             query_text: QueryText::Sanitized,
             causal_window: None,
+            function_volatility: false,
             cluster_name: None,
         }
     }

@@ -16,6 +16,7 @@ use crate::route::{
 use crate::status::{Role, ServerStatus, Status};
 use crate::telemetry::Metrics;
 use crate::topology::{monitor, Balance, Health, LagBound, Replica, Topology};
+use crate::volatility::FunctionCatalog;
 use crate::Error;
 
 /// One pool over a primary and its read replicas. Implements [`sqlx::Executor`] for
@@ -31,6 +32,7 @@ pub(crate) struct Inner<DB: Backend> {
     pub classifier: Classifier,
     pub force_primary: AtomicBool,
     pub options: PoolOptions,
+    pub functions: FunctionCatalog,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -212,6 +214,7 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             classifier,
             force_primary: AtomicBool::new(false),
             options: self.options,
+            functions: FunctionCatalog::default(),
             tasks: Mutex::new(tasks),
         })))
     }
@@ -376,6 +379,49 @@ impl<DB: Backend> RoutingPool<DB> {
         }
     }
 
+    /// Looks up, now, the volatility of the unknown functions `sql` calls (with
+    /// `PoolOptions::function_volatility`), so that its next routing uses the answer. Useful to
+    /// warm the pool with hot statements at start-up.
+    pub async fn learn_functions(&self, sql: &str) -> Result<(), Error> {
+        let analysis = self.0.classifier.analyze(sql);
+        let missing = self.0.functions.claim_missing(&analysis.verdict);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match DB::function_volatility(&self.0.topology.primary, &missing).await {
+            Ok(answers) => {
+                self.0.functions.learn(&missing, answers);
+                Ok(())
+            }
+            Err(e) => {
+                self.0.functions.release(&missing);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Starts a background lookup of unknown functions (needs a Tokio runtime; none, none).
+    fn learn_functions_later(&self, verdict: &route::Verdict) {
+        if !matches!(verdict, route::Verdict::ReadUnknownFunction(_)) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let missing = self.0.functions.claim_missing(verdict);
+        if missing.is_empty() {
+            return;
+        }
+        let pool = Arc::downgrade(&self.0);
+        runtime.spawn(async move {
+            let Some(inner) = pool.upgrade() else { return };
+            match DB::function_volatility(&inner.topology.primary, &missing).await {
+                Ok(answers) => inner.functions.learn(&missing, answers),
+                Err(_) => inner.functions.release(&missing),
+            }
+        });
+    }
+
     pub(crate) fn primary_unavailable(&self) -> sqlx::Error {
         let last_error = self
             .0
@@ -401,13 +447,15 @@ impl<DB: Backend> RoutingPool<DB> {
             unknown_functions: inner.classifier.unknown_functions(),
             consistency,
         };
-        let mut decision = route::decide(
-            &analysis.verdict,
-            analysis.hint,
-            call.route,
-            current_scope(),
-            state,
-        );
+        let learned = if inner.options.function_volatility {
+            self.learn_functions_later(&analysis.verdict);
+            inner.functions.resolve(&analysis.verdict)
+        } else {
+            None
+        };
+        let verdict = learned.as_ref().unwrap_or(&analysis.verdict);
+        let mut decision =
+            route::decide(verdict, analysis.hint, call.route, current_scope(), state);
         let mut replica = None;
         if decision.target == Target::Replica {
             if inner.force_primary.load(Ordering::Relaxed) {

@@ -252,8 +252,8 @@ impl fmt::Display for Decision {
 pub(crate) enum Verdict {
     /// Provably a pure read.
     Read,
-    /// A read except that it calls a function neither list knows.
-    ReadUnknownFunction(Arc<str>),
+    /// A read except that it calls functions neither list knows (their names).
+    ReadUnknownFunction(Arc<[Arc<str>]>),
     /// Must run on the primary.
     Primary(Reason),
 }
@@ -355,12 +355,13 @@ pub(crate) fn decide(
         (Some((Route::Primary, src)), _) => Decision::primary(Reason::Hint(src)),
         (Some((Route::Replica, src)), _) => read_decision(Reason::Hint(src)),
         (None, Verdict::Read) => read_decision(Reason::PureRead),
-        (None, Verdict::ReadUnknownFunction(name)) => match state.unknown_functions {
-            UnknownFunctionPolicy::Primary => {
-                Decision::primary(Reason::UnknownFunction(name.clone()))
+        (None, Verdict::ReadUnknownFunction(names)) => {
+            let name = names.first().cloned().unwrap_or_else(|| "?".into());
+            match state.unknown_functions {
+                UnknownFunctionPolicy::Primary => Decision::primary(Reason::UnknownFunction(name)),
+                UnknownFunctionPolicy::Replica => read_decision(Reason::UnknownFunction(name)),
             }
-            UnknownFunctionPolicy::Replica => read_decision(Reason::UnknownFunction(name.clone())),
-        },
+        }
     }
 }
 
@@ -444,7 +445,7 @@ mod tests {
 
     #[test]
     fn unknown_function_follows_policy_and_replica_hint() {
-        let v = Verdict::ReadUnknownFunction("my_fn".into());
+        let v = Verdict::ReadUnknownFunction(vec![Arc::from("my_fn")].into());
         let d = decide(&v, None, None, None, STATE);
         assert_eq!(
             d,

@@ -91,6 +91,16 @@ pub trait Backend: Database<Arguments: Clone> {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
 
+    /// Whether user-defined functions may write, by name (`true` = volatile). Names the
+    /// server does not know are left out. Backends without trustworthy metadata return
+    /// nothing (MySQL's `SQL DATA ACCESS` characteristic is declared, not enforced).
+    fn function_volatility<'a>(
+        _pool: &'a Pool<Self>,
+        _names: &'a [std::sync::Arc<str>],
+    ) -> BoxFuture<'a, Result<Vec<(String, bool)>, sqlx::Error>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// Probes the primary's role and, with a heartbeat table, writes the heartbeat row.
     fn probe_primary<'a>(
         pool: &'a Pool<Self>,

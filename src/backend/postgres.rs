@@ -117,6 +117,23 @@ impl Backend for Postgres {
         .boxed()
     }
 
+    fn function_volatility<'a>(
+        pool: &'a Pool<Self>,
+        names: &'a [std::sync::Arc<str>],
+    ) -> BoxFuture<'a, Result<Vec<(String, bool)>, sqlx::Error>> {
+        async move {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            sqlx::query_as(
+                "SELECT proname::text, bool_or(provolatile = 'v') FROM pg_proc \
+                 WHERE proname = ANY($1) GROUP BY proname",
+            )
+            .bind(names)
+            .fetch_all(pool)
+            .await
+        }
+        .boxed()
+    }
+
     fn probe_primary<'a>(
         pool: &'a Pool<Self>,
         heartbeat: Option<&'a str>,

@@ -33,6 +33,15 @@ pub(crate) struct Facts {
 pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
     match stmt {
         Statement::Query(_) => walk(stmt, rules, facts),
+        // `COPY ... TO STDOUT` exports rows: a read (of a query that must itself be pure).
+        Statement::Copy {
+            to: true,
+            target: sqlparser::ast::CopyTarget::Stdout,
+            ..
+        } => match walk(stmt, rules, facts) {
+            Verdict::Primary(Reason::DataModifyingCte) => Verdict::Primary(Reason::Write("COPY")),
+            other => other,
+        },
         Statement::Explain { statement, .. } => match classify(statement, rules, facts) {
             Verdict::Primary(_) => Verdict::Primary(Reason::Write("EXPLAIN")),
             read => read,
@@ -160,15 +169,13 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
     let mut check = ReadCheck {
         rules,
         statements: 0,
-        unknown: None,
+        unknown: Vec::new(),
         relations: Vec::new(),
     };
     let verdict = match stmt.visit(&mut check) {
         ControlFlow::Break(reason) => Verdict::Primary(reason),
-        ControlFlow::Continue(()) => match check.unknown.take() {
-            Some(name) => Verdict::ReadUnknownFunction(name),
-            None => Verdict::Read,
-        },
+        ControlFlow::Continue(()) if check.unknown.is_empty() => Verdict::Read,
+        ControlFlow::Continue(()) => Verdict::ReadUnknownFunction(check.unknown.into()),
     };
     if let [only] = check.relations.as_slice() {
         facts.collection = Some(only.to_string().into_boxed_str());
@@ -179,7 +186,7 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
 struct ReadCheck<'a> {
     rules: &'a FunctionRules,
     statements: usize,
-    unknown: Option<Arc<str>>,
+    unknown: Vec<Arc<str>>,
     relations: Vec<ObjectName>,
 }
 
@@ -198,8 +205,9 @@ impl ReadCheck<'_> {
         if self.rules.side_effect.contains(lower.as_str()) {
             return ControlFlow::Break(Reason::SideEffectFunction(lower.into()));
         }
-        if !self.rules.pure.contains(lower.as_str()) && self.unknown.is_none() {
-            self.unknown = Some(lower.into());
+        if !self.rules.pure.contains(lower.as_str()) && !self.unknown.iter().any(|u| **u == *lower)
+        {
+            self.unknown.push(lower.into());
         }
         ControlFlow::Continue(())
     }
