@@ -428,7 +428,9 @@ wal_retrieve_retry_interval = 1s
 shared_buffers = 32MB
 max_connections = 100
 fsync = off
-synchronous_commit = off
+# on, as in production: a commit record is flushed (to the OS, fsync is off) and streamed
+# at commit, so standbys see it at once; off would delay it up to wal_writer_delay.
+synchronous_commit = on
 password_encryption = 'scram-sha-256'
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '

@@ -82,17 +82,38 @@ impl<'q, DB: Database> Execute<'q, DB> for Owned<DB> {
 
 type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
 
-/// Errors that say nothing reached a result: safe to retry a read elsewhere.
+/// Errors that say the server or the connection failed, not the statement: safe to retry a
+/// read elsewhere, and on the primary a sign that it is unavailable.
 pub(crate) fn is_retriable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
+    match err {
         sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed
-    )
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Connection failures (SQLSTATE 08000/08001/08003/08004/08006, MySQL 08S01), a
+        // PostgreSQL server shutting down, crashed or starting (57P01-57P03), MySQL/MariaDB
+        // server shutdown (1053) and killed connections (1927). Not 08P01: a protocol
+        // violation is the client's fault and says nothing about the server.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(
+                code.as_ref(),
+                "08000"
+                    | "08001"
+                    | "08003"
+                    | "08004"
+                    | "08006"
+                    | "08S01"
+                    | "57P01"
+                    | "57P02"
+                    | "57P03"
+                    | "1053"
+                    | "1927"
+            )
+        }),
+        _ => false,
+    }
 }
 
 /// The per-call part of routing: a handle's hint and consistency, and what a causal session

@@ -57,6 +57,8 @@
 mod backend;
 mod classify;
 mod consistency;
+#[cfg(any(feature = "mysql", feature = "postgres"))]
+pub mod drift;
 mod error;
 mod executor;
 mod options;

@@ -81,7 +81,9 @@ impl Backend for Postgres {
         _system: &'a str,
     ) -> BoxFuture<'a, Result<Option<Position>, sqlx::Error>> {
         async move {
-            let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            // The insert location, not the write location: with asynchronous commit the commit
+            // record may still sit in WAL buffers, before `pg_current_wal_lsn()`.
+            let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
                 .fetch_one(pool)
                 .await?;
             Ok(Position::parse_lsn(&lsn))

@@ -69,6 +69,8 @@ async fn watch_replica<DB: Backend>(
     options: PoolOptions,
 ) {
     let heartbeat = options.heartbeat_table.as_deref();
+    // When the replica stopped receiving while the primary was up, and its lag then.
+    let mut lost: Option<(std::time::Instant, Duration)> = None;
     loop {
         let Some(t) = topology.upgrade() else { return };
         let replica = &t.replicas[index];
@@ -77,14 +79,27 @@ async fn watch_replica<DB: Backend>(
             DB::probe_replica(&replica.pool, heartbeat),
         )
         .await;
-        let primary_up = t.primary_health.probe_ok();
+        let primary_up = t.primary_health.probe_ok() && !t.primary_down();
         if let Ok(Ok(p)) = &probe {
             if let Ok(mut applied) = replica.applied.write() {
                 applied.clone_from(&p.position);
             }
         }
         let (ok, error, lag) = match probe {
-            Ok(Ok(p)) => judge(&p, primary_up, replica.health.lag()),
+            Ok(Ok(p)) => {
+                let last = replica.health.lag();
+                if p.receiving || !primary_up {
+                    lost = None;
+                } else if lost.is_none() {
+                    lost = Some((std::time::Instant::now(), last.unwrap_or_default()));
+                }
+                judge(
+                    &p,
+                    primary_up,
+                    last,
+                    lost.map(|(at, lag)| lag + at.elapsed()),
+                )
+            }
             Ok(Err(e)) => (false, Some(e.to_string()), None),
             Err(_) => (
                 false,
@@ -101,13 +116,17 @@ async fn watch_replica<DB: Backend>(
     }
 }
 
-/// Decides whether a probed replica may serve reads. A replica that stopped receiving because
-/// the primary is down still serves reads (it holds everything the primary sent); one that
-/// stopped receiving while the primary is up, or stopped applying, is broken.
+/// Decides whether a probed replica may serve reads, and its lag.
+///
+/// A replica that stopped applying is broken. One that stopped receiving keeps serving with
+/// an honest lag estimate: while the primary is down, nothing new is written, so its last lag
+/// holds; while the primary is up, its staleness grows with the time since it lost the stream
+/// (`since_lost`), so the lag bound excludes it once that is too long.
 fn judge(
     p: &ReplicaProbe,
     primary_up: bool,
     last_lag: Option<Duration>,
+    since_lost: Option<Duration>,
 ) -> (bool, Option<String>, Option<Duration>) {
     if p.writable {
         let why = "replica is writable (read_only is off): not used for reads until fixed";
@@ -117,9 +136,13 @@ fn judge(
         let why = "replication broken: the apply (SQL) thread is not running";
         return (false, Some(why.into()), None);
     }
-    if !p.receiving && primary_up {
-        let why = "replication broken: not receiving from the primary";
-        return (false, Some(why.into()), None);
+    if !p.receiving {
+        let lag = match since_lost {
+            Some(estimate) if primary_up => Some(estimate),
+            _ => last_lag.or(p.lag).or(Some(Duration::ZERO)),
+        };
+        let why = "not receiving from the primary; lag estimated from the time since";
+        return (true, Some(why.into()), lag);
     }
     match p.lag {
         Some(lag) => (true, None, Some(lag)),
@@ -144,27 +167,32 @@ mod tests {
 
     #[test]
     fn healthy_replica_reports_its_lag() {
-        let (ok, err, lag) = judge(&probe(false, true, true, Some(3)), true, None);
+        let (ok, err, lag) = judge(&probe(false, true, true, Some(3)), true, None, None);
         assert!(ok && err.is_none());
         assert_eq!(lag, Some(Duration::from_secs(3)));
     }
 
     #[test]
     fn writable_or_stopped_replicas_are_out() {
-        assert!(!judge(&probe(true, true, true, Some(0)), true, None).0);
-        assert!(!judge(&probe(false, true, false, Some(0)), true, None).0);
-        assert!(!judge(&probe(false, false, true, None), true, None).0);
-        assert!(!judge(&probe(false, true, true, None), true, None).0);
+        assert!(!judge(&probe(true, true, true, Some(0)), true, None, None).0);
+        assert!(!judge(&probe(false, true, false, Some(0)), true, None, None).0);
+        assert!(!judge(&probe(false, true, true, None), true, None, None).0);
     }
 
     #[test]
-    fn primary_down_keeps_replicas_serving() {
-        let (ok, _, lag) = judge(
-            &probe(false, false, true, None),
-            false,
-            Some(Duration::from_secs(1)),
-        );
+    fn primary_down_keeps_replicas_serving_at_their_last_lag() {
+        let last = Some(Duration::from_secs(1));
+        let (ok, _, lag) = judge(&probe(false, false, true, None), false, last, None);
         assert!(ok);
-        assert_eq!(lag, Some(Duration::from_secs(1)));
+        assert_eq!(lag, last);
+    }
+
+    #[test]
+    fn a_replica_cut_off_from_a_live_primary_ages() {
+        let since = Some(Duration::from_secs(40));
+        let (ok, why, lag) = judge(&probe(false, false, true, None), true, None, since);
+        assert!(ok, "eligibility is left to the lag bound");
+        assert!(why.is_some());
+        assert_eq!(lag, since);
     }
 }

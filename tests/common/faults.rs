@@ -1,104 +1,188 @@
-//! Fault injection on the servers started by `scripts/mariadb.sh`: signals to the PIDs in its
-//! pid files (never a pattern), `restart` through the script, and replication changes through
-//! the admin account. Every test restores what it broke with [`heal`].
+//! Fault injection on the servers started by `scripts/mariadb.sh` and `scripts/postgres.sh`:
+//! signals to the PIDs in their pid files (never a pattern), `restart` through the scripts,
+//! and replication changes through the admin account. Every test heals what it broke.
 
 #![allow(dead_code)]
 
 use std::process::Command;
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, MySqlPool};
+use sqlx::AssertSqlSafe;
 
-/// A server of the local cluster: `primary`, `replica1` or `replica2`.
+/// Which local cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    MariaDb,
+    Postgres,
+}
+
+/// A server of a local cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
     Primary,
     Replica(u8),
 }
 
-impl Server {
-    fn script_name(self) -> String {
+impl Kind {
+    fn prefix(self) -> &'static str {
         match self {
-            Server::Primary => "primary".into(),
-            Server::Replica(n) => format!("replica{n}"),
+            Kind::MariaDb => "RWSPLIT_MYSQL",
+            Kind::Postgres => "RWSPLIT_PG",
         }
     }
 
-    fn env_suffix(self) -> String {
-        match self {
-            Server::Primary => "PRIMARY".into(),
-            Server::Replica(n) => format!("REPLICA_{n}"),
-        }
-    }
-
-    pub fn pid(self) -> i32 {
-        let var = format!("RWSPLIT_MYSQL_{}_PIDFILE", self.env_suffix());
-        let file = std::env::var(&var).unwrap_or_else(|_| panic!("{var} not set"));
-        std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("read {file}: {e}"))
-            .trim()
-            .parse()
-            .expect("pid file holds a pid")
-    }
-
-    pub fn admin_url(self) -> String {
-        let var = format!("RWSPLIT_MYSQL_ADMIN_{}", self.env_suffix());
+    fn env(self, server: Server, suffix: &str) -> String {
+        let name = match (self, server) {
+            (_, Server::Primary) => "PRIMARY".to_string(),
+            (Kind::MariaDb, Server::Replica(n)) => format!("REPLICA_{n}"),
+            (Kind::Postgres, Server::Replica(n)) => format!("STANDBY_{n}"),
+        };
+        let var = format!("{}_{name}{suffix}", self.prefix());
         std::env::var(&var).unwrap_or_else(|_| panic!("{var} not set"))
     }
 
-    pub fn signal(self, signal: &str) {
-        let pid = self.pid();
+    fn admin_url(self, server: Server) -> String {
+        let name = match (self, server) {
+            (_, Server::Primary) => "PRIMARY".to_string(),
+            (Kind::MariaDb, Server::Replica(n)) => format!("REPLICA_{n}"),
+            (Kind::Postgres, Server::Replica(n)) => format!("STANDBY_{n}"),
+        };
+        let var = format!("{}_ADMIN_{name}", self.prefix());
+        std::env::var(&var).unwrap_or_else(|_| panic!("{var} not set"))
+    }
+
+    pub fn pid(self, server: Server) -> i32 {
+        let file = self.env(server, "_PIDFILE");
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("read {file}: {e}"))
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("pid file starts with a pid")
+    }
+
+    /// Signals the server: MariaDB is one process; a PostgreSQL server is its postmaster plus
+    /// the backends it forked, which answer open connections on their own, so they are
+    /// signalled too (found by parent PID, never by name).
+    pub fn signal(self, server: Server, signal: &str) {
+        let pid = self.pid(server);
+        let mut pids = vec![pid];
+        if self == Kind::Postgres {
+            let children = format!("/proc/{pid}/task/{pid}/children");
+            let list = std::fs::read_to_string(&children).unwrap_or_default();
+            pids.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+        let mut args = vec![format!("-{signal}")];
+        args.extend(pids.iter().map(|p| p.to_string()));
         let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
+            .args(&args)
             .status()
             .expect("run kill")
             .success();
-        assert!(ok, "kill -{signal} {pid}");
+        assert!(ok, "kill {args:?}");
     }
 
     /// Starts the server again (after SIGKILL), or resumes it (after SIGSTOP).
-    pub fn restart(self) {
-        let script = std::env::var("RWSPLIT_MYSQL_SCRIPT").expect("RWSPLIT_MYSQL_SCRIPT");
+    pub fn restart(self, server: Server) {
+        let script = std::env::var(format!("{}_SCRIPT", self.prefix())).expect("script path");
+        let name = match (self, server) {
+            (_, Server::Primary) => "primary".to_string(),
+            (Kind::MariaDb, Server::Replica(n)) => format!("replica{n}"),
+            (Kind::Postgres, Server::Replica(n)) => format!("standby{n}"),
+        };
         let out = Command::new(script)
-            .args(["restart", &self.script_name()])
+            .args(["restart", &name])
             .output()
-            .expect("run mariadb.sh restart");
+            .expect("run the server script");
         assert!(
             out.status.success(),
-            "restart {}: {}",
-            self.script_name(),
+            "restart {name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
 
-    pub async fn admin(self, sql: &str) {
-        let pool = MySqlPool::connect(&self.admin_url())
-            .await
-            .expect("admin connect");
-        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-            .execute(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        pool.close().await;
+    /// Runs admin statements, one at a time, on a server.
+    pub async fn admin(self, server: Server, statements: &[&str]) {
+        let url = self.admin_url(server);
+        match self {
+            Kind::MariaDb => {
+                #[cfg(feature = "mysql")]
+                {
+                    let pool = sqlx::MySqlPool::connect(&url).await.expect("admin connect");
+                    for sql in statements {
+                        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                            .execute(&pool)
+                            .await
+                            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    }
+                    pool.close().await;
+                }
+            }
+            Kind::Postgres => {
+                #[cfg(feature = "postgres")]
+                {
+                    let pool = sqlx::PgPool::connect(&url).await.expect("admin connect");
+                    for sql in statements {
+                        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                            .execute(&pool)
+                            .await
+                            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    }
+                    pool.close().await;
+                }
+            }
+        }
+        let _ = url;
     }
 
-    /// Delays replication on this replica by `seconds` (0 lifts it).
-    pub async fn delay(self, seconds: u32) {
-        self.admin(&format!(
-            "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = {seconds}; START SLAVE"
-        ))
-        .await;
+    /// Delays applying replication on a replica by `seconds` (0 lifts it).
+    pub async fn delay(self, replica: Server, seconds: u32) {
+        match self {
+            Kind::MariaDb => {
+                let change = format!("CHANGE MASTER TO MASTER_DELAY = {seconds}");
+                self.admin(replica, &["STOP SLAVE", &change, "START SLAVE"])
+                    .await
+            }
+            Kind::Postgres => {
+                let set = format!("ALTER SYSTEM SET recovery_min_apply_delay = '{seconds}s'");
+                self.admin(replica, &[&set, "SELECT pg_reload_conf()"])
+                    .await
+            }
+        }
     }
-}
 
-/// Brings every server back: running, resumed, replicating without delay.
-pub async fn heal(replicas: u8) {
-    Server::Primary.restart();
-    for n in 1..=replicas {
-        let r = Server::Replica(n);
-        r.restart();
-        r.admin("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE")
-            .await;
+    /// Stops applying replication on a replica (the apply thread / WAL replay).
+    pub async fn stop_replication(self, replica: Server) {
+        match self {
+            Kind::MariaDb => self.admin(replica, &["STOP SLAVE"]).await,
+            Kind::Postgres => self.admin(replica, &["SELECT pg_wal_replay_pause()"]).await,
+        }
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    pub async fn start_replication(self, replica: Server) {
+        match self {
+            Kind::MariaDb => self.admin(replica, &["START SLAVE"]).await,
+            Kind::Postgres => {
+                self.admin(replica, &["SELECT pg_wal_replay_resume()"])
+                    .await
+            }
+        }
+    }
+
+    /// Brings every server back: running, resumed, replicating without delay.
+    pub async fn heal(self, replicas: u8) {
+        self.restart(Server::Primary);
+        for n in 1..=replicas {
+            let r = Server::Replica(n);
+            self.restart(r);
+            self.delay(r, 0).await;
+            if self == Kind::Postgres {
+                self.admin(r, &["SELECT pg_wal_replay_resume()"]).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-#[cfg(feature = "mysql")]
+#[cfg(any(feature = "mysql", feature = "postgres"))]
 pub mod faults;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,670 @@
+//! Replica drift check: compares one table between the primary and a replica, chunk by chunk,
+//! and reports the key ranges whose contents differ. Read-only on the replica.
+//!
+//! # How a table is compared
+//! The table is cut into ranges of its integer key (`chunk_rows` rows each, boundaries read on
+//! the primary with `WHERE key >= ? ORDER BY key LIMIT 1 OFFSET chunk_rows - 1`). The first
+//! range starts at `i64::MIN` and the last ends at `i64::MAX`, so rows the replica has outside
+//! the primary's key range are compared too. For each range:
+//!
+//! 1. the primary computes a row count and a checksum in one statement (one consistent read);
+//! 2. the primary's replication position is read *after* it (MariaDB `@@gtid_binlog_pos`, MySQL
+//!    `@@gtid_executed`, PostgreSQL `pg_current_wal_insert_lsn()`), so it covers every
+//!    transaction the checksum saw;
+//! 3. the replica waits until it has applied that position (`MASTER_GTID_WAIT`,
+//!    `WAIT_FOR_EXECUTED_GTID_SET`, or polling `pg_last_wal_replay_lsn()`), bounded by
+//!    `wait_timeout`, then computes the same checksum;
+//! 4. equal: the range is consistent. Different: the primary computes the checksum again. If it
+//!    is unchanged, the range held still on the primary from before the replica's read until
+//!    after it, so the difference is drift, not replication in flight ([`KeyRange::confirmed`]).
+//!    Either way the range is checked once more from step 1 and reported only if that re-check
+//!    differs as well. While the primary keeps changing the range (a busy range, so no
+//!    comparison is confirmed) it is compared up to five times before it is reported, with
+//!    `confirmed: false`.
+//!
+//! So replication lag never shows up as drift, and a write to the range while it is compared
+//! (or, on MySQL, a commit visible a moment before it enters `@@gtid_executed`) is absorbed
+//! by the re-check.
+//!
+//! The checksum is pt-table-checksum style: MySQL/MariaDB hash each row as
+//! `MD5(CONCAT_WS('#', col1, col2, ..., CONCAT(ISNULL(col1), ISNULL(col2), ...)))` over every
+//! column in `ORDINAL_POSITION` order (each cast to `BINARY`, so no collation mixing; the
+//! `ISNULL` flags tell NULL from empty), take the first 64 bits, and `BIT_XOR` them over the
+//! range. PostgreSQL hashes the row's text form (`ROW(t.*)::text`, which quotes empty strings)
+//! and sums the 64-bit slices modulo 2^63 - 1. `TIMESTAMP` columns are rendered in the session
+//! time zone, so both pools must use the same one.
+//!
+//! # What touches the replica
+//! Plain autocommit `SELECT`s only (a consistent, non-locking read in InnoDB at every isolation
+//! level), plus the wait function: no temporary tables, no `FOR UPDATE`, no explicit
+//! transaction, no session variables. Like any query, the checksum holds a shared metadata lock
+//! on the table for its few milliseconds. One connection is taken from each pool for the check.
+//!
+//! # Limits
+//! The key column must be an integer column (values within `i64`), ideally the primary key or
+//! another indexed column: every range is read with `key BETWEEN low AND high`. Identifiers are
+//! ASCII letters, digits and `_` (the table may carry one `schema.` prefix); they are quoted in
+//! the SQL, and on PostgreSQL folded to lower case first, as unquoted names are.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Pool, SqlStr};
+
+use crate::Error;
+
+/// A differing range is compared this many times in all (the first time and one re-check)
+/// before it is reported as drift.
+const ATTEMPTS: usize = 2;
+
+/// While the primary keeps changing a differing range during every comparison, it is compared
+/// up to this many times in all before it is reported as unconfirmed.
+const BUSY_ATTEMPTS: usize = 5;
+
+/// What [`check_table`] compares and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftOptions {
+    /// The table, `name` or `schema.name` (ASCII letters, digits and `_`). Without a schema,
+    /// the connection's current database (MySQL) or `current_schema()` (PostgreSQL).
+    pub table: String,
+    /// An integer column to cut the table into ranges by, ideally the primary key.
+    pub key_column: String,
+    /// Rows per range on the primary. Default 1000: a range is checksummed in a few
+    /// milliseconds, so the check never holds a long read on either server, and a differing
+    /// range points at a small set of rows.
+    pub chunk_rows: u64,
+    /// How long the replica may take to reach the primary's position for one range. Default
+    /// 30 s: long enough for a replica with ordinary lag; a replica further behind fails the
+    /// check with [`Error::CausalWaitTimeout`] instead of being compared with stale data.
+    pub wait_timeout: Duration,
+}
+
+impl DriftOptions {
+    /// Options for `table` cut by `key_column`, with the default chunk size and wait timeout.
+    pub fn new(table: impl Into<String>, key_column: impl Into<String>) -> Self {
+        DriftOptions {
+            table: table.into(),
+            key_column: key_column.into(),
+            chunk_rows: 1000,
+            wait_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks the identifiers and the chunk size without touching a database; [`check_table`]
+    /// calls it first.
+    pub fn validate(&self) -> Result<(), Error> {
+        let (schema, name) = split_table(&self.table);
+        if !schema.is_none_or(is_identifier) || !is_identifier(name) {
+            return Err(invalid(
+                "table",
+                "use 1 to 64 ASCII letters, digits and `_`, with an optional `schema.` prefix",
+            ));
+        }
+        if !is_identifier(&self.key_column) {
+            return Err(invalid(
+                "key_column",
+                "use 1 to 64 ASCII letters, digits and `_`",
+            ));
+        }
+        if self.chunk_rows == 0 {
+            return Err(invalid("chunk_rows", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// An [`Error::InvalidOption`].
+fn invalid(option: &'static str, why: &'static str) -> Error {
+    Error::InvalidOption { option, why }
+}
+
+/// `schema.name` split at its only dot; a second dot leaves it in the name (and fails there).
+fn split_table(table: &str) -> (Option<&str>, &str) {
+    match table.split_once('.') {
+        Some((schema, name)) => (Some(schema), name),
+        None => (None, table),
+    }
+}
+
+/// 1 to 64 ASCII letters, digits and underscores: safe to quote into SQL on every backend.
+fn is_identifier(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A key range whose contents differ between the primary and the replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyRange {
+    /// Lowest key of the range, inclusive (`i64::MIN` for the first range).
+    pub low: i64,
+    /// Highest key of the range, inclusive (`i64::MAX` for the last range).
+    pub high: i64,
+    /// Rows in the range on the primary.
+    pub primary_rows: u64,
+    /// Rows in the range on the replica.
+    pub replica_rows: u64,
+    /// The primary's checksum of the range was the same before and after the replica's was
+    /// computed, in at least one comparison: the difference is drift. `false` means the
+    /// primary kept changing the range during every comparison (five of them), so the
+    /// difference may be writes still replicating; check again when the range is quieter.
+    pub confirmed: bool,
+}
+
+impl fmt::Display for KeyRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.low, self.high) {
+            (i64::MIN, i64::MAX) => f.write_str("all keys")?,
+            (i64::MIN, high) => write!(f, "keys ..={high}")?,
+            (low, i64::MAX) => write!(f, "keys {low}..")?,
+            (low, high) => write!(f, "keys {low}..={high}")?,
+        }
+        write!(
+            f,
+            ": primary {} rows, replica {} rows",
+            self.primary_rows, self.replica_rows
+        )?;
+        if self.primary_rows == self.replica_rows {
+            f.write_str(", contents differ")?;
+        }
+        if !self.confirmed {
+            f.write_str(" (unconfirmed: the primary changed the range during every comparison)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of [`check_table`]. `Display` prints a readable summary, one line per
+/// differing range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriftReport {
+    /// The table, as given in the options.
+    pub table: String,
+    /// The key column, as given in the options.
+    pub key_column: String,
+    /// Key ranges compared.
+    pub chunks_checked: u64,
+    /// Rows compared, counted on the primary.
+    pub rows_checked: u64,
+    /// The ranges whose contents differ, in key order.
+    pub differing: Vec<KeyRange>,
+}
+
+impl DriftReport {
+    /// No range differs.
+    pub fn is_consistent(&self) -> bool {
+        self.differing.is_empty()
+    }
+}
+
+impl fmt::Display for DriftReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} rows in {} key ranges (by {}) compared: ",
+            self.table, self.rows_checked, self.chunks_checked, self.key_column
+        )?;
+        match self.differing.len() {
+            0 => return f.write_str("no drift"),
+            1 => f.write_str("1 range differs")?,
+            n => write!(f, "{n} ranges differ")?,
+        }
+        for range in &self.differing {
+            write!(f, "\n  {range}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A database whose tables [`check_table`] can compare: `sqlx::MySql` (MySQL 8 with GTIDs,
+/// MariaDB) and `sqlx::Postgres` (streaming standbys), behind the crate features of the same
+/// names. Sealed: the SQL lives in this module.
+pub trait DriftBackend: sealed::Checker {}
+
+#[cfg(feature = "mysql")]
+impl DriftBackend for sqlx::MySql {}
+#[cfg(feature = "postgres")]
+impl DriftBackend for sqlx::Postgres {}
+
+/// Compares `opts.table` between `primary` and `replica` range by range (see the module
+/// docs) and reports the ranges that differ. Writes nothing and takes no locks on the replica.
+///
+/// Errors: [`Error::InvalidOption`] for a bad identifier or chunk size, a table that does not
+/// exist on the primary, or a key column that is missing or not an integer;
+/// [`Error::CausalWaitTimeout`] when the replica does not reach the primary's position within
+/// `wait_timeout`; [`Error::Database`] for a failed query (for example a table missing on the
+/// replica).
+pub async fn check_table<DB: DriftBackend>(
+    primary: &Pool<DB>,
+    replica: &Pool<DB>,
+    opts: &DriftOptions,
+) -> Result<DriftReport, Error> {
+    opts.validate()?;
+    let mut primary = DB::open(primary).await?;
+    let plan = plan::<DB>(&mut primary, opts).await?;
+    let mut replica = DB::open(replica).await?;
+    let mut report = DriftReport {
+        table: opts.table.clone(),
+        key_column: opts.key_column.clone(),
+        chunks_checked: 0,
+        rows_checked: 0,
+        differing: Vec::new(),
+    };
+    let mut low = i64::MIN;
+    loop {
+        let offset = i64::try_from(opts.chunk_rows - 1).unwrap_or(i64::MAX);
+        let high = DB::boundary(&mut primary, &plan, low, offset)
+            .await?
+            .unwrap_or(i64::MAX);
+        let (rows, differs) =
+            compare_range::<DB>(&mut primary, &mut replica, &plan, (low, high), opts).await?;
+        report.chunks_checked += 1;
+        report.rows_checked += rows;
+        report.differing.extend(differs);
+        if high == i64::MAX {
+            return Ok(report);
+        }
+        low = high + 1;
+    }
+}
+
+/// Reads the table's columns on the primary, checks the key column, builds the check's SQL.
+async fn plan<DB: DriftBackend>(
+    primary: &mut sealed::Side<DB>,
+    opts: &DriftOptions,
+) -> Result<sealed::Plan, Error> {
+    let (schema, name) = split_table(&opts.table);
+    let columns = DB::columns(primary, schema, name).await?;
+    if columns.is_empty() {
+        let why = "no such table on the primary (without a default schema: `schema.table`)";
+        return Err(invalid("table", why));
+    }
+    let Some((key, key_type)) = columns
+        .iter()
+        .find(|(column, _)| column.eq_ignore_ascii_case(&opts.key_column))
+    else {
+        return Err(invalid("key_column", "no such column in the table"));
+    };
+    if !DB::INTEGER_TYPES.contains(&key_type.to_ascii_lowercase().as_str()) {
+        return Err(invalid("key_column", "not an integer column"));
+    }
+    let names: Vec<&str> = columns.iter().map(|(column, _)| column.as_str()).collect();
+    Ok(DB::plan(schema, name, key, &names))
+}
+
+/// Compares one range (steps 1-4 of the module docs): the primary's row count, and the range
+/// as reported if it still differs after the re-check.
+async fn compare_range<DB: DriftBackend>(
+    primary: &mut sealed::Side<DB>,
+    replica: &mut sealed::Side<DB>,
+    plan: &sealed::Plan,
+    (low, high): (i64, i64),
+    opts: &DriftOptions,
+) -> Result<(u64, Option<KeyRange>), Error> {
+    let mut confirmed = false;
+    let mut attempt = 0;
+    let (ours, theirs) = loop {
+        attempt += 1;
+        let ours = DB::checksum(primary, plan, low, high).await?;
+        let position = DB::position(primary).await?;
+        DB::wait_for(replica, &position, opts.wait_timeout).await?;
+        let theirs = DB::checksum(replica, plan, low, high).await?;
+        if ours == theirs {
+            return Ok((ours.0 as u64, None));
+        }
+        confirmed |= DB::checksum(primary, plan, low, high).await? == ours;
+        tracing::debug!(low, high, attempt, confirmed, "drift check: range differs");
+        if (confirmed && attempt >= ATTEMPTS) || attempt >= BUSY_ATTEMPTS {
+            break (ours, theirs);
+        }
+    };
+    let (primary_rows, replica_rows) = (ours.0 as u64, theirs.0 as u64);
+    let range = KeyRange {
+        low,
+        high,
+        primary_rows,
+        replica_rows,
+        confirmed,
+    };
+    Ok((primary_rows, Some(range)))
+}
+
+/// The per-database half of the check, sealed inside this module.
+mod sealed {
+    use super::*;
+
+    /// Which SQL a server speaks; detected when its connection is taken.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Flavor {
+        /// MySQL 8 (GTID functions of MySQL).
+        MySql,
+        /// MariaDB (`MASTER_GTID_WAIT`, `@@gtid_binlog_pos`).
+        MariaDb,
+        /// PostgreSQL.
+        Postgres,
+    }
+
+    /// One server's connection for the duration of a check.
+    #[derive(Debug)]
+    pub struct Side<DB: sqlx::Database> {
+        /// The connection every statement of the check runs on.
+        pub conn: PoolConnection<DB>,
+        /// Its SQL flavor.
+        pub flavor: Flavor,
+    }
+
+    /// The SQL of one table's check, built from the primary's catalog and run on both servers.
+    #[derive(Debug)]
+    pub struct Plan {
+        /// Binds `from`, `offset`: the key `offset` rows past the first key `>= from`.
+        pub boundary: SqlStr,
+        /// Binds `low`, `high`: row count and checksum of the range.
+        pub checksum: SqlStr,
+    }
+
+    /// A range's row count and combined hash on one server.
+    pub type Checksum = (i64, i64);
+
+    /// The SQL of one database for the drift check.
+    pub trait Checker: sqlx::Database + Sized {
+        /// The catalog's data types of integer columns, in lower case.
+        const INTEGER_TYPES: &'static [&'static str];
+
+        /// Takes a connection from `pool` and detects its flavor.
+        fn open(pool: &Pool<Self>) -> impl Future<Output = Result<Side<Self>, Error>> + Send;
+
+        /// `(name, data type)` of every column of the table, in order; empty if there is no
+        /// such table.
+        fn columns(
+            primary: &mut Side<Self>,
+            schema: Option<&str>,
+            table: &str,
+        ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
+
+        /// The check's SQL. `schema`, `table` are validated; `key`, `columns` from the catalog.
+        fn plan(schema: Option<&str>, table: &str, key: &str, columns: &[&str]) -> Plan;
+
+        /// The key `offset` rows past the first key `>= from`, if there is one.
+        fn boundary(
+            side: &mut Side<Self>,
+            plan: &Plan,
+            from: i64,
+            offset: i64,
+        ) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
+
+        /// Row count and checksum of the keys `low..=high`, in one statement.
+        fn checksum(
+            side: &mut Side<Self>,
+            plan: &Plan,
+            low: i64,
+            high: i64,
+        ) -> impl Future<Output = Result<Checksum, Error>> + Send;
+
+        /// The primary's replication position, covering every transaction committed so far.
+        fn position(primary: &mut Side<Self>)
+            -> impl Future<Output = Result<String, Error>> + Send;
+
+        /// Waits until the replica has applied `position`, for at most `timeout`.
+        fn wait_for(
+            replica: &mut Side<Self>,
+            position: &str,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<(), Error>> + Send;
+    }
+
+    /// `boundary` and `checksum`, the same on every database: run the plan's statements.
+    macro_rules! run_plan {
+        () => {
+            async fn boundary(
+                side: &mut Side<Self>,
+                plan: &Plan,
+                from: i64,
+                offset: i64,
+            ) -> Result<Option<i64>, Error> {
+                let query = sqlx::query_scalar(plan.boundary.clone())
+                    .bind(from)
+                    .bind(offset);
+                Ok(query.fetch_optional(&mut *side.conn).await?)
+            }
+
+            async fn checksum(
+                side: &mut Side<Self>,
+                plan: &Plan,
+                low: i64,
+                high: i64,
+            ) -> Result<Checksum, Error> {
+                let query = sqlx::query_as(plan.checksum.clone()).bind(low).bind(high);
+                Ok(query.fetch_one(&mut *side.conn).await?)
+            }
+        };
+    }
+    #[allow(unused_imports)]
+    pub(super) use run_plan;
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use sqlx::{AssertSqlSafe, MySql, SqlSafeStr};
+
+    use super::sealed::{run_plan, Checker, Checksum, Flavor, Plan, Side};
+    use super::*;
+
+    /// `ident` in backticks, backticks doubled (column names come from the server verbatim).
+    fn quote(ident: &str) -> String {
+        format!("`{}`", ident.replace('`', "``"))
+    }
+
+    impl Checker for MySql {
+        const INTEGER_TYPES: &'static [&'static str] =
+            &["tinyint", "smallint", "mediumint", "int", "bigint"];
+
+        async fn open(pool: &Pool<Self>) -> Result<Side<Self>, Error> {
+            let mut conn = pool.acquire().await?;
+            let version: String = sqlx::query_scalar("SELECT CONVERT(VERSION() USING utf8mb4)")
+                .fetch_one(&mut *conn)
+                .await?;
+            let flavor = match version.to_ascii_lowercase().contains("mariadb") {
+                true => Flavor::MariaDb,
+                false => Flavor::MySql,
+            };
+            Ok(Side { conn, flavor })
+        }
+
+        async fn columns(
+            primary: &mut Side<Self>,
+            schema: Option<&str>,
+            table: &str,
+        ) -> Result<Vec<(String, String)>, Error> {
+            if primary.flavor == Flavor::MySql {
+                let mode: String =
+                    sqlx::query_scalar("SELECT CONVERT(@@global.gtid_mode USING utf8mb4)")
+                        .fetch_one(&mut *primary.conn)
+                        .await?;
+                if !mode.eq_ignore_ascii_case("ON") {
+                    let why = "gtid_mode is not ON: the check needs a GTID position to wait for";
+                    return Err(invalid("primary", why));
+                }
+            }
+            let query = sqlx::query_as(
+                "SELECT CONVERT(COLUMN_NAME USING utf8mb4), CONVERT(DATA_TYPE USING utf8mb4) \
+                 FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+                 ORDER BY ORDINAL_POSITION",
+            );
+            let query = query.bind(schema).bind(table);
+            Ok(query.fetch_all(&mut *primary.conn).await?)
+        }
+
+        fn plan(schema: Option<&str>, table: &str, key: &str, columns: &[&str]) -> Plan {
+            let table = match schema {
+                Some(schema) => format!("{}.{}", quote(schema), quote(table)),
+                None => quote(table),
+            };
+            let key = quote(key);
+            let columns: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+            let values: Vec<String> = columns
+                .iter()
+                .map(|c| format!("CAST({c} AS BINARY)"))
+                .collect();
+            let nulls: Vec<String> = columns.iter().map(|c| format!("ISNULL({c})")).collect();
+            let row = format!(
+                "CONCAT_WS('#', {}, CONCAT({}))",
+                values.join(", "),
+                nulls.join(", ")
+            );
+            // Every name in these statements is validated or quoted above.
+            let boundary = format!(
+                "SELECT CAST({key} AS SIGNED) FROM {table} WHERE {key} >= ? \
+                 ORDER BY {key} LIMIT 1 OFFSET ?"
+            );
+            let checksum = format!(
+                "SELECT COUNT(*), CAST(BIT_XOR(CAST(CONV(SUBSTRING(MD5({row}), 1, 16), 16, 10) \
+                 AS UNSIGNED)) AS SIGNED) FROM {table} WHERE {key} BETWEEN ? AND ?"
+            );
+            Plan {
+                boundary: AssertSqlSafe(boundary).into_sql_str(),
+                checksum: AssertSqlSafe(checksum).into_sql_str(),
+            }
+        }
+
+        run_plan!();
+
+        async fn position(primary: &mut Side<Self>) -> Result<String, Error> {
+            let sql = match primary.flavor {
+                Flavor::MariaDb => "SELECT CONVERT(@@global.gtid_binlog_pos USING utf8mb4)",
+                _ => "SELECT CONVERT(@@global.gtid_executed USING utf8mb4)",
+            };
+            Ok(sqlx::query_scalar(sql)
+                .fetch_one(&mut *primary.conn)
+                .await?)
+        }
+
+        async fn wait_for(
+            replica: &mut Side<Self>,
+            position: &str,
+            timeout: Duration,
+        ) -> Result<(), Error> {
+            // MariaDB: 0 reached, -1 timed out. MySQL: 0 reached, 1 timed out (whole seconds,
+            // at least one: 0 is not documented as "do not wait").
+            let (sql, seconds) = match replica.flavor {
+                Flavor::MariaDb => (
+                    "SELECT CAST(MASTER_GTID_WAIT(?, ?) AS SIGNED)",
+                    timeout.as_secs_f64(),
+                ),
+                _ => (
+                    "SELECT CAST(WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS SIGNED)",
+                    timeout.as_secs_f64().ceil().max(1.0),
+                ),
+            };
+            let query = sqlx::query_scalar(sql).bind(position).bind(seconds);
+            match query.fetch_one(&mut *replica.conn).await? {
+                Some(0) => Ok(()),
+                Some::<i64>(_) => Err(Error::CausalWaitTimeout(timeout)),
+                None => Err(invalid(
+                    "replica",
+                    "cannot wait for the primary's GTID position",
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr};
+
+    use super::sealed::{run_plan, Checker, Checksum, Flavor, Plan, Side};
+    use super::*;
+
+    /// `ident` in double quotes, quotes doubled (so reserved words and catalog names work).
+    fn quote(ident: &str) -> String {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+
+    /// How often the standby's replay position is polled while waiting.
+    const POLL: Duration = Duration::from_millis(10);
+
+    impl Checker for Postgres {
+        const INTEGER_TYPES: &'static [&'static str] = &["smallint", "integer", "bigint"];
+
+        async fn open(pool: &Pool<Self>) -> Result<Side<Self>, Error> {
+            let conn = pool.acquire().await?;
+            Ok(Side {
+                conn,
+                flavor: Flavor::Postgres,
+            })
+        }
+
+        async fn columns(
+            primary: &mut Side<Self>,
+            schema: Option<&str>,
+            table: &str,
+        ) -> Result<Vec<(String, String)>, Error> {
+            let query = sqlx::query_as(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                 WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
+                 ORDER BY ordinal_position",
+            );
+            let schema = schema.map(str::to_ascii_lowercase);
+            let query = query.bind(schema).bind(table.to_ascii_lowercase());
+            Ok(query.fetch_all(&mut *primary.conn).await?)
+        }
+
+        fn plan(schema: Option<&str>, table: &str, key: &str, _columns: &[&str]) -> Plan {
+            // The validated names fold to lower case, as unquoted names do; the key column is
+            // the catalog's spelling. The row's text form covers every column.
+            let table = match schema {
+                Some(schema) => format!("{}.", quote(&schema.to_ascii_lowercase())),
+                None => String::new(),
+            } + &quote(&table.to_ascii_lowercase());
+            let key = quote(key);
+            let boundary = format!(
+                "SELECT {key}::int8 FROM {table} WHERE {key} >= $1 ORDER BY {key} LIMIT 1 OFFSET $2"
+            );
+            let checksum = format!(
+                "SELECT count(*), (COALESCE(sum(('x' || substr(md5(ROW(rwsplit_row.*)::text), \
+                 1, 16))::bit(64)::int8), 0) % 9223372036854775807)::int8 \
+                 FROM {table} AS rwsplit_row WHERE {key} BETWEEN $1 AND $2"
+            );
+            Plan {
+                boundary: AssertSqlSafe(boundary).into_sql_str(),
+                checksum: AssertSqlSafe(checksum).into_sql_str(),
+            }
+        }
+
+        run_plan!();
+
+        async fn position(primary: &mut Side<Self>) -> Result<String, Error> {
+            // The insert position covers commits not yet flushed (synchronous_commit = off);
+            // the WAL writer flushes and streams them within wal_writer_delay.
+            let query = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text");
+            Ok(query.fetch_one(&mut *primary.conn).await?)
+        }
+
+        async fn wait_for(
+            replica: &mut Side<Self>,
+            position: &str,
+            timeout: Duration,
+        ) -> Result<(), Error> {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let query = sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn");
+                match query.bind(position).fetch_one(&mut *replica.conn).await? {
+                    Some(true) => return Ok(()),
+                    None => {
+                        return Err(invalid(
+                            "replica",
+                            "the server is not a standby (pg_last_wal_replay_lsn() is NULL)",
+                        ))
+                    }
+                    Some::<bool>(false) if tokio::time::Instant::now() >= deadline => {
+                        return Err(Error::CausalWaitTimeout(timeout))
+                    }
+                    Some(false) => tokio::time::sleep(POLL).await,
+                }
+            }
+        }
+    }
+}
