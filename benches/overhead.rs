@@ -174,7 +174,10 @@ fn fetch(c: &mut Criterion, f: &Fixture) {
     }
     g.finish();
     // Every read above ran on the reader, which stayed eligible.
-    assert!(f.pool.status().replicas[0].eligible, "the reader stayed eligible");
+    assert!(
+        f.pool.status().replicas[0].eligible,
+        "the reader stayed eligible"
+    );
 }
 
 /// On-CPU time of the calling thread in ns (`/proc/thread-self/schedstat`, Linux), if known.

@@ -13,10 +13,10 @@ use sqlx::{Either, Execute, Executor, SqlStr};
 
 use tracing::{Instrument, Span};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ErrorClass};
 use crate::options::{Consistency, Fallback};
 use crate::pool::{Routed, RoutingPool};
-use crate::route::{Reason, Route, Target};
+use crate::route::{Decision, Reason, Route, Target};
 use crate::telemetry::{self, span, CallTimer, FallbackCause, RetryCause};
 use crate::topology::Replica;
 use crate::Error;
@@ -82,9 +82,9 @@ impl<'q, DB: Database> Execute<'q, DB> for Owned<DB> {
 
 type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
 
-/// Errors that say the server or the connection failed, not the statement: safe to retry a
-/// read elsewhere, and on the primary a sign that it is unavailable.
-pub(crate) fn is_retriable(err: &sqlx::Error) -> bool {
+/// A failure of the connection or server rather than of the statement: the primary is
+/// unavailable.
+pub(crate) fn server_gone<DB: Backend>(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
@@ -92,28 +92,16 @@ pub(crate) fn is_retriable(err: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
-        // Connection failures (SQLSTATE 08000/08001/08003/08004/08006, MySQL 08S01), a
-        // PostgreSQL server shutting down, crashed or starting (57P01-57P03), MySQL/MariaDB
-        // server shutdown (1053) and killed connections (1927). Not 08P01: a protocol
-        // violation is the client's fault and says nothing about the server.
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            matches!(
-                code.as_ref(),
-                "08000"
-                    | "08001"
-                    | "08003"
-                    | "08004"
-                    | "08006"
-                    | "08S01"
-                    | "57P01"
-                    | "57P02"
-                    | "57P03"
-                    | "1053"
-                    | "1927"
-            )
-        }),
+        sqlx::Error::Database(db) => DB::error_class(db.as_ref()) == ErrorClass::ServerGone,
         _ => false,
     }
+}
+
+/// A failure that says nothing about the statement: safe to retry a read elsewhere (also a
+/// replica this pool cannot log in to or open).
+pub(crate) fn is_retriable<DB: Backend>(err: &sqlx::Error) -> bool {
+    server_gone::<DB>(err)
+        || matches!(err, sqlx::Error::Database(db) if DB::error_class(db.as_ref()) == ErrorClass::Unusable)
 }
 
 /// The per-call part of routing: a handle's hint and consistency, and what a causal session
@@ -133,6 +121,8 @@ pub(crate) struct Call {
 type StepStream<'e, DB> = BoxStream<'e, Result<Step<DB>, sqlx::Error>>;
 
 impl<DB: Backend> RoutingPool<DB> {
+    /// Routes a call; `exclude` names a replica that just failed (a retry, which the routed
+    /// statements counter does not count again).
     fn routed(
         &self,
         sql: &str,
@@ -141,7 +131,9 @@ impl<DB: Backend> RoutingPool<DB> {
     ) -> Result<Routed<'_, DB>, sqlx::Error> {
         let routed = self.route(sql, &call, exclude);
         if let Some(m) = &self.0.metrics {
-            m.routed(&routed.decision);
+            if exclude.is_none() {
+                m.routed(&routed.decision);
+            }
             let cause = match routed.decision.reason {
                 Reason::NoEligibleReplica => Some(FallbackCause::NoEligibleReplica),
                 Reason::ForcedToPrimary => Some(FallbackCause::ForcedToPrimary),
@@ -165,15 +157,8 @@ impl<DB: Backend> RoutingPool<DB> {
         Ok(routed)
     }
 
-    /// Fills the span's attributes for a routed call.
-    fn describe(
-        &self,
-        span: &Span,
-        routed: &Routed<'_, DB>,
-        call: &Call,
-        sql: &str,
-        parameterized: bool,
-    ) {
+    /// Records the attributes that do not depend on the server (once per call).
+    fn describe_call(&self, span: &Span, routed: &Routed<'_, DB>, call: &Call, sql: &str) {
         if span.is_disabled() {
             return;
         }
@@ -183,28 +168,39 @@ impl<DB: Backend> RoutingPool<DB> {
         if call.causal_fallback {
             span.record("rwsplit.fallback", "causal_wait_timeout");
         }
-        let t = &self.0.topology;
-        let server = routed.replica.map_or(&t.primary_info, |r| &r.info);
         let classifier = &self.0.classifier;
-        span::record_route(
+        span::record_call(
             span,
-            &span::RouteFacts {
+            &span::CallFacts {
                 system: self.system_name(),
                 sql,
-                parameterized,
                 text_mode: self.0.options.query_text,
                 analysis: &routed.analysis,
-                decision: &routed.decision,
-                replica: routed.replica.map(|r| &*r.name),
-                server,
                 consistency: routed.consistency.label(),
-                lag_ms: routed
-                    .replica
-                    .and_then(|r| r.health.lag())
-                    .map(|l| l.as_secs_f64() * 1000.0),
                 sanitize: &|s| classifier.sanitize(s),
             },
         );
+    }
+
+    /// Records the server that answers (once per call: after a retry, the retry's server).
+    fn describe_server(&self, span: &Span, decision: &Decision, replica: Option<&Replica<DB>>) {
+        if span.is_disabled() {
+            return;
+        }
+        let t = &self.0.topology;
+        span::record_server(
+            span,
+            decision,
+            replica.map(|r| &*r.name),
+            replica.map_or(&t.primary_info, |r| &r.info),
+            replica
+                .and_then(|r| r.health.lag())
+                .map(|l| l.as_secs_f64() * 1000.0),
+        );
+    }
+
+    fn record_outcome(&self, span: &Span, error: &sqlx::Error) {
+        telemetry::record_outcome(span, error, |db| DB::error_code(db));
     }
 
     /// A replica failed: open its breaker and count the retry.
@@ -235,7 +231,7 @@ impl<DB: Backend> RoutingPool<DB> {
                 health.succeeded();
                 Ok(v)
             }
-            Err(e) if is_retriable(&e) => {
+            Err(e) if server_gone::<DB>(&e) => {
                 health.trip(&e);
                 Err(self.primary_unavailable())
             }
@@ -245,43 +241,46 @@ impl<DB: Backend> RoutingPool<DB> {
 
     pub(crate) fn run_many<'e>(&'e self, call: Call, query: Owned<DB>) -> StepStream<'e, DB> {
         let span = telemetry::call_span();
-        let parameterized = query.arguments.is_some();
         let routed = match self.routed(query.sql.as_str(), call, None) {
             Ok(routed) => routed,
             Err(e) => {
-                telemetry::record_outcome(&span, Some(&e));
+                self.record_outcome(&span, &e);
                 return stream::once(async move { Err(e) }).boxed();
             }
         };
-        self.describe(&span, &routed, &call, query.sql.as_str(), parameterized);
+        self.describe_call(&span, &routed, &call, query.sql.as_str());
         let Some(replica) = routed.replica else {
-            return self.attempt_many(routed, query, span);
+            self.describe_server(&span, &routed.decision, None);
+            return self.attempt_many(routed, query, span, true);
         };
+        let decision = routed.decision.clone();
         let retry = query.clone();
-        let first = self.attempt_many(routed, query, span.clone());
+        let first = self.attempt_many(routed, query, span.clone(), false);
         let limit = self.0.options.replica_timeout;
         stream::once(async move {
             let mut first = first;
             let head = tokio::time::timeout(limit, first.next()).await;
             let timed_out = head.is_err();
             match head.unwrap_or(Some(Err(sqlx::Error::PoolTimedOut))) {
-                Some(Err(err)) if is_retriable(&err) => {
+                Some(Err(err)) if is_retriable::<DB>(&err) => {
                     drop(first);
                     self.replica_failed(&span, replica, &err, timed_out);
                     match self.routed(retry.sql.as_str(), call, Some(&replica.name)) {
                         Ok(again) => {
-                            self.describe(&span, &again, &call, retry.sql.as_str(), parameterized);
-                            self.attempt_many(again, retry, span)
+                            self.describe_server(&span, &again.decision, again.replica);
+                            self.attempt_many(again, retry, span, true)
                         }
                         Err(e) => {
-                            telemetry::record_outcome(&span, Some(&e));
+                            self.record_outcome(&span, &e);
                             stream::once(async move { Err(e) }).boxed()
                         }
                     }
                 }
                 head => {
-                    if matches!(head, Some(Ok(_)) | None) {
-                        replica.health.succeeded();
+                    self.describe_server(&span, &decision, Some(replica));
+                    match &head {
+                        Some(Err(e)) => self.record_outcome(&span, e),
+                        _ => replica.health.succeeded(),
                     }
                     stream::iter(head).chain(first).boxed()
                 }
@@ -291,11 +290,14 @@ impl<DB: Backend> RoutingPool<DB> {
         .boxed()
     }
 
+    /// One attempt as a stream. Errors are recorded on the span when the attempt is `last`
+    /// (no retry can follow) or once rows were seen (a retry cannot follow them either).
     fn attempt_many<'e>(
         &'e self,
         routed: Routed<'e, DB>,
         query: Owned<DB>,
         span: Span,
+        last: bool,
     ) -> StepStream<'e, DB> {
         let steps = {
             let _entered = span.enter();
@@ -303,9 +305,9 @@ impl<DB: Backend> RoutingPool<DB> {
         };
         let server = routed.replica.map_or(0, |r| r.index);
         let timer = CallTimer::start(self.0.metrics.as_ref(), server, routed.analysis.operation());
-        // Both guards live in the stream: the timer records and the in-flight count drops when
+        // The guards live in the stream: the timer records and the in-flight count drops when
         // the stream ends or is dropped.
-        let mut guards = (timer, routed.replica.map(|r| r.start()));
+        let mut guards = (timer, routed.replica.map(|r| r.start()), false);
         let on_primary = routed.replica.is_none();
         steps
             .map(move |step| {
@@ -314,9 +316,14 @@ impl<DB: Backend> RoutingPool<DB> {
                 } else {
                     step
                 };
-                if let Err(e) = &step {
-                    guards.0.fail();
-                    telemetry::record_outcome(&span, Some(e));
+                match &step {
+                    Ok(_) => guards.2 = true,
+                    Err(e) => {
+                        guards.0.fail();
+                        if last || guards.2 {
+                            self.record_outcome(&span, e);
+                        }
+                    }
                 }
                 step
             })
@@ -344,9 +351,8 @@ impl<DB: Backend> RoutingPool<DB> {
             }
             None => self.primary_result(attempt.await),
         };
-        if let Err(e) = &result {
+        if result.is_err() {
             timer.fail();
-            telemetry::record_outcome(span, Some(e));
         }
         result
     }
@@ -358,38 +364,47 @@ impl<DB: Backend> RoutingPool<DB> {
     ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>> {
         let span = telemetry::call_span();
         async move {
-            let parameterized = query.arguments.is_some();
-            let routed = self
-                .routed(query.sql.as_str(), call, None)
-                .inspect_err(|e| {
-                    telemetry::record_outcome(&span, Some(e));
-                })?;
-            self.describe(&span, &routed, &call, query.sql.as_str(), parameterized);
-            let Some(replica) = routed.replica else {
-                return self.attempt_optional(routed, query, &span).await;
-            };
-            let retry = query.clone();
-            let limit = self.0.options.replica_timeout;
-            let start = std::time::Instant::now();
-            match self.attempt_optional(routed, query, &span).await {
-                Err(err) if is_retriable(&err) => {
-                    let timed_out = start.elapsed() >= limit;
-                    self.replica_failed(&span, replica, &err, timed_out);
-                    let again = self
-                        .routed(retry.sql.as_str(), call, Some(&replica.name))
-                        .inspect_err(|e| telemetry::record_outcome(&span, Some(e)))?;
-                    self.describe(&span, &again, &call, retry.sql.as_str(), parameterized);
-                    self.attempt_optional(again, retry, &span).await
-                }
-                other => {
-                    if other.is_ok() {
-                        replica.health.succeeded();
-                    }
-                    other
-                }
+            let result = self.run_optional_in(&span, call, query).await;
+            if let Err(e) = &result {
+                self.record_outcome(&span, e);
             }
+            result
         }
         .boxed()
+    }
+
+    async fn run_optional_in(
+        &self,
+        span: &Span,
+        call: Call,
+        query: Owned<DB>,
+    ) -> Result<Option<DB::Row>, sqlx::Error> {
+        let routed = self.routed(query.sql.as_str(), call, None)?;
+        self.describe_call(span, &routed, &call, query.sql.as_str());
+        let Some(replica) = routed.replica else {
+            self.describe_server(span, &routed.decision, None);
+            return self.attempt_optional(routed, query, span).await;
+        };
+        let decision = routed.decision.clone();
+        let retry = query.clone();
+        let limit = self.0.options.replica_timeout;
+        let start = std::time::Instant::now();
+        match self.attempt_optional(routed, query, span).await {
+            Err(err) if is_retriable::<DB>(&err) => {
+                let timed_out = start.elapsed() >= limit;
+                self.replica_failed(span, replica, &err, timed_out);
+                let again = self.routed(retry.sql.as_str(), call, Some(&replica.name))?;
+                self.describe_server(span, &again.decision, again.replica);
+                self.attempt_optional(again, retry, span).await
+            }
+            other => {
+                self.describe_server(span, &decision, Some(replica));
+                if other.is_ok() {
+                    replica.health.succeeded();
+                }
+                other
+            }
+        }
     }
 }
 

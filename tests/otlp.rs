@@ -216,7 +216,7 @@ async fn run_and_collect(provider: SdkTracerProvider, received: &Received) {
             .await
             .unwrap()
             .ok();
-        if received.find("SELECT t").is_some() && received.find("INSERT").is_some() {
+        if received.find("SELECT t").is_some() && received.find("INSERT t").is_some() {
             break;
         }
         assert!(
@@ -258,7 +258,7 @@ fn assert_statement_spans(received: &Received) {
         Some("SELECT v FROM t WHERE id = ?")
     );
 
-    let (_, write) = received.find("INSERT").expect("write span");
+    let (_, write) = received.find("INSERT t").expect("write span");
     assert_eq!(
         string_attr(&write.attributes, "rwsplit.target").as_deref(),
         Some("primary")

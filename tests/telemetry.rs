@@ -272,7 +272,6 @@ async fn write_span() {
 /// OpenTelemetry's `db.query.summary` names the table of writes too (`INSERT t`), and
 /// `db.collection.name` is set for single-table writes.
 #[tokio::test]
-#[ignore = "rwsplit gap: the classifier records the collection of reads only"]
 async fn write_summary_names_table() {
     let dir = temp_dir("write-summary");
     let pool = sqlite_pool(&dir, no_monitor()).await;
@@ -452,7 +451,6 @@ async fn fallback_after_replica_failure_span() {
 /// answer, and every attribute key once (OTLP requires unique keys; `tracing-opentelemetry`
 /// appends a second value when a field is recorded twice).
 #[tokio::test]
-#[ignore = "rwsplit bug: a retried read's span keeps the failed attempt's error and duplicate keys"]
 async fn retried_read_span_is_clean() {
     let dir = temp_dir("retry-clean");
     let cap = capture();
@@ -485,7 +483,6 @@ async fn retried_read_span_is_clean() {
 /// `Protocol`/`WorkerCrashed`, and a failed connect surfaces from the pool as the driver's
 /// `Database` error (SQLITE_CANTOPEN here; ER_ACCESS_DENIED on MySQL), so the read fails.
 #[tokio::test]
-#[ignore = "rwsplit gap: a connect failure on a replica (Error::Database from acquire) is not retried"]
 async fn fallback_after_replica_connect_failure_span() {
     let dir = temp_dir("fallback-connect");
     let cap = capture();
@@ -639,7 +636,6 @@ async fn query_text_modes() {
 /// `sqlx::query(sql)` without any `.bind(..)` still carries an (empty) argument list, but its
 /// literals are inline values: the default `Sanitized` mode must replace them.
 #[tokio::test]
-#[ignore = "rwsplit bug: an empty argument list counts as parameterized, so literals are recorded"]
 async fn query_without_binds_is_sanitized() {
     let dir = temp_dir("nobind");
     let pool = sqlite_pool(&dir, no_monitor()).await;
@@ -827,7 +823,6 @@ mod mariadb {
     /// server's error number ("1062" for a duplicate key), not the SQLSTATE class ("23000")
     /// that `sqlx::error::DatabaseError::code()` returns for MySQL.
     #[tokio::test]
-    #[ignore = "rwsplit bug: MySQL/MariaDB spans record the SQLSTATE instead of the error number"]
     async fn mariadb_status_code_is_error_number() {
         let Some(primary_url) = server_url("RWSPLIT_MYSQL_PRIMARY") else {
             return;

@@ -34,6 +34,20 @@ pub struct ReplicaProbe {
     pub position: Option<Position>,
 }
 
+/// How a database error bears on routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The server went away or is shutting down or starting: retry a read elsewhere; on the
+    /// primary, it is unavailable.
+    ServerGone,
+    /// The server cannot be used by this pool (authentication, missing database, cannot open
+    /// the file): retry a read elsewhere.
+    Unusable,
+    /// The statement failed: report it as is.
+    Statement,
+}
+
 /// What a probe of the primary found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -90,6 +104,16 @@ pub trait Backend: Database<Arguments: Clone> {
         position: &'a Position,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
+
+    /// The server's own error code for `db.response.status_code`: the SQLSTATE by default
+    /// (PostgreSQL), the error number on MySQL/MariaDB.
+    fn error_code(err: &dyn sqlx::error::DatabaseError) -> Option<String> {
+        err.code().map(|c| c.into_owned())
+    }
+
+    /// How a database error bears on routing (retry a read elsewhere, primary unavailable, or
+    /// a plain statement error).
+    fn error_class(err: &dyn sqlx::error::DatabaseError) -> ErrorClass;
 
     /// Whether user-defined functions may write, by name (`true` = volatile). Names the
     /// server does not know are left out. Backends without trustworthy metadata return

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use futures_core::future::BoxFuture;
 use futures_util::FutureExt;
-use sqlx::mysql::MySqlRow;
+use sqlx::mysql::{MySqlDatabaseError, MySqlRow};
 use sqlx::{AssertSqlSafe, MySql, Pool, Row};
 
-use super::{backend_executors, Backend, PrimaryProbe, ReplicaProbe};
+use super::{backend_executors, Backend, ErrorClass, PrimaryProbe, ReplicaProbe};
 use crate::classify::Dialect;
 use crate::consistency::Position;
 use crate::telemetry::ServerInfo;
@@ -76,6 +76,26 @@ impl Backend for MySql {
             Ok(probe)
         }
         .boxed()
+    }
+
+    fn error_code(err: &dyn sqlx::error::DatabaseError) -> Option<String> {
+        err.try_downcast_ref::<MySqlDatabaseError>()
+            .map(|e| e.number().to_string())
+            .or_else(|| err.code().map(|c| c.into_owned()))
+    }
+
+    fn error_class(err: &dyn sqlx::error::DatabaseError) -> ErrorClass {
+        match err
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .map(|e| e.number())
+        {
+            // server shutdown, connection killed, too many connections, aborted connection
+            Some(1053 | 1927 | 1040 | 1152 | 1184) => ErrorClass::ServerGone,
+            // access denied, unknown database, host blocked or not allowed
+            Some(1044 | 1045 | 1049 | 1129 | 1130) => ErrorClass::Unusable,
+            _ if err.code().as_deref() == Some("08S01") => ErrorClass::ServerGone,
+            _ => ErrorClass::Statement,
+        }
     }
 
     fn capture_position<'a>(

@@ -7,7 +7,7 @@ use futures_core::future::BoxFuture;
 use futures_util::FutureExt;
 use sqlx::{AssertSqlSafe, Pool, Postgres};
 
-use super::{backend_executors, Backend, PrimaryProbe, ReplicaProbe};
+use super::{backend_executors, Backend, ErrorClass, PrimaryProbe, ReplicaProbe};
 use crate::classify::Dialect;
 use crate::consistency::Position;
 use crate::telemetry::ServerInfo;
@@ -74,6 +74,19 @@ impl Backend for Postgres {
             Ok(probe)
         }
         .boxed()
+    }
+
+    fn error_class(err: &dyn sqlx::error::DatabaseError) -> ErrorClass {
+        match err.code().as_deref() {
+            // connection failures, server shutting down / crashed / starting, too many clients
+            Some(
+                "08000" | "08001" | "08003" | "08004" | "08006" | "57P01" | "57P02" | "57P03"
+                | "53300",
+            ) => ErrorClass::ServerGone,
+            // authentication, unknown database, not allowed to connect
+            Some("28000" | "28P01" | "3D000" | "42501") => ErrorClass::Unusable,
+            _ => ErrorClass::Statement,
+        }
     }
 
     fn capture_position<'a>(

@@ -27,6 +27,14 @@ impl Backend for Sqlite {
         }
     }
 
+    fn error_class(err: &dyn sqlx::error::DatabaseError) -> super::ErrorClass {
+        // SQLITE_CANTOPEN (14), SQLITE_NOTADB (26), SQLITE_IOERR (10): the file cannot serve.
+        match err.code().as_deref() {
+            Some("14" | "26" | "10") => super::ErrorClass::Unusable,
+            _ => super::ErrorClass::Statement,
+        }
+    }
+
     fn probe_replica<'a>(
         _pool: &'a sqlx::Pool<Self>,
         _heartbeat: Option<&'a str>,

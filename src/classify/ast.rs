@@ -66,7 +66,16 @@ pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Fact
         }
         Statement::ShowVariable { variable } => show_variable(variable),
         Statement::Lock(_) | Statement::LockTables { .. } => Verdict::Primary(Reason::LockingRead),
-        other => Verdict::Primary(session_or_write(other)),
+        other => {
+            if matches!(
+                other,
+                Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+            ) {
+                // Only for the table name, for telemetry: the verdict is "write" regardless.
+                let _ = walk(other, rules, facts);
+            }
+            Verdict::Primary(session_or_write(other))
+        }
     }
 }
 

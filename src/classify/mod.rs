@@ -157,13 +157,15 @@ impl ClassifierOptions {
 }
 
 /// The classifier's result for one SQL text, shared by every call that sends the same text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Analysis {
     pub(crate) verdict: Verdict,
     pub(crate) hint: Option<Route>,
     pub(crate) operation: &'static str,
     pub(crate) collection: Option<Box<str>>,
     pub(crate) summary: Box<str>,
+    /// The text with literals replaced, computed the first time a span wants it.
+    pub(crate) sanitized: std::sync::OnceLock<Box<str>>,
 }
 
 impl Analysis {
@@ -181,6 +183,11 @@ impl Analysis {
     /// when unambiguous, the table, e.g. `SELECT users`.
     pub fn summary(&self) -> &str {
         &self.summary
+    }
+
+    /// The sanitized text, computed once by `make`.
+    pub(crate) fn sanitized(&self, make: impl FnOnce() -> String) -> &str {
+        self.sanitized.get_or_init(|| make().into_boxed_str())
     }
 
     /// The route hint written in the statement, if any.
@@ -310,6 +317,7 @@ impl Classifier {
             operation,
             collection: None,
             summary: operation.into(),
+            sanitized: std::sync::OnceLock::new(),
         };
         if sql.len() > opts.max_statement_bytes {
             return primary(Reason::TooLarge, None, "UNKNOWN");
@@ -357,6 +365,7 @@ impl Classifier {
             operation,
             collection: facts.collection,
             summary,
+            sanitized: std::sync::OnceLock::new(),
         }
     }
 

@@ -38,25 +38,17 @@ pub(crate) fn call_span() -> Span {
     )
 }
 
-/// Everything a span needs to know about one routed call.
-pub(crate) struct RouteFacts<'a> {
+/// The attributes of a call that do not depend on the server that answers.
+pub(crate) struct CallFacts<'a> {
     pub system: &'a str,
     pub sql: &'a str,
-    pub parameterized: bool,
     pub text_mode: QueryText,
     pub analysis: &'a Analysis,
-    pub decision: &'a Decision,
-    pub replica: Option<&'a str>,
-    pub server: &'a ServerInfo,
     pub consistency: &'a str,
-    pub lag_ms: Option<f64>,
     pub sanitize: &'a dyn Fn(&str) -> String,
 }
 
-pub(crate) fn record_route(span: &Span, f: &RouteFacts<'_>) {
-    if span.is_disabled() {
-        return;
-    }
+pub(crate) fn record_call(span: &Span, f: &CallFacts<'_>) {
     let summary = f.analysis.summary();
     span.record("otel.name", summary);
     span.record("db.query.summary", summary);
@@ -70,55 +62,70 @@ pub(crate) fn record_route(span: &Span, f: &RouteFacts<'_>) {
         QueryText::Full => {
             span.record("db.query.text", f.sql);
         }
-        QueryText::Sanitized if f.parameterized => {
-            span.record("db.query.text", f.sql);
-        }
+        // Placeholders are not literals, so parameterized text comes out as written; inline
+        // values become `?`. Cached per statement text with the classification.
         QueryText::Sanitized => {
-            span.record("db.query.text", (f.sanitize)(f.sql).as_str());
+            let text = f.analysis.sanitized(|| (f.sanitize)(f.sql));
+            span.record("db.query.text", text);
         }
     }
-    span.record("server.address", f.server.address.as_str());
-    if let Some(port) = f.server.port {
+    span.record("rwsplit.consistency", f.consistency);
+}
+
+/// Records the server that answers the call.
+pub(crate) fn record_server(
+    span: &Span,
+    decision: &Decision,
+    replica: Option<&str>,
+    server: &ServerInfo,
+    lag_ms: Option<f64>,
+) {
+    span.record("server.address", server.address.as_str());
+    if let Some(port) = server.port {
         span.record("server.port", i64::from(port));
     }
-    if let Some(ns) = &f.server.namespace {
+    if let Some(ns) = &server.namespace {
         span.record("db.namespace", ns.as_str());
     }
-    span.record("rwsplit.target", f.decision.target.as_str());
-    span.record("rwsplit.reason", f.decision.reason.label());
-    span.record("rwsplit.consistency", f.consistency);
-    if let Some(name) = f.replica {
+    span.record("rwsplit.target", decision.target.as_str());
+    span.record("rwsplit.reason", decision.reason.label());
+    if let Some(name) = replica {
         span.record("rwsplit.replica", name);
     }
-    if let Some(lag) = f.lag_ms {
+    if let Some(lag) = lag_ms {
         span.record("rwsplit.replica_lag_ms", lag);
     }
-    if f.decision.target == Target::Primary
+    if decision.target == Target::Primary
         && matches!(
-            f.decision.reason.label(),
+            decision.reason.label(),
             "no_eligible_replica" | "forced_to_primary" | "consistency"
         )
     {
-        span.record("rwsplit.fallback", f.decision.reason.label());
+        span.record("rwsplit.fallback", decision.reason.label());
     }
 }
 
-/// Records the outcome: `db.response.status_code` (the server's code) and `error.type`.
-pub(crate) fn record_outcome(span: &Span, error: Option<&sqlx::Error>) {
-    let Some(err) = error else { return };
+/// Records a failed outcome: `db.response.status_code` (the server's own code, from
+/// `code_of`) and `error.type`.
+pub(crate) fn record_outcome(
+    span: &Span,
+    err: &sqlx::Error,
+    code_of: impl Fn(&dyn sqlx::error::DatabaseError) -> Option<String>,
+) {
     if span.is_disabled() {
         return;
     }
     span.record("otel.status_code", "ERROR");
     match err {
-        sqlx::Error::Database(db) => {
-            if let Some(code) = db.code() {
-                span.record("db.response.status_code", code.as_ref());
-                span.record("error.type", code.as_ref());
-            } else {
+        sqlx::Error::Database(db) => match code_of(db.as_ref()) {
+            Some(code) => {
+                span.record("db.response.status_code", code.as_str());
+                span.record("error.type", code.as_str());
+            }
+            None => {
                 span.record("error.type", "database");
             }
-        }
+        },
         other => {
             span.record("error.type", error_type(other));
         }
