@@ -258,6 +258,18 @@ fn memory(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 // ------------------------------------------------------------------------------------------
 // load modes
 
+/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`
+/// (Linux; clock ticks of 10 ms, fine over a run of seconds).
+fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the parenthesised command name; utime and stime are fields 14 and 15
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// Per-task results.
 #[derive(Default)]
 struct TaskResult {
@@ -656,6 +668,9 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
             r
         }));
     }
+    // Client CPU (every thread of this process) over the measured window.
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_start = process_cpu_s();
     let mut all = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
@@ -667,6 +682,10 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
             first_error = r.first_error;
         }
     }
+    let cpu_used = match (cpu_start, process_cpu_s()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     let replica_eligible = exec.replica_eligible();
     exec.close().await;
 
@@ -697,6 +716,12 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         pct(99.9),
         a.write_ratio,
     );
+    if let (Some(cpu), true) = (cpu_used, ops > 0) {
+        line.push_str(&format!(
+            ",\"client_cpu_us_per_op\":{:.2}",
+            cpu * 1e6 / ops as f64
+        ));
+    }
     if let Some(ok) = replica_eligible {
         line.push_str(&format!(",\"replica_eligible\":{ok}"));
     }

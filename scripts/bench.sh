@@ -197,7 +197,7 @@ EOF
 }
 
 cmd_memory() {
-    (cd "$REPO_ROOT" && cargo build --release --quiet --example loadgen) || die "cargo build failed"
+    build_loadgen # same features as the load runs, so the two never rebuild each other
     local args=(--mode memory --statements "${BENCH_STATEMENTS:-1000000}" --every "${BENCH_EVERY:-100000}")
     [[ -n "${BENCH_CACHE_BYTES:-}" ]] && args+=(--cache-bytes "$BENCH_CACHE_BYTES")
     mkdir -p "$OUT"

@@ -26,3 +26,7 @@ if [ -x "$repo/scripts/postgres.sh" ]; then
 fi
 
 cargo test --all-features "$@"
+# Every example once, bounded, against the same servers (skipped when arguments narrow the run).
+if [ $# -eq 0 ]; then
+  "$repo/scripts/examples.sh"
+fi

@@ -27,6 +27,10 @@ pub enum Error {
     #[error("replica `{0}` has weight 0; use a weight of at least 1 or leave the replica out")]
     ZeroWeight(String),
 
+    /// A replica pool reaches the primary server itself.
+    #[error("replica `{0}` reaches the primary itself; point its pool at a replica")]
+    ReplicaIsPrimary(String),
+
     /// A named replica does not exist in this pool.
     #[error("no replica named `{0}` in this pool; see `RoutingPool::status()` for the names")]
     UnknownReplica(String),

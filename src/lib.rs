@@ -55,6 +55,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod backend;
+mod checks;
 mod classify;
 mod consistency;
 #[cfg(any(feature = "mysql", feature = "postgres"))]
@@ -72,6 +73,7 @@ mod volatility;
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite;
 pub use backend::Backend;
+pub use checks::{ConfigIssue, ServerFacts};
 pub use classify::{Analysis, CacheStats, Classifier, ClassifierOptions, Dialect};
 pub use consistency::{CausalToken, Position, Session};
 pub use error::{Error, Result};

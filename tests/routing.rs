@@ -259,6 +259,37 @@ macro_rules! routing_suite {
             }
 
             #[tokio::test]
+            async fn configuration_checks_catch_common_mistakes() {
+                let Some(c) = cluster().await else { return };
+                let found = c.pool.check_config().await;
+                assert!(found.is_empty(), "the test cluster is configured right: {found:?}");
+                let primary_url = server_url($primary).unwrap();
+                let replica_url = server_url([$($replica),+][0]).unwrap();
+                let built = RoutingPool::builder(connect(&primary_url).await)
+                    .replica("oops", connect(&primary_url).await)
+                    .build_checked()
+                    .await;
+                assert!(
+                    matches!(&built, Err(rwsplit::Error::ReplicaIsPrimary(name)) if name == "oops"),
+                    "a replica pool that reaches the primary is refused"
+                );
+                let oversized = PoolOptions::<Db>::new()
+                    .max_connections(100_000)
+                    .idle_timeout(Duration::from_secs(3600))
+                    .max_lifetime(Duration::from_secs(60))
+                    .connect_lazy(&replica_url)
+                    .unwrap();
+                let (_, issues) = RoutingPool::builder(connect(&primary_url).await)
+                    .replica("big", oversized)
+                    .build_checked()
+                    .await
+                    .expect("only warnings");
+                assert!(issues.iter().any(|i| matches!(i, rwsplit::ConfigIssue::PoolLargerThanServer { server, pool_max: 100_000, .. } if server == "big")), "{issues:?}");
+                assert!(issues.iter().any(|i| matches!(i, rwsplit::ConfigIssue::IdleTimeoutNotBelowMaxLifetime { server, .. } if server == "big")), "{issues:?}");
+                assert!(!issues.iter().any(|i| matches!(i, rwsplit::ConfigIssue::WritableReplica { .. })), "{issues:?}");
+            }
+
+            #[tokio::test]
             async fn corpus_routes_safely_and_reads_run_on_the_read_only_replica() {
                 let Some(c) = cluster().await else { return };
                 let dir = env!("CARGO_MANIFEST_DIR");

@@ -115,6 +115,12 @@ pub trait Backend: Database<Arguments: Clone> {
     /// a plain statement error).
     fn error_class(err: &dyn sqlx::error::DatabaseError) -> ErrorClass;
 
+    /// What the server says about itself for [`crate::RoutingPool::check_config`];
+    /// `Ok(None)` when the checks do not apply (SQLite's readers share the writer's file).
+    fn server_facts<'a>(
+        pool: &'a Pool<Self>,
+    ) -> BoxFuture<'a, Result<Option<crate::ServerFacts>, sqlx::Error>>;
+
     /// Whether user-defined functions may write, by name (`true` = volatile). Names the
     /// server does not know are left out. Backends without trustworthy metadata return
     /// nothing (MySQL's `SQL DATA ACCESS` characteristic is declared, not enforced).

@@ -98,6 +98,25 @@ impl Backend for MySql {
         }
     }
 
+    fn server_facts<'a>(
+        pool: &'a Pool<Self>,
+    ) -> BoxFuture<'a, Result<Option<crate::ServerFacts>, sqlx::Error>> {
+        async move {
+            let (id, host, port, read_only, max): (i64, String, i64, i64, i64) = sqlx::query_as(
+                "SELECT CAST(@@server_id AS SIGNED), @@hostname, CAST(@@port AS SIGNED), \
+                 CAST(@@global.read_only AS SIGNED), CAST(@@max_connections AS SIGNED)",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(Some(crate::ServerFacts {
+                identity: format!("{host}:{port}#{id}"),
+                writable: read_only == 0,
+                max_connections: u32::try_from(max).ok(),
+            }))
+        }
+        .boxed()
+    }
+
     fn capture_position<'a>(
         pool: &'a Pool<Self>,
         system: &'a str,

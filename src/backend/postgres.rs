@@ -89,6 +89,26 @@ impl Backend for Postgres {
         }
     }
 
+    fn server_facts<'a>(
+        pool: &'a Pool<Self>,
+    ) -> BoxFuture<'a, Result<Option<crate::ServerFacts>, sqlx::Error>> {
+        async move {
+            let (identity, in_recovery, max): (String, bool, i32) = sqlx::query_as(
+                "SELECT coalesce(host(inet_server_addr()), 'local') || ':' || \
+                 coalesce(inet_server_port(), 0)::text || '@' || pg_postmaster_start_time()::text, \
+                 pg_is_in_recovery(), current_setting('max_connections')::int",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(Some(crate::ServerFacts {
+                identity,
+                writable: !in_recovery,
+                max_connections: u32::try_from(max).ok(),
+            }))
+        }
+        .boxed()
+    }
+
     fn capture_position<'a>(
         pool: &'a Pool<Self>,
         _system: &'a str,

@@ -35,6 +35,13 @@ impl Backend for Sqlite {
         }
     }
 
+    fn server_facts<'a>(
+        _pool: &'a sqlx::Pool<Self>,
+    ) -> futures_core::future::BoxFuture<'a, Result<Option<crate::ServerFacts>, sqlx::Error>> {
+        // The readers read the writer's file by design: nothing to check.
+        Box::pin(async { Ok(None) })
+    }
+
     fn probe_replica<'a>(
         _pool: &'a sqlx::Pool<Self>,
         _heartbeat: Option<&'a str>,

@@ -1,0 +1,171 @@
+//! Configuration checks against the live servers: mistakes that otherwise show up only in
+//! production (a "replica" that is the primary, a writable replica, pools larger than the
+//! server allows, idle timeouts that never fire).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::{Error, RoutingPool, RoutingPoolBuilder};
+
+/// What a server says about itself, for the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerFacts {
+    /// Distinguishes servers: two pools with the same identity reach the same server.
+    pub identity: String,
+    /// The server accepts writes.
+    pub writable: bool,
+    /// The server's connection limit.
+    pub max_connections: Option<u32>,
+}
+
+/// A configuration problem found by [`RoutingPool::check_config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigIssue {
+    /// A replica pool reaches the primary itself: its reads would not scale anything and its
+    /// "replica" role is a lie. [`RoutingPoolBuilder::build_checked`] refuses this.
+    ReplicaIsPrimary {
+        /// The replica's name.
+        replica: String,
+    },
+    /// A replica accepts writes (`read_only` off, or not in recovery). The monitor keeps it
+    /// out of rotation until fixed.
+    WritableReplica {
+        /// The replica's name.
+        replica: String,
+    },
+    /// The primary does not accept writes (a failover happened?).
+    ReadOnlyPrimary,
+    /// A pool's `idle_timeout` is not below its `max_lifetime`, so idle connections are never
+    /// closed for idleness.
+    IdleTimeoutNotBelowMaxLifetime {
+        /// `primary` or the replica's name.
+        server: String,
+        /// The pool's idle timeout.
+        idle_timeout: Duration,
+        /// The pool's maximum lifetime.
+        max_lifetime: Duration,
+    },
+    /// A pool may open more connections than its server allows in total.
+    PoolLargerThanServer {
+        /// `primary` or the replica's name.
+        server: String,
+        /// The pool's `max_connections`.
+        pool_max: u32,
+        /// The server's `max_connections`.
+        server_max: u32,
+    },
+    /// The server could not be asked.
+    Unreachable {
+        /// `primary` or the replica's name.
+        server: String,
+        /// The error, without credentials.
+        error: String,
+    },
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigIssue::ReplicaIsPrimary { replica } => write!(
+                f,
+                "replica `{replica}` reaches the primary itself; point it at a replica"
+            ),
+            ConfigIssue::WritableReplica { replica } => write!(
+                f,
+                "replica `{replica}` accepts writes; set read_only (MySQL) or check it is a standby"
+            ),
+            ConfigIssue::ReadOnlyPrimary => f.write_str("the primary is read-only; was there a failover?"),
+            ConfigIssue::IdleTimeoutNotBelowMaxLifetime { server, idle_timeout, max_lifetime } => write!(
+                f,
+                "`{server}` pool: idle_timeout {idle_timeout:?} is not below max_lifetime {max_lifetime:?}, so it never applies"
+            ),
+            ConfigIssue::PoolLargerThanServer { server, pool_max, server_max } => write!(
+                f,
+                "`{server}` pool may open {pool_max} connections but the server allows {server_max} in total"
+            ),
+            ConfigIssue::Unreachable { server, error } => write!(f, "`{server}` could not be checked: {error}"),
+        }
+    }
+}
+
+impl<DB: Backend> RoutingPool<DB> {
+    /// Checks the configuration against the live servers; an empty list means nothing was
+    /// found. One short query per server.
+    pub async fn check_config(&self) -> Vec<ConfigIssue> {
+        let t = &self.0.topology;
+        let mut issues = Vec::new();
+        let mut servers = vec![("primary".to_string(), &t.primary)];
+        servers.extend(t.replicas.iter().map(|r| (r.name.to_string(), &r.pool)));
+        let mut primary_identity = None;
+        for (i, (name, pool)) in servers.iter().enumerate() {
+            let opts = pool.options();
+            if let (Some(idle), Some(life)) = (opts.get_idle_timeout(), opts.get_max_lifetime()) {
+                if idle >= life {
+                    issues.push(ConfigIssue::IdleTimeoutNotBelowMaxLifetime {
+                        server: name.clone(),
+                        idle_timeout: idle,
+                        max_lifetime: life,
+                    });
+                }
+            }
+            let facts = match DB::server_facts(pool).await {
+                Ok(Some(facts)) => facts,
+                Ok(None) => continue,
+                Err(e) => {
+                    issues.push(ConfigIssue::Unreachable {
+                        server: name.clone(),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if let Some(server_max) = facts.max_connections {
+                if opts.get_max_connections() > server_max {
+                    issues.push(ConfigIssue::PoolLargerThanServer {
+                        server: name.clone(),
+                        pool_max: opts.get_max_connections(),
+                        server_max,
+                    });
+                }
+            }
+            if i == 0 {
+                if !facts.writable {
+                    issues.push(ConfigIssue::ReadOnlyPrimary);
+                }
+                primary_identity = Some(facts.identity);
+            } else if primary_identity.as_deref() == Some(facts.identity.as_str()) {
+                issues.push(ConfigIssue::ReplicaIsPrimary {
+                    replica: name.clone(),
+                });
+            } else if facts.writable {
+                issues.push(ConfigIssue::WritableReplica {
+                    replica: name.clone(),
+                });
+            }
+        }
+        issues
+    }
+}
+
+impl<DB: Backend> RoutingPoolBuilder<DB> {
+    /// Builds the pool, then checks the configuration against the servers: a replica that is
+    /// the primary is an error; every other issue is logged as a warning (`tracing`) and
+    /// returned with the pool.
+    pub async fn build_checked(self) -> Result<(RoutingPool<DB>, Vec<ConfigIssue>), Error> {
+        let pool = self.build()?;
+        let issues = pool.check_config().await;
+        if let Some(ConfigIssue::ReplicaIsPrimary { replica }) = issues
+            .iter()
+            .find(|i| matches!(i, ConfigIssue::ReplicaIsPrimary { .. }))
+        {
+            return Err(Error::ReplicaIsPrimary(replica.clone()));
+        }
+        for issue in &issues {
+            tracing::warn!(target: "rwsplit", %issue, "configuration");
+        }
+        Ok((pool, issues))
+    }
+}
