@@ -68,6 +68,7 @@ mod route;
 mod status;
 mod telemetry;
 mod topology;
+mod transaction;
 mod volatility;
 
 #[cfg(feature = "sqlite")]
@@ -87,3 +88,4 @@ pub use route::{
 pub use status::{BreakerState, Role, ServerStatus, Status};
 pub use telemetry::{QueryText, ServerInfo};
 pub use topology::Balance;
+pub use transaction::{InTransaction, Transaction};

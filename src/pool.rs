@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sqlx::{Pool, Transaction};
+use sqlx::Pool;
 use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
@@ -264,12 +264,28 @@ impl<DB: Backend> RoutingPool<DB> {
     }
 
     /// Begins a transaction on the primary. Every statement run on it (`&mut *tx`) uses that
-    /// one primary connection.
-    pub async fn begin(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
+    /// one primary connection and is a span under one transaction span.
+    pub async fn begin(&self) -> Result<crate::Transaction<DB>, sqlx::Error> {
         if self.0.topology.primary_down() {
             return Err(self.primary_unavailable());
         }
-        self.0.topology.primary.begin().await
+        let tx = self.0.topology.primary.begin().await;
+        let tx = match tx {
+            Ok(tx) => tx,
+            Err(e) => return Err(self.primary_result_of(e)),
+        };
+        Ok(crate::Transaction::new(tx, self.clone()))
+    }
+
+    /// Maps a failure to reach the primary to [`Error::PrimaryUnavailable`] (opening its
+    /// breaker); other errors pass through.
+    fn primary_result_of(&self, e: sqlx::Error) -> sqlx::Error {
+        if crate::executor::server_gone::<DB>(&e) {
+            self.0.topology.primary_health.trip(&e);
+            self.primary_unavailable()
+        } else {
+            e
+        }
     }
 
     /// The decision the pool would make for `sql` now, in the current task scope.

@@ -863,3 +863,58 @@ mod mariadb {
         pool.close().await;
     }
 }
+
+#[tokio::test]
+async fn transaction_statements_are_children_of_one_transaction_span() {
+    let dir = temp_dir("tx");
+    let pool = sqlite_pool(&dir, no_monitor()).await;
+    let cap = capture();
+    cap.clear();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO t (id, v) VALUES (?, ?)")
+        .bind(40_i64)
+        .bind("forty")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let v: String = sqlx::query_scalar("SELECT v FROM t WHERE id = 40")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(v, "forty", "the transaction sees its own write");
+    tx.commit().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (parent, children) = loop {
+        let all = cap.exporter.get_finished_spans().unwrap();
+        let parent = all.iter().find(|s| s.name == "TRANSACTION").cloned();
+        let children: Vec<SpanData> = all
+            .iter()
+            .filter(|s| {
+                text(s, "rwsplit.reason").as_deref() == Some("transaction")
+                    && s.name != "TRANSACTION"
+            })
+            .cloned()
+            .collect();
+        if parent.is_some() && children.len() == 2 || std::time::Instant::now() > deadline {
+            break (parent.expect("a transaction span"), children);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        children.len(),
+        2,
+        "{:#?}",
+        children.iter().map(describe).collect::<Vec<_>>()
+    );
+    for child in &children {
+        assert_eq!(
+            child.parent_span_id,
+            parent.span_context.span_id(),
+            "{}",
+            describe(child)
+        );
+        assert_attr(child, "rwsplit.target", "primary");
+    }
+    assert!(children.iter().any(|c| c.name == "INSERT t"));
+    assert!(children.iter().any(|c| c.name == "SELECT t"));
+}

@@ -140,7 +140,7 @@ impl<DB: Backend> Session<DB> {
     }
 
     /// Begins a transaction on the primary; the session counts it as a write.
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    pub async fn begin(&self) -> Result<crate::Transaction<DB>, sqlx::Error> {
         self.wrote();
         self.pool.begin().await
     }

@@ -8,11 +8,33 @@ use super::{QueryText, ServerInfo};
 use crate::classify::Analysis;
 use crate::route::{Decision, Target};
 
-/// A client span for one statement. Fields are filled by [`record_route`] and
-/// [`record_outcome`].
+/// A client span for one statement. Fields are filled by [`record_call`], [`record_server`]
+/// and [`record_outcome`].
 pub(crate) fn call_span() -> Span {
+    call_span_in(&Span::current())
+}
+
+/// The parent span of the statements of one transaction.
+pub(crate) fn transaction_span(system: &str) -> Span {
     tracing::info_span!(
         target: "rwsplit",
+        "db.transaction",
+        otel.name = "TRANSACTION",
+        otel.kind = "client",
+        db.system.name = system,
+        rwsplit.target = "primary",
+        rwsplit.reason = "transaction",
+        db.response.status_code = Empty,
+        error.type = Empty,
+        otel.status_code = Empty,
+    )
+}
+
+/// A statement span under `parent`.
+pub(crate) fn call_span_in(parent: &Span) -> Span {
+    tracing::info_span!(
+        target: "rwsplit",
+        parent: parent,
         "db.query",
         otel.name = Empty,
         otel.kind = "client",

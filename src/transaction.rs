@@ -1,0 +1,201 @@
+//! [`Transaction`]: a transaction on the primary whose statements are spans under one
+//! transaction span, and which a causal [`crate::Session`] counts as a write.
+//!
+//! It dereferences to [`InTransaction`], the executor, so sqlx's idiom keeps working:
+//! `sqlx::query(..).execute(&mut *tx)`, then `tx.commit().await`.
+
+use std::ops::{Deref, DerefMut};
+
+use futures_core::future::BoxFuture;
+use futures_core::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt};
+use sqlx::{Database, Either, Execute, Executor, SqlStr};
+use tracing::{Instrument, Span};
+
+use crate::backend::Backend;
+use crate::executor::Owned;
+use crate::route::{Decision, Reason};
+use crate::telemetry::{self, span};
+use crate::RoutingPool;
+
+/// A transaction on the primary. Dropped without `commit`, it rolls back (sqlx's behaviour).
+pub struct Transaction<DB: Backend> {
+    conn: InTransaction<DB>,
+}
+
+/// The executor of a [`Transaction`]: every statement runs on its one primary connection.
+pub struct InTransaction<DB: Backend> {
+    tx: sqlx::Transaction<'static, DB>,
+    pool: RoutingPool<DB>,
+    span: Span,
+}
+
+impl<DB: Backend> std::fmt::Debug for Transaction<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction").finish_non_exhaustive()
+    }
+}
+
+impl<DB: Backend> std::fmt::Debug for InTransaction<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InTransaction").finish_non_exhaustive()
+    }
+}
+
+impl<DB: Backend> Deref for Transaction<DB> {
+    type Target = InTransaction<DB>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl<DB: Backend> DerefMut for Transaction<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
+
+impl<DB: Backend> Transaction<DB> {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, pool: RoutingPool<DB>) -> Self {
+        let span = span::transaction_span(pool.system_name());
+        Transaction {
+            conn: InTransaction { tx, pool, span },
+        }
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let span = self.conn.span.clone();
+        let result = self.conn.tx.commit().instrument(span.clone()).await;
+        if let Err(e) = &result {
+            telemetry::record_outcome(&span, e, |db| DB::error_code(db));
+        }
+        result
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        let span = self.conn.span.clone();
+        self.conn.tx.rollback().instrument(span).await
+    }
+
+    /// The underlying sqlx transaction, for APIs that need one (its statements are not
+    /// instrumented by rwsplit).
+    pub fn into_sqlx(self) -> sqlx::Transaction<'static, DB> {
+        self.conn.tx
+    }
+}
+
+impl<DB: Backend> InTransaction<DB> {
+    /// The underlying sqlx transaction (statements run on it are not instrumented).
+    pub fn as_sqlx(&mut self) -> &mut sqlx::Transaction<'static, DB> {
+        &mut self.tx
+    }
+
+    fn statement_span(&self, sql: &str) -> Span {
+        let span = span::call_span_in(&self.span);
+        if span.is_disabled() {
+            return span;
+        }
+        let pool = &self.pool;
+        let analysis = pool.classifier().analyze(sql);
+        let classifier = pool.classifier();
+        span::record_call(
+            &span,
+            &span::CallFacts {
+                system: pool.system_name(),
+                sql,
+                text_mode: pool.options().query_text,
+                analysis: &analysis,
+                consistency: "strong",
+                sanitize: &|s| classifier.sanitize(s),
+            },
+        );
+        let t = &pool.0.topology;
+        span::record_server(
+            &span,
+            &Decision::primary(Reason::Transaction),
+            None,
+            &t.primary_info,
+            None,
+        );
+        span
+    }
+}
+
+type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
+
+impl<'t, DB: Backend> Executor<'t> for &'t mut InTransaction<DB> {
+    type Database = DB;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Step<DB>, sqlx::Error>>
+    where
+        't: 'e,
+        E: 'q + Execute<'q, DB>,
+    {
+        let owned = match Owned::take(query) {
+            Ok(owned) => owned,
+            Err(e) => {
+                return futures_util::stream::once(async move { Err(sqlx::Error::Encode(e)) })
+                    .boxed()
+            }
+        };
+        let span = self.statement_span(owned.sql_str());
+        let steps = {
+            let _entered = span.enter();
+            DB::conn_executor(&mut *self.tx).fetch_many(owned)
+        };
+        steps
+            .map(move |step| {
+                if let Err(e) = &step {
+                    telemetry::record_outcome(&span, e, |db| DB::error_code(db));
+                }
+                step
+            })
+            .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
+    where
+        't: 'e,
+        E: 'q + Execute<'q, DB>,
+    {
+        let owned = Owned::take(query);
+        async move {
+            let owned = owned.map_err(sqlx::Error::Encode)?;
+            let span = self.statement_span(owned.sql_str());
+            let result = DB::conn_executor(&mut *self.tx)
+                .fetch_optional(owned)
+                .instrument(span.clone())
+                .await;
+            if let Err(e) = &result {
+                telemetry::record_outcome(&span, e, |db| DB::error_code(db));
+            }
+            result
+        }
+        .boxed()
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [DB::TypeInfo],
+    ) -> BoxFuture<'e, Result<DB::Statement, sqlx::Error>>
+    where
+        't: 'e,
+    {
+        DB::conn_executor(&mut *self.tx).prepare_with(sql, parameters)
+    }
+
+    #[doc(hidden)]
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<DB>, sqlx::Error>>
+    where
+        't: 'e,
+    {
+        DB::conn_executor(&mut *self.tx).describe(sql)
+    }
+}
