@@ -400,7 +400,8 @@ impl<DB: Backend> RoutingPool<DB> {
     /// warm the pool with hot statements at start-up.
     pub async fn learn_functions(&self, sql: &str) -> Result<(), Error> {
         let analysis = self.0.classifier.analyze(sql);
-        let missing = self.0.functions.claim_missing(&analysis.verdict);
+        // Asks even when a background lookup is under way: the caller wants the answer now.
+        let missing = self.0.functions.unknown(&analysis.verdict);
         if missing.is_empty() {
             return Ok(());
         }

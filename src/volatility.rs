@@ -39,6 +39,21 @@ impl FunctionCatalog {
         all_known.then_some(Verdict::Read)
     }
 
+    /// Unknown names of `verdict` not learned yet (whether or not a lookup is under way).
+    pub fn unknown(&self, verdict: &Verdict) -> Vec<Arc<str>> {
+        let Verdict::ReadUnknownFunction(names) = verdict else {
+            return Vec::new();
+        };
+        let Ok(known) = self.known.read() else {
+            return Vec::new();
+        };
+        names
+            .iter()
+            .filter(|n| !known.contains_key(*n))
+            .cloned()
+            .collect()
+    }
+
     /// Unknown names of `verdict` not yet looked up or being looked up; marks them pending.
     pub fn claim_missing(&self, verdict: &Verdict) -> Vec<Arc<str>> {
         let Verdict::ReadUnknownFunction(names) = verdict else {

@@ -586,6 +586,26 @@ macro_rules! cluster_suite {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn time_window_mode_reads_from_the_primary_right_after_a_write() {
+                let _serial = SERIAL.lock().await;
+                let opts = PoolOptions {
+                    causal_window: Some(Duration::from_millis(300)),
+                    ..options()
+                };
+                let Some(c) = cluster(opts).await else { return };
+                let t = c.table().await;
+                let session = c.pool.session();
+                assert_ne!(c.who(&session).await, "primary", "no write yet");
+                session
+                    .execute(AssertSqlSafe(format!("UPDATE {t} SET v = 9 WHERE id = 1")))
+                    .await
+                    .unwrap();
+                assert_eq!(c.who(&session).await, "primary", "inside the window");
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                assert_ne!(c.who(&session).await, "primary", "after the window");
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn causal_reads_without_recent_writes_use_replicas() {
                 let _serial = SERIAL.lock().await;
                 let Some(c) = cluster(options()).await else {

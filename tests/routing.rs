@@ -364,3 +364,68 @@ routing_suite! {
     corpus = "tests/corpus/postgres.tsv";
     schema = "tests/corpus/postgres_schema.sql";
 }
+
+/// PostgreSQL only: the server's own word on user functions (`pg_proc.provolatile`).
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn learned_volatility_keeps_volatile_functions_on_the_primary() {
+    use rwsplit::{PoolOptions, Reason, RoutingPool, Target};
+    use sqlx::{AssertSqlSafe, Executor};
+    let Some(primary_url) = common::server_url("RWSPLIT_PG_PRIMARY") else {
+        return;
+    };
+    let Some(standby_url) = common::server_url("RWSPLIT_PG_STANDBY_1") else {
+        return;
+    };
+    let primary = sqlx::PgPool::connect(&primary_url).await.unwrap();
+    let standby = sqlx::PgPool::connect(&standby_url).await.unwrap();
+    let suffix = std::process::id();
+    let (log, volatile, immutable) = (
+        format!("vol_log_{suffix}"),
+        format!("vol_insert_{suffix}"),
+        format!("imm_add_{suffix}"),
+    );
+    for ddl in [
+        format!("CREATE TABLE {log} (id serial PRIMARY KEY)"),
+        format!("CREATE FUNCTION {volatile}() RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {log} DEFAULT VALUES RETURNING id $$"),
+        format!("CREATE FUNCTION {immutable}(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT a + b $$"),
+    ] {
+        primary.execute(AssertSqlSafe(ddl)).await.unwrap();
+    }
+    let pool = RoutingPool::builder(primary.clone())
+        .replica("standby1", standby)
+        .options(PoolOptions {
+            function_volatility: true,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let call_volatile = format!("SELECT {volatile}()");
+    let call_immutable = format!("SELECT {immutable}(1, 2)");
+    // Unknown at first: fail-safe on the primary while the server is asked.
+    assert_eq!(pool.explain(&call_immutable).target, Target::Primary);
+    pool.learn_functions(&call_volatile).await.unwrap();
+    pool.learn_functions(&call_immutable).await.unwrap();
+    let d = pool.explain(&call_volatile);
+    assert_eq!(d.target, Target::Primary, "{d:?}");
+    assert!(matches!(d.reason, Reason::SideEffectFunction(_)), "{d:?}");
+    assert_eq!(pool.explain(&call_immutable).target, Target::Replica);
+    // Run both through the pool: the volatile one inserts, which only the primary allows.
+    let id: i32 = sqlx::query_scalar(AssertSqlSafe(call_volatile))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(id >= 1);
+    let sum: i32 = sqlx::query_scalar(AssertSqlSafe(call_immutable))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sum, 3);
+    for ddl in [
+        format!("DROP FUNCTION {volatile}()"),
+        format!("DROP FUNCTION {immutable}(int, int)"),
+        format!("DROP TABLE {log}"),
+    ] {
+        primary.execute(AssertSqlSafe(ddl)).await.unwrap();
+    }
+}
