@@ -152,3 +152,20 @@ macro_rules! backend_executors {
 }
 #[allow(unused_imports)]
 pub(crate) use backend_executors;
+
+/// `Backend::server_info` for servers reached over the network (host, port, database).
+#[allow(unused_macros)]
+macro_rules! network_server_info {
+    () => {
+        fn server_info(pool: &sqlx::Pool<Self>) -> crate::telemetry::ServerInfo {
+            let o = pool.connect_options();
+            crate::telemetry::ServerInfo {
+                address: o.get_host().to_string(),
+                port: Some(o.get_port()),
+                namespace: o.get_database().map(str::to_string),
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use network_server_info;

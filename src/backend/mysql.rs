@@ -8,24 +8,18 @@ use futures_util::FutureExt;
 use sqlx::mysql::{MySqlDatabaseError, MySqlRow};
 use sqlx::{AssertSqlSafe, MySql, Pool, Row};
 
-use super::{backend_executors, Backend, ErrorClass, PrimaryProbe, ReplicaProbe};
+use super::{
+    backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
+};
 use crate::classify::Dialect;
 use crate::consistency::Position;
-use crate::telemetry::ServerInfo;
 
 impl Backend for MySql {
     const DIALECT: Dialect = Dialect::MySql;
     const SYSTEM: &'static str = "mysql";
     backend_executors!();
 
-    fn server_info(pool: &Pool<Self>) -> ServerInfo {
-        let o = pool.connect_options();
-        ServerInfo {
-            address: o.get_host().to_string(),
-            port: Some(o.get_port()),
-            namespace: o.get_database().map(str::to_string),
-        }
-    }
+    network_server_info!();
 
     fn probe_replica<'a>(
         pool: &'a Pool<Self>,
@@ -48,7 +42,7 @@ impl Backend for MySql {
                 .await?;
             let mut probe = ReplicaProbe {
                 writable: read_only == 0,
-                position: applied.and_then(|a| position(&version, &a)),
+                position: applied.and_then(|a| position(is_mariadb(&version), &a)),
                 ..ReplicaProbe::default()
             };
             if let Some(row) = status {
@@ -128,13 +122,7 @@ impl Backend for MySql {
                 "SELECT CAST(@@global.gtid_executed AS CHAR)"
             };
             let text: Option<String> = sqlx::query_scalar(sql).fetch_one(pool).await?;
-            Ok(text.and_then(|t| {
-                if system == "mariadb" {
-                    Position::parse_mariadb(&t)
-                } else {
-                    (!t.trim().is_empty()).then(|| Position::MySql(t.replace(['\n', ' '], "")))
-                }
-            }))
+            Ok(text.and_then(|t| position(system == "mariadb", &t)))
         }
         .boxed()
     }
@@ -198,8 +186,9 @@ fn is_mariadb(version: &str) -> bool {
     version.to_ascii_lowercase().contains("mariadb")
 }
 
-fn position(version: &str, text: &str) -> Option<Position> {
-    if is_mariadb(version) {
+/// Parses a GTID position as the server family writes it.
+fn position(mariadb: bool, text: &str) -> Option<Position> {
+    if mariadb {
         Position::parse_mariadb(text)
     } else {
         (!text.trim().is_empty()).then(|| Position::MySql(text.replace(['\n', ' '], "")))

@@ -7,10 +7,11 @@ use futures_core::future::BoxFuture;
 use futures_util::FutureExt;
 use sqlx::{AssertSqlSafe, Pool, Postgres};
 
-use super::{backend_executors, Backend, ErrorClass, PrimaryProbe, ReplicaProbe};
+use super::{
+    backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
+};
 use crate::classify::Dialect;
 use crate::consistency::Position;
-use crate::telemetry::ServerInfo;
 
 /// One round trip: role, receiver, replay and lag. When everything received has been replayed
 /// the standby is caught up and lag is zero: `now() - pg_last_xact_replay_timestamp()` alone
@@ -30,14 +31,7 @@ impl Backend for Postgres {
     const SYSTEM: &'static str = "postgresql";
     backend_executors!();
 
-    fn server_info(pool: &Pool<Self>) -> ServerInfo {
-        let o = pool.connect_options();
-        ServerInfo {
-            address: o.get_host().to_string(),
-            port: Some(o.get_port()),
-            namespace: o.get_database().map(str::to_string),
-        }
-    }
+    network_server_info!();
 
     fn probe_replica<'a>(
         pool: &'a Pool<Self>,
