@@ -256,7 +256,10 @@ fn benches(c: &mut Criterion) {
     let f = fixture();
     explain(c, &f);
     fetch(c, &f);
-    if !std::env::args().any(|a| a == "--list" || a == "--test") {
+    // Only in a real benchmark run: not in criterion's test mode (`cargo test --benches`,
+    // which passes no `--bench`), nor for `--list`.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list") {
         paired(&f);
     }
     let Fixture {

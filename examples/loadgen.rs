@@ -313,6 +313,7 @@ const PG_SELECT: &str = "SELECT v FROM loadgen_kv WHERE id = $1";
 #[cfg(feature = "postgres")]
 const PG_UPDATE: &str = "UPDATE loadgen_kv SET v = v + 1 WHERE id = $1";
 
+#[allow(unused_macros)]
 macro_rules! select_on {
     ($sql:expr, $exec:expr, $id:expr) => {{
         let v: i64 = sqlx::query_scalar($sql).bind($id).fetch_one($exec).await?;
@@ -321,6 +322,7 @@ macro_rules! select_on {
     }};
 }
 
+#[allow(unused_macros)]
 macro_rules! update_on {
     ($sql:expr, $exec:expr, $id:expr) => {{
         let done = sqlx::query($sql).bind($id).execute($exec).await?;
@@ -614,8 +616,9 @@ where
     Ok(())
 }
 
+#[allow(unreachable_code, unused_variables)] // without mysql and postgres every backend is an error
 async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let exec = match a.backend.as_str() {
+    let exec: Exec = match a.backend.as_str() {
         #[cfg(feature = "mysql")]
         "mysql" | "mariadb" => mysql_exec(&a).await?,
         #[cfg(feature = "postgres")]

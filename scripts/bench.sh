@@ -137,13 +137,13 @@ runs = [json.loads(l) for l in open(path) if l.strip()]
 med = statistics.median
 
 print()
-print(f"{'backend':<9} {'mode':<7} {'run':>3} {'ops':>9} {'ops/s':>10} {'p50 us':>9} {'p99 us':>9} {'errors':>6}")
+print(f"{'backend':<9} {'mode':<7} {'run':>3} {'ops':>9} {'ops/s':>10} {'p50 us':>9} {'p99 us':>9} {'errors':>6} {'cpu us/op':>9}")
 seen = {}
 for r in runs:
     k = (r["backend"], r["mode"])
     seen[k] = seen.get(k, 0) + 1
     print(f"{r['backend']:<9} {r['mode']:<7} {seen[k]:>3} {r['ops']:>9} {r['throughput']:>10.1f} "
-          f"{r['p50_us']:>9.1f} {r['p99_us']:>9.1f} {r['errors']:>6}")
+          f"{r['p50_us']:>9.1f} {r['p99_us']:>9.1f} {r['errors']:>6} {r.get('client_cpu_us_per_op', float('nan')):>9.2f}")
 
 print()
 print("medians per mode:")
@@ -151,9 +151,11 @@ by = {}
 for r in runs:
     by.setdefault((r["backend"], r["mode"]), []).append(r)
 for (b, m), rs in by.items():
+    cpu = [x["client_cpu_us_per_op"] for x in rs if "client_cpu_us_per_op" in x]
+    cpu = f"  client CPU {med(cpu):6.2f} us/op" if cpu else ""
     print(f"  {b:<9} {m:<7} n={len(rs)}  ops/s {med(x['throughput'] for x in rs):10.1f}  "
           f"p50 {med(x['p50_us'] for x in rs):8.1f} us  p99 {med(x['p99_us'] for x in rs):8.1f} us  "
-          f"errors {sum(x['errors'] for x in rs)}")
+          f"errors {sum(x['errors'] for x in rs)}{cpu}")
 
 def paired(backend, base):
     a = by.get((backend, "routed"), [])

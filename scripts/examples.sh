@@ -24,4 +24,6 @@ run drift_check --primary "$RWSPLIT_MYSQL_PRIMARY" --replica "$RWSPLIT_MYSQL_REP
 run loadgen --mode routed --backend mysql --primary "$RWSPLIT_MYSQL_PRIMARY" --replica "$RWSPLIT_MYSQL_REPLICA_1" --concurrency 4 --duration 2 --rows 1000
 run loadgen --mode routed --backend postgres --primary "$RWSPLIT_PG_PRIMARY" --replica "$RWSPLIT_PG_STANDBY_1" --concurrency 4 --duration 2 --rows 1000
 run loadgen --mode memory --statements 20000 | tail -n 1
+run causal_latency --backend mysql --cycles 100
+run causal_latency --backend postgres --cycles 100
 echo "-- all examples ran"
