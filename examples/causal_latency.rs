@@ -12,6 +12,18 @@
 //! Uses `RWSPLIT_MYSQL_PRIMARY`/`RWSPLIT_MYSQL_REPLICA_1` or `RWSPLIT_PG_PRIMARY`/
 //! `RWSPLIT_PG_STANDBY_1` (scripts/mariadb.sh, scripts/postgres.sh). Prints one JSON line per mode.
 
+#![cfg_attr(
+    not(any(feature = "mysql", feature = "postgres")),
+    allow(
+        unused_imports,
+        unused_macros,
+        unused_variables,
+        unused_assignments,
+        unreachable_code,
+        dead_code
+    )
+)]
+
 use std::time::{Duration, Instant};
 
 use rwsplit::RoutingPool;

@@ -9,6 +9,7 @@
 
 mod common;
 
+#[allow(unused_macros)] // used only with the mysql or postgres feature
 macro_rules! cluster_suite {
     (
         mod $module:ident;

@@ -5,6 +5,7 @@
 
 mod common;
 
+#[allow(unused_macros)] // used only with the mysql or postgres feature
 macro_rules! routing_suite {
     (
         mod $module:ident;
