@@ -331,14 +331,19 @@ impl Classifier {
         if let Some(reason) = scan.primary {
             return primary(reason, scan.hint, scan.first_keyword);
         }
-        let parsed = Parser::new(dialect)
+        let mut parser = Parser::new(dialect)
             .with_recursion_limit(opts.recursion_limit)
-            .with_tokens_with_locations(tokens)
-            .parse_statements();
-        let statements = match parsed {
+            .with_tokens_with_locations(tokens);
+        let statements = match parser.parse_statements() {
             Ok(statements) => statements,
             Err(_) => return primary(Reason::Unparseable, scan.hint, scan.first_keyword),
         };
+        // `parse_statements` stops early at some keywords (an `END` closing a block) and
+        // returns what it parsed so far: `SELECT x END; DELETE FROM t` would look like one
+        // read. Anything left unparsed makes the statement unparseable (found by fuzzing).
+        if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
+            return primary(Reason::Unparseable, scan.hint, scan.first_keyword);
+        }
         let stmt = match statements.as_slice() {
             [one] => one,
             [] => return primary(Reason::Unparseable, scan.hint, scan.first_keyword),
