@@ -5,16 +5,18 @@
 //!
 //! Checks, besides "never panics" (libFuzzer reports a panic as a crash):
 //! 1. Suffix oracle: when the text goes to a replica, the same text followed by a fragment that
-//!    makes any statement not a pure read (a locking clause, a second statement, `INTO @x` in
-//!    MySQL) must go to the primary. Each fragment starts with a newline, which ends a trailing
-//!    `--`/`#` comment, so the fragment is always SQL and never comment text.
+//!    makes a statement not a pure read (a locking clause, a second statement, `INTO @x` after
+//!    a MySQL SELECT; after `SHOW` only the second statement) must go to the primary. Each
+//!    fragment starts with a newline, which ends a trailing `--`/`#` comment, so the fragment
+//!    is always SQL and never comment text.
 //! 2. Keyword oracle, only for text with no quotes, comments, `$`, backslashes or brackets
 //!    (so every word below is an unquoted keyword or identifier, never string or comment
 //!    content): a replica decision is wrong when the first word of a statement (at the start or
 //!    after `;`, skipping `(`) is a write/session keyword (`INSERT`, `CALL`, `LOCK`, ...), when
 //!    a locking clause (`FOR UPDATE`, `LOCK IN SHARE MODE`, ...) or `INTO` appears anywhere,
 //!    when a `WITH` query has a data-modifying CTE (`AS (DELETE ...`), or when
-//!    `EXPLAIN ANALYZE` (which executes its statement) runs a write.
+//!    `EXPLAIN ANALYZE` (which executes its statement) runs a write. Only leading words count:
+//!    `SELECT update FROM t` is a read in PostgreSQL, where UPDATE is a non-reserved keyword.
 //!
 //! A violation panics with the dialect, the text and both decisions.
 #![no_main]
@@ -43,12 +45,7 @@ fn dialect_index(selector: u8) -> usize {
 /// Fragments that turn any statement into something that is not a pure read.
 fn write_suffixes(dialect: Dialect) -> &'static [&'static str] {
     match dialect {
-        Dialect::MySql => &[
-            "\nFOR UPDATE",
-            "\nLOCK IN SHARE MODE",
-            "\n; DELETE FROM t",
-            "\nINTO @x",
-        ],
+        Dialect::MySql => &["\nFOR UPDATE", "\nLOCK IN SHARE MODE", "\n; DELETE FROM t"],
         Dialect::Postgres => &[
             "\nFOR UPDATE",
             "\nFOR NO KEY UPDATE",
@@ -180,8 +177,9 @@ fn is_any(lexeme: &str, words: &[&str]) -> bool {
     words.iter().any(|w| is(lexeme, w))
 }
 
-/// Why a replica decision for `sql` (plain text, see [`plain`]) is wrong, if it is.
-fn keyword_violation(lex: &[&str]) -> Option<String> {
+/// Why a replica decision is wrong for a [`plain`] text split into `lex` by [`lexemes`], if it
+/// is; `operation` is the classifier's first keyword of the text.
+fn keyword_violation(lex: &[&str], operation: &str) -> Option<String> {
     // Leading word of each statement.
     let mut at_start = true;
     for (i, l) in lex.iter().enumerate() {
@@ -201,11 +199,16 @@ fn keyword_violation(lex: &[&str]) -> Option<String> {
             }
         }
     }
+    // sqlparser reads `SHOW name ...` as a variable name followed by any tokens up to `;` or
+    // `=`, so `SHOW x INTO y` classifies as a read. The servers reject such text (no SHOW
+    // writes), so it is not a write on a replica: the checks below are skipped after SHOW.
+    if operation == "SHOW" {
+        return None;
+    }
     for i in 0..lex.len() {
         for clause in LOCKING_CLAUSES {
-            if lex.len() - i >= clause.len()
-                && clause.iter().zip(&lex[i..]).all(|(w, l)| is(l, w))
-            {
+            let here = lex.get(i..i + clause.len());
+            if here.is_some_and(|words| words.iter().zip(*clause).all(|(l, w)| is(l, w))) {
                 return Some(format!("locking clause {}", clause.join(" ")));
             }
         }
@@ -273,7 +276,22 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
 
-    for suffix in write_suffixes(dialect) {
+    // `INTO @x` makes a MySQL SELECT assign a user variable (a write); after anything else
+    // (`SHOW`, `DESCRIBE`, `EXPLAIN SELECT`) it is invalid or inert. sqlparser reads
+    // `SHOW name ...` as a name followed by any tokens up to `;` or `=`, so a SHOW with a
+    // locking clause or INTO appended still classifies as a read; no server runs such text
+    // (none has a locking or writing SHOW), so after SHOW only the second statement is checked.
+    let operation = classifier.analyze(sql).operation();
+    let suffixes: Vec<&str> = match operation {
+        "SHOW" => vec!["\n; DELETE FROM t"],
+        "SELECT" if dialect == Dialect::MySql => {
+            let mut all = write_suffixes(dialect).to_vec();
+            all.push("\nINTO @x");
+            all
+        }
+        _ => write_suffixes(dialect).to_vec(),
+    };
+    for suffix in suffixes {
         let written = format!("{sql}{suffix}");
         let after = classifier.decide(&written);
         if after.target != Target::Primary {
@@ -284,7 +302,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     if plain(sql) {
-        if let Some(why) = keyword_violation(&lexemes(sql)) {
+        if let Some(why) = keyword_violation(&lexemes(sql), operation) {
             fail(dialect, sql, &decision, &why);
         }
     }
