@@ -6,17 +6,19 @@
 //! Checks, besides "never panics" (libFuzzer reports a panic as a crash):
 //! 1. Suffix oracle: when the text goes to a replica, the same text followed by a fragment that
 //!    makes a statement not a pure read (a locking clause, a second statement, `INTO @x` after
-//!    a MySQL SELECT; after `SHOW` only the second statement) must go to the primary. Each
+//!    a MySQL SELECT; after `SHOW name` only the second statement) must go to the primary. Each
 //!    fragment starts with a newline, which ends a trailing `--`/`#` comment, so the fragment
 //!    is always SQL and never comment text.
 //! 2. Keyword oracle, only for text with no quotes, comments, `$`, backslashes or brackets
 //!    (so every word below is an unquoted keyword or identifier, never string or comment
 //!    content): a replica decision is wrong when the first word of a statement (at the start or
 //!    after `;`, skipping `(`) is a write/session keyword (`INSERT`, `CALL`, `LOCK`, ...), when
-//!    a locking clause (`FOR UPDATE`, `LOCK IN SHARE MODE`, ...) or `INTO` appears anywhere,
-//!    when a `WITH` query has a data-modifying CTE (`AS (DELETE ...`), or when
-//!    `EXPLAIN ANALYZE` (which executes its statement) runs a write. Only leading words count:
-//!    `SELECT update FROM t` is a read in PostgreSQL, where UPDATE is a non-reserved keyword.
+//!    a locking clause (`FOR UPDATE`, `LOCK IN SHARE MODE`, ...) appears anywhere, when a
+//!    `WITH` query has a data-modifying CTE (`AS (DELETE ...`), or when `EXPLAIN ANALYZE`
+//!    (which executes its statement) runs a write. Only leading words count: `SELECT update
+//!    FROM t` is a read in PostgreSQL, where UPDATE is a non-reserved keyword. A bare `INTO`
+//!    is not checked: sqlparser also takes it for an identifier (`EXPLAIN INTO`,
+//!    `EXPLAIN SELECT a+INTO+b`), text that every server rejects, so that is no write.
 //!
 //! A violation panics with the dialect, the text and both decisions.
 #![no_main]
@@ -25,6 +27,9 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use rwsplit::{Classifier, ClassifierOptions, Decision, Dialect, Target};
+use sqlparser::ast::Statement;
+use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
 
 const DIALECTS: [Dialect; 3] = [Dialect::MySql, Dialect::Postgres, Dialect::Sqlite];
 
@@ -40,6 +45,22 @@ fn dialect_index(selector: u8) -> usize {
         b's' | b'S' => 2,
         other => usize::from(other) % 3,
     }
+}
+
+/// True when sqlparser reads the text as `SHOW name ...`: it takes any tokens up to `;` or `=`
+/// as the name (`SHOW x INTO y` and `SHOW x @\nFOR UPDATE` parse), so appending a locking
+/// clause or INTO leaves it a "read". No server runs such text (no SHOW locks or writes), so
+/// after it only a second statement is a write.
+fn is_show_variable(dialect: Dialect, sql: &str) -> bool {
+    let parser_dialect: &dyn sqlparser::dialect::Dialect = match dialect {
+        Dialect::MySql => &MySqlDialect {},
+        Dialect::Postgres => &PostgreSqlDialect {},
+        _ => &SQLiteDialect {},
+    };
+    matches!(
+        Parser::parse_sql(parser_dialect, sql).as_deref(),
+        Ok([Statement::ShowVariable { .. }, ..])
+    )
 }
 
 /// Fragments that turn any statement into something that is not a pure read.
@@ -178,8 +199,8 @@ fn is_any(lexeme: &str, words: &[&str]) -> bool {
 }
 
 /// Why a replica decision is wrong for a [`plain`] text split into `lex` by [`lexemes`], if it
-/// is; `operation` is the classifier's first keyword of the text.
-fn keyword_violation(lex: &[&str], operation: &str) -> Option<String> {
+/// is; `show`: see [`is_show_variable`].
+fn keyword_violation(lex: &[&str], show: bool) -> Option<String> {
     // Leading word of each statement.
     let mut at_start = true;
     for (i, l) in lex.iter().enumerate() {
@@ -199,10 +220,8 @@ fn keyword_violation(lex: &[&str], operation: &str) -> Option<String> {
             }
         }
     }
-    // sqlparser reads `SHOW name ...` as a variable name followed by any tokens up to `;` or
-    // `=`, so `SHOW x INTO y` classifies as a read. The servers reject such text (no SHOW
-    // writes), so it is not a write on a replica: the checks below are skipped after SHOW.
-    if operation == "SHOW" {
+    // After `SHOW name`, anything but a second statement is junk the server rejects.
+    if show {
         return None;
     }
     for i in 0..lex.len() {
@@ -211,9 +230,6 @@ fn keyword_violation(lex: &[&str], operation: &str) -> Option<String> {
             if here.is_some_and(|words| words.iter().zip(*clause).all(|(l, w)| is(l, w))) {
                 return Some(format!("locking clause {}", clause.join(" ")));
             }
-        }
-        if is(lex[i], "INTO") {
-            return Some("INTO".into());
         }
         // `AS (DELETE ...`, `AS MATERIALIZED (UPDATE ...`, `AS NOT MATERIALIZED (INSERT ...`.
         if is(lex[i], "AS") {
@@ -277,13 +293,10 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // `INTO @x` makes a MySQL SELECT assign a user variable (a write); after anything else
-    // (`SHOW`, `DESCRIBE`, `EXPLAIN SELECT`) it is invalid or inert. sqlparser reads
-    // `SHOW name ...` as a name followed by any tokens up to `;` or `=`, so a SHOW with a
-    // locking clause or INTO appended still classifies as a read; no server runs such text
-    // (none has a locking or writing SHOW), so after SHOW only the second statement is checked.
-    let operation = classifier.analyze(sql).operation();
-    let suffixes: Vec<&str> = match operation {
-        "SHOW" => vec!["\n; DELETE FROM t"],
+    // (`SHOW`, `DESCRIBE`, `EXPLAIN SELECT`) it is invalid or inert.
+    let show = is_show_variable(dialect, sql);
+    let suffixes: Vec<&str> = match classifier.analyze(sql).operation() {
+        _ if show => vec!["\n; DELETE FROM t"],
         "SELECT" if dialect == Dialect::MySql => {
             let mut all = write_suffixes(dialect).to_vec();
             all.push("\nINTO @x");
@@ -302,7 +315,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     if plain(sql) {
-        if let Some(why) = keyword_violation(&lexemes(sql), operation) {
+        if let Some(why) = keyword_violation(&lexemes(sql), show) {
             fail(dialect, sql, &decision, &why);
         }
     }

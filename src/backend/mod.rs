@@ -139,6 +139,7 @@ pub trait Backend: Database<Arguments: Clone> {
 }
 
 /// Implements the executor plumbing of [`Backend`] for one sqlx database type.
+#[allow(unused_macros)] // unused when no backend feature is on
 macro_rules! backend_executors {
     () => {
         fn pool_executor(pool: &sqlx::Pool<Self>) -> impl sqlx::Executor<'_, Database = Self> {
