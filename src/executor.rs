@@ -225,17 +225,12 @@ impl<DB: Backend> RoutingPool<DB> {
     /// A connection-level failure on the primary opens its breaker and becomes
     /// [`Error::PrimaryUnavailable`]; anything else passes through.
     fn primary_result<T>(&self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        let health = &self.0.topology.primary_health;
         match result {
             Ok(v) => {
-                health.succeeded();
+                self.0.topology.primary_health.succeeded();
                 Ok(v)
             }
-            Err(e) if server_gone::<DB>(&e) => {
-                health.trip(&e);
-                Err(self.primary_unavailable())
-            }
-            Err(e) => Err(e),
+            Err(e) => Err(self.primary_result_of(e)),
         }
     }
 

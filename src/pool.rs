@@ -279,7 +279,7 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Maps a failure to reach the primary to [`Error::PrimaryUnavailable`] (opening its
     /// breaker); other errors pass through.
-    fn primary_result_of(&self, e: sqlx::Error) -> sqlx::Error {
+    pub(crate) fn primary_result_of(&self, e: sqlx::Error) -> sqlx::Error {
         if crate::executor::server_gone::<DB>(&e) {
             self.0.topology.primary_health.trip(&e);
             self.primary_unavailable()

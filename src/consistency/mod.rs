@@ -175,13 +175,12 @@ impl<DB: Backend> Session<DB> {
     /// Works out the per-call routing of one statement of this session.
     async fn plan(&self, sql: &str) -> Result<Call, sqlx::Error> {
         let pool = &self.pool;
-        let analysis = pool.classifier().analyze(sql);
         let mut call = Call {
             consistency: Some(Consistency::ReadYourWrites),
             ..Call::default()
         };
         let probe = pool.route(sql, &call, None);
-        if analysis.verdict != Verdict::Read {
+        if probe.analysis.verdict != Verdict::Read {
             self.wrote();
         }
         if probe.decision.target != Target::Replica {
