@@ -299,12 +299,24 @@ macro_rules! cluster_suite {
                 // A per-call bound looser than the delay accepts it; a tighter one does not.
                 let loose = c.who(c.pool.max_staleness(Duration::from_secs(30))).await;
                 assert!(loose.starts_with("replica"), "{loose}");
-                let d = rwsplit::with_consistency(
-                    Consistency::BoundedStaleness(Duration::from_millis(1)),
-                    async { c.pool.explain(WHO) },
-                )
-                .await;
-                assert_eq!(d.target, Target::Primary, "{d:?}");
+                // With only the delayed replica in rotation: a bound above its 3 s delay
+                // accepts it, a bound below it sends the read to the primary. (A 1 ms bound
+                // could be met by the undelayed replica right after a heartbeat: racy.)
+                c.pool.set_in_rotation("replica2", false).unwrap();
+                let within = |bound| {
+                    rwsplit::with_consistency(Consistency::BoundedStaleness(bound), async {
+                        c.pool.explain(WHO)
+                    })
+                };
+                let d = within(Duration::from_secs(1)).await;
+                assert_eq!(
+                    (d.target, d.reason.clone()),
+                    (Target::Primary, Reason::NoEligibleReplica),
+                    "{d:?}"
+                );
+                let d = within(Duration::from_secs(60)).await;
+                assert_eq!(d.target, Target::Replica, "{d:?}");
+                c.pool.set_in_rotation("replica2", true).unwrap();
 
                 KIND.delay(Server::Replica(1), 0).await;
                 assert!(
