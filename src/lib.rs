@@ -55,6 +55,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod backend;
+mod call;
 mod checks;
 mod classify;
 mod consistency;

@@ -59,7 +59,9 @@ pub struct PoolOptions {
     pub lag_hysteresis: f64,
     /// A read on a replica that gives no first answer within this is abandoned (the replica's
     /// breaker opens) and retried elsewhere. Default 30 s, above most legitimate reads; lower it
-    /// to detect hung replicas sooner.
+    /// to detect hung replicas sooner. Enforced by one watchdog per replica rather than a timer
+    /// per call, so a hung read is abandoned between this bound and the bound plus an eighth of
+    /// it (at most one second more).
     pub replica_timeout: Duration,
     /// After a failure, a replica stays out for at least this long before a successful probe
     /// brings it back. Default 1 s.

@@ -7,8 +7,8 @@ use sqlx::Pool;
 use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
+use crate::call::Call;
 use crate::classify::{Analysis, Classifier, ClassifierOptions};
-use crate::executor::Call;
 use crate::options::{Consistency, PoolOptions};
 use crate::route::{
     self, current_consistency, current_scope, Decision, PoolState, Reason, Route, Target,
@@ -167,6 +167,7 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
                 weight,
                 replicas.len() + 1,
                 info,
+                self.options.replica_timeout,
             ));
         }
         let primary_info = DB::server_info(&self.primary);
@@ -280,7 +281,7 @@ impl<DB: Backend> RoutingPool<DB> {
     /// Maps a failure to reach the primary to [`Error::PrimaryUnavailable`] (opening its
     /// breaker); other errors pass through.
     pub(crate) fn primary_result_of(&self, e: sqlx::Error) -> sqlx::Error {
-        if crate::executor::server_gone::<DB>(&e) {
+        if crate::call::server_gone::<DB>(&e) {
             self.0.topology.primary_health.trip(&e);
             self.primary_unavailable()
         } else {

@@ -23,7 +23,8 @@ pub(crate) use position::cluster_id;
 pub use position::{CausalToken, Position};
 
 use crate::backend::Backend;
-use crate::executor::{Call, Owned};
+use crate::call::Call;
+use crate::executor::Owned;
 use crate::options::Consistency;
 use crate::route::{Target, Verdict};
 use crate::telemetry::FallbackCause;

@@ -43,7 +43,8 @@ pub(crate) struct CallTimer<'a> {
     metrics: Option<&'a Metrics>,
     server: usize,
     operation: &'static str,
-    start: Instant,
+    /// Only read when there are metrics to record.
+    start: Option<Instant>,
     ok: bool,
 }
 
@@ -53,7 +54,7 @@ impl<'a> CallTimer<'a> {
             metrics,
             server,
             operation,
-            start: Instant::now(),
+            start: metrics.map(|_| Instant::now()),
             ok: true,
         }
     }
@@ -66,12 +67,12 @@ impl<'a> CallTimer<'a> {
 
 impl Drop for CallTimer<'_> {
     fn drop(&mut self) {
-        if let Some(m) = self.metrics {
+        if let (Some(m), Some(start)) = (self.metrics, self.start) {
             m.observe(
                 self.server,
                 self.operation,
                 self.ok,
-                self.start.elapsed().as_secs_f64(),
+                start.elapsed().as_secs_f64(),
             );
         }
     }

@@ -8,10 +8,44 @@ use super::{QueryText, ServerInfo};
 use crate::classify::Analysis;
 use crate::route::{Decision, Target};
 
-/// A client span for one statement. Fields are filled by [`record_call`], [`record_server`]
-/// and [`record_outcome`].
+/// A `db.query` span with every field the call fills in later; `parent: ..,` is optional
+/// (without it, the current span is the parent, as decided by the subscriber, so nothing is
+/// looked up when no subscriber listens).
+macro_rules! statement_span {
+    ($($parent:tt)*) => {
+        tracing::info_span!(
+            target: "rwsplit",
+            $($parent)*
+            "db.query",
+            otel.name = Empty,
+            otel.kind = "client",
+            db.system.name = Empty,
+            db.namespace = Empty,
+            db.query.text = Empty,
+            db.query.summary = Empty,
+            db.operation.name = Empty,
+            db.collection.name = Empty,
+            server.address = Empty,
+            server.port = Empty,
+            db.response.status_code = Empty,
+            error.type = Empty,
+            otel.status_code = Empty,
+            rwsplit.target = Empty,
+            rwsplit.replica = Empty,
+            rwsplit.reason = Empty,
+            rwsplit.retry = Empty,
+            rwsplit.fallback = Empty,
+            rwsplit.consistency = Empty,
+            rwsplit.causal_wait_ms = Empty,
+            rwsplit.replica_lag_ms = Empty,
+        )
+    };
+}
+
+/// A client span for one statement, under the current span. Fields are filled by
+/// [`record_call`], [`record_server`] and [`record_outcome`].
 pub(crate) fn call_span() -> Span {
-    call_span_in(&Span::current())
+    statement_span!()
 }
 
 /// The parent span of the statements of one transaction.
@@ -32,32 +66,7 @@ pub(crate) fn transaction_span(system: &str) -> Span {
 
 /// A statement span under `parent`.
 pub(crate) fn call_span_in(parent: &Span) -> Span {
-    tracing::info_span!(
-        target: "rwsplit",
-        parent: parent,
-        "db.query",
-        otel.name = Empty,
-        otel.kind = "client",
-        db.system.name = Empty,
-        db.namespace = Empty,
-        db.query.text = Empty,
-        db.query.summary = Empty,
-        db.operation.name = Empty,
-        db.collection.name = Empty,
-        server.address = Empty,
-        server.port = Empty,
-        db.response.status_code = Empty,
-        error.type = Empty,
-        otel.status_code = Empty,
-        rwsplit.target = Empty,
-        rwsplit.replica = Empty,
-        rwsplit.reason = Empty,
-        rwsplit.retry = Empty,
-        rwsplit.fallback = Empty,
-        rwsplit.consistency = Empty,
-        rwsplit.causal_wait_ms = Empty,
-        rwsplit.replica_lag_ms = Empty,
-    )
+    statement_span!(parent: parent,)
 }
 
 /// The attributes of a call that do not depend on the server that answers.

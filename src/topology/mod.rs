@@ -4,6 +4,7 @@
 mod balance;
 mod health;
 pub(crate) mod monitor;
+mod watchdog;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -14,6 +15,7 @@ use sqlx::{Database, Pool};
 pub use balance::Balance;
 pub use health::BreakerState;
 pub(crate) use health::Health;
+pub(crate) use watchdog::{Watch, Watchdog};
 
 use crate::consistency::Position;
 use crate::telemetry::ServerInfo;
@@ -33,6 +35,8 @@ pub(crate) struct Replica<DB: Database> {
     pub info: ServerInfo,
     /// The replication position the monitor last saw applied.
     pub applied: RwLock<Option<Position>>,
+    /// Abandons calls that get no answer within `replica_timeout`.
+    pub watchdog: Watchdog,
 }
 
 /// Which lag bound a read must meet.
@@ -51,6 +55,7 @@ impl<DB: Database> Replica<DB> {
         weight: u32,
         index: usize,
         info: ServerInfo,
+        timeout: Duration,
     ) -> Self {
         Replica {
             name,
@@ -62,6 +67,7 @@ impl<DB: Database> Replica<DB> {
             index,
             info,
             applied: RwLock::new(None),
+            watchdog: Watchdog::new(timeout),
         }
     }
 

@@ -1,0 +1,333 @@
+//! Abandons replica calls that get no answer within `replica_timeout`, without arming a timer
+//! per call.
+//!
+//! A per-call `tokio::time::timeout` costs a timer-wheel insertion and removal (a lock on the
+//! runtime's timer shard each) plus a large `Sleep` inside every call's future, on every read,
+//! to catch a replica that hangs perhaps once a year. Instead each replica keeps one
+//! [`Watchdog`]: a call that is still waiting after its first poll registers its waker and its
+//! start time (one short, per-replica lock), and one ticker task per replica, running only
+//! while calls are registered, wakes the calls that have waited past the bound. A woken call
+//! sees that it expired and gives up. A call is therefore abandoned between the bound and the
+//! bound plus one tick ([`tick_period`]: an eighth of the bound, at most one second).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+// Tokio's clock (the same as std's unless a test pauses time), so tests run in virtual time.
+use tokio::time::Instant;
+
+/// How often the ticker looks for expired calls: an eighth of the bound, between 1 ms and 1 s.
+pub(crate) fn tick_period(limit: Duration) -> Duration {
+    (limit / 8).clamp(Duration::from_millis(1), Duration::from_secs(1))
+}
+
+/// Ticks without any registered call after which the ticker stops (the next registration
+/// starts a new one).
+const IDLE_TICKS: u32 = 16;
+
+/// The registered calls of one replica.
+#[derive(Debug)]
+pub(crate) struct Watchdog {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    limit: Duration,
+    period: Duration,
+    waiters: Mutex<Waiters>,
+    /// Bumped whenever the ticker expires calls, so a call polled again only takes the lock to
+    /// ask whether it expired when something expired since it last looked.
+    fired: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Waiters {
+    slots: Vec<Option<Waiter>>,
+    free: Vec<usize>,
+    live: usize,
+    /// A ticker task is running (or was spawned and has not yet stopped).
+    ticking: bool,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    since: Instant,
+    waker: Waker,
+    expired: bool,
+}
+
+impl Watchdog {
+    pub fn new(limit: Duration) -> Self {
+        Watchdog {
+            shared: Arc::new(Shared {
+                limit,
+                period: tick_period(limit),
+                waiters: Mutex::new(Waiters::default()),
+                fired: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Starts watching one call. Nothing is registered until [`Watch::pending`] is first
+    /// called, so a call that completes on its first poll costs nothing here.
+    pub fn watch(&self) -> Watch<'_> {
+        Watch {
+            shared: &self.shared,
+            key: None,
+            seen: 0,
+            waker_id: (0, 0),
+        }
+    }
+
+    /// Calls registered now (for tests and status).
+    #[cfg(test)]
+    pub fn registered(&self) -> usize {
+        self.shared.lock().live
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Waiters> {
+        // Nothing panics while holding the lock; recover the data if something ever did.
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the calls registered for longer than the bound. Returns whether any call is
+    /// still registered.
+    fn expire(&self, now: Instant) -> bool {
+        let mut w = self.lock();
+        let mut woke = false;
+        for waiter in w.slots.iter_mut().flatten() {
+            if !waiter.expired && now.saturating_duration_since(waiter.since) >= self.limit {
+                waiter.expired = true;
+                waiter.waker.wake_by_ref();
+                woke = true;
+            }
+        }
+        if woke {
+            self.fired.fetch_add(1, Ordering::Release);
+        }
+        w.live > 0
+    }
+}
+
+/// Identifies a waker without cloning it (the same test as [`Waker::will_wake`]).
+fn waker_id(waker: &Waker) -> (usize, usize) {
+    (
+        waker.data() as usize,
+        std::ptr::from_ref(waker.vtable()) as usize,
+    )
+}
+
+/// One watched call; deregisters on drop (also when the caller cancels it).
+#[derive(Debug)]
+pub(crate) struct Watch<'a> {
+    shared: &'a Arc<Shared>,
+    key: Option<usize>,
+    seen: u64,
+    waker_id: (usize, usize),
+}
+
+impl Watch<'_> {
+    /// The watched future returned `Pending`: registers the call (first time) or refreshes its
+    /// waker, and says whether the call has waited past the bound.
+    pub fn pending(&mut self, cx: &Context<'_>) -> bool {
+        let id = waker_id(cx.waker());
+        let Some(key) = self.key else {
+            self.register(cx.waker(), id);
+            return false;
+        };
+        let fired = self.shared.fired.load(Ordering::Acquire);
+        if fired == self.seen && id == self.waker_id {
+            return false;
+        }
+        self.seen = fired;
+        self.waker_id = id;
+        let mut w = self.shared.lock();
+        match w.slots.get_mut(key).and_then(Option::as_mut) {
+            Some(waiter) => {
+                if !waiter.waker.will_wake(cx.waker()) {
+                    waiter.waker = cx.waker().clone();
+                }
+                waiter.expired
+            }
+            None => false,
+        }
+    }
+
+    fn register(&mut self, waker: &Waker, id: (usize, usize)) {
+        let waiter = Waiter {
+            since: Instant::now(),
+            waker: waker.clone(),
+            expired: false,
+        };
+        self.seen = self.shared.fired.load(Ordering::Acquire);
+        self.waker_id = id;
+        let start_ticker = {
+            let mut w = self.shared.lock();
+            let key = match w.free.pop() {
+                Some(key) => {
+                    w.slots[key] = Some(waiter);
+                    key
+                }
+                None => {
+                    w.slots.push(Some(waiter));
+                    w.slots.len() - 1
+                }
+            };
+            w.live += 1;
+            self.key = Some(key);
+            !std::mem::replace(&mut w.ticking, true)
+        };
+        if start_ticker && !spawn_ticker(self.shared) {
+            // No Tokio runtime to run the ticker on: the bound cannot be enforced here.
+            self.shared.lock().ticking = false;
+        }
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut w = self.shared.lock();
+            if let Some(slot) = w.slots.get_mut(key) {
+                if slot.take().is_some() {
+                    w.live -= 1;
+                    w.free.push(key);
+                }
+            }
+        }
+    }
+}
+
+fn spawn_ticker(shared: &Arc<Shared>) -> bool {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    let weak = Arc::downgrade(shared);
+    let period = shared.period;
+    runtime.spawn(async move {
+        let _stopped = TickerStopped(weak.clone());
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
+        let mut idle = 0;
+        loop {
+            interval.tick().await;
+            let Some(shared) = weak.upgrade() else { return };
+            if shared.expire(Instant::now()) {
+                idle = 0;
+                continue;
+            }
+            idle += 1;
+            if idle >= IDLE_TICKS {
+                let mut w = shared.lock();
+                if w.live == 0 {
+                    w.ticking = false;
+                    return;
+                }
+                idle = 0;
+            }
+        }
+    });
+    true
+}
+
+/// Marks the ticker stopped when its task ends or is dropped (runtime shutdown), so the next
+/// registration starts a new one.
+struct TickerStopped(Weak<Shared>);
+
+impl Drop for TickerStopped {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.lock().ticking = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{pending, poll_fn, Future};
+    use std::task::Poll;
+
+    use super::*;
+
+    /// Runs `fut` watched: `true` when the watchdog expired it first.
+    async fn watched<F: Future>(wd: &Watchdog, fut: F) -> bool {
+        let mut watch = wd.watch();
+        let mut fut = std::pin::pin!(fut);
+        poll_fn(|cx| {
+            if fut.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            if watch.pending(cx) {
+                Poll::Ready(true)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_call_is_abandoned_between_the_bound_and_one_tick_later() {
+        let limit = Duration::from_millis(800);
+        let wd = Watchdog::new(limit);
+        let start = Instant::now();
+        assert!(watched(&wd, pending::<()>()).await);
+        let waited = start.elapsed();
+        assert!(waited >= limit, "gave up after {waited:?}");
+        assert!(waited <= limit + tick_period(limit) * 2, "{waited:?}");
+        assert_eq!(wd.registered(), 0, "deregistered on completion");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_call_deregisters_and_the_ticker_stops_when_idle() {
+        let limit = Duration::from_secs(5);
+        let wd = Watchdog::new(limit);
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(10), watched(&wd, pending::<()>())).await;
+        assert!(cancelled.is_err());
+        assert_eq!(wd.registered(), 0);
+        assert!(
+            wd.shared.lock().ticking,
+            "ticker started by the registration"
+        );
+        tokio::time::sleep(tick_period(limit) * (IDLE_TICKS + 2)).await;
+        assert!(!wd.shared.lock().ticking, "ticker stopped after idling");
+        // a new registration starts it again, and it expires the call
+        assert!(watched(&wd, pending::<()>()).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_that_answer_in_time_are_not_expired() {
+        let limit = Duration::from_millis(400);
+        let wd = Watchdog::new(limit);
+        for _ in 0..3 {
+            assert!(!watched(&wd, tokio::time::sleep(limit * 3 / 4)).await);
+        }
+        // many at once, alongside one that hangs
+        let (hung, fine) = tokio::join!(
+            watched(&wd, pending::<()>()),
+            watched(&wd, tokio::time::sleep(limit / 2))
+        );
+        assert!(hung && !fine);
+        assert_eq!(wd.registered(), 0);
+    }
+
+    #[test]
+    fn tick_period_is_an_eighth_clamped() {
+        assert_eq!(
+            tick_period(Duration::from_millis(800)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(tick_period(Duration::from_secs(30)), Duration::from_secs(1));
+        assert_eq!(
+            tick_period(Duration::from_micros(10)),
+            Duration::from_millis(1)
+        );
+    }
+}
