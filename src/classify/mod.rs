@@ -105,8 +105,9 @@ impl ClassifierOptions {
         self
     }
 
-    /// Memory budget of the classification cache, counting the SQL text of each entry plus
-    /// its overhead. Default: 8 MiB (tens of thousands of typical statements). 0 disables it.
+    /// Memory budget of the classification cache: each entry's SQL text, analysis and the
+    /// cache's own bookkeeping, counted as allocated, so resident memory grows by about this
+    /// much and no more. Default: 8 MiB (about 20,000 typical statements). 0 disables it.
     pub fn cache_bytes(mut self, bytes: u64) -> Self {
         self.cache_bytes = bytes;
         self
@@ -143,7 +144,7 @@ impl ClassifierOptions {
             .filter(|f| !side_effect.contains(f))
             .collect();
         let cache = (self.cache_bytes > 0).then(|| {
-            let estimated = (self.cache_bytes / 256).max(16) as usize;
+            let estimated = (self.cache_bytes / 512).max(16) as usize;
             Cache::with_weighter(estimated, self.cache_bytes, EntryWeight)
         });
         Classifier(Arc::new(Inner {
@@ -204,10 +205,30 @@ impl Analysis {
 #[derive(Debug, Clone)]
 struct EntryWeight;
 
+/// What one heap allocation of `len` bytes really takes from the allocator: its 8-byte header,
+/// rounded up to 16 (glibc malloc's granularity).
+const fn allocated(len: usize) -> usize {
+    (len + 8).div_ceil(16) * 16
+}
+
+/// Bytes the cache's own bookkeeping takes per entry (its slot, the hash table entry, and the
+/// ghost entry a recently evicted key leaves), measured: with this, resident memory grows by
+/// about the configured budget and no more (BENCHMARKS.md, memory).
+const CACHE_SLOT_BYTES: usize = 160;
+
 impl Weighter<Box<str>, Arc<Analysis>> for EntryWeight {
+    /// The memory an entry holds: the key, the `Arc<Analysis>` (two reference counts and the
+    /// value) and the strings it owns, each as allocated, plus the cache's own bookkeeping.
     fn weight(&self, key: &Box<str>, val: &Arc<Analysis>) -> u64 {
-        let collection = val.collection.as_ref().map_or(0, |c| c.len());
-        (key.len() + collection + std::mem::size_of::<Analysis>() + 96) as u64
+        let collection = val.collection.as_ref().map_or(0, |c| allocated(c.len()));
+        let sanitized = val.sanitized.get().map_or(0, |s| allocated(s.len()));
+        let bytes = allocated(key.len())
+            + allocated(std::mem::size_of::<Analysis>() + 16)
+            + allocated(val.summary.len())
+            + collection
+            + sanitized
+            + CACHE_SLOT_BYTES;
+        bytes as u64
     }
 }
 
