@@ -11,6 +11,13 @@
 //! * `routed`: everything through one `rwsplit::RoutingPool` (primary + the replica);
 //! * `direct`: hand routing with two plain sqlx pools: selects on the replica pool, updates on
 //!   the primary pool (the baseline rwsplit must match);
+//! * `interleaved`: both of the above in one process, alternating: `--rounds` rounds of one
+//!   `--duration` window routed and one direct (the order flips every round), after one
+//!   `--warmup` of each; one JSON line per window, with `"round"`. Alternating every few
+//!   seconds cancels the drift of a shared machine far better than separate processes
+//!   minutes apart. (The routed pool's health monitor, a few queries per second, keeps running
+//!   during the direct windows.) `--pair direct,direct` runs the same alternation with one
+//!   mode on both sides: the spread of its ratios is the machine's noise floor.
 //! * `proxy`:  one plain sqlx pool to a routing proxy (`--proxy URL`, e.g. pgpool-II);
 //! * `memory`: no server; pushes `--statements` distinct statements (inline literals) through
 //!   `rwsplit::Classifier::analyze` and prints RSS (VmRSS) every `--every` statements, to show
@@ -44,6 +51,11 @@ struct Args {
     rows: i64,
     seed: u64,
     test_before_acquire: bool,
+    /// `interleaved` mode: routed/direct rounds.
+    rounds: u64,
+    /// `interleaved` mode: the two modes that alternate (default `routed,direct`;
+    /// `direct,direct` measures the noise floor).
+    pair: (String, String),
     // memory mode
     statements: u64,
     every: u64,
@@ -51,8 +63,9 @@ struct Args {
     dialect: String,
 }
 
-const USAGE: &str = "usage: loadgen --mode routed|direct|proxy|memory [--backend mysql|postgres] \
-[--primary URL] [--replica URL] [--proxy URL] [--concurrency 32] [--duration 10] [--warmup 1] \
+const USAGE: &str = "usage: loadgen --mode routed|direct|interleaved|proxy|memory \
+[--backend mysql|postgres] [--primary URL] [--replica URL] [--proxy URL] [--concurrency 32] \
+[--duration 10] [--warmup 1] [--rounds 10 (interleaved)] \
 [--write-ratio 0.1] [--rows 10000] [--seed N] [--test-before-acquire] \
 [memory: --statements 1000000 --every 100000 --cache-bytes N --dialect mysql|postgres]";
 
@@ -70,6 +83,8 @@ fn parse_args() -> Result<Args, String> {
         rows: 10_000,
         seed: 0x5eed,
         test_before_acquire: false,
+        rounds: 10,
+        pair: ("routed".into(), "direct".into()),
         statements: 1_000_000,
         every: 100_000,
         cache_bytes: None,
@@ -109,6 +124,14 @@ fn parse_args() -> Result<Args, String> {
             "--write-ratio" => a.write_ratio = num(value()?)?,
             "--rows" => a.rows = int(value()?)? as i64,
             "--seed" => a.seed = int(value()?)?,
+            "--rounds" => a.rounds = int(value()?)?,
+            "--pair" => {
+                let v = value()?;
+                let (x, y) = v
+                    .split_once(',')
+                    .ok_or("--pair takes two modes: routed,direct")?;
+                a.pair = (x.to_string(), y.to_string());
+            }
             "--statements" => a.statements = int(value()?)?,
             "--every" => a.every = int(value()?)?,
             "--cache-bytes" => a.cache_bytes = Some(int(value()?)?),
@@ -116,16 +139,21 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown argument `{arg}`\n{USAGE}")),
         }
     }
-    if !matches!(a.mode.as_str(), "routed" | "direct" | "proxy" | "memory") {
+    if !matches!(
+        a.mode.as_str(),
+        "routed" | "direct" | "interleaved" | "proxy" | "memory"
+    ) {
         return Err(format!(
-            "--mode must be routed, direct, proxy or memory\n{USAGE}"
+            "--mode must be routed, direct, interleaved, proxy or memory\n{USAGE}"
         ));
     }
     if !(0.0..=1.0).contains(&a.write_ratio) {
         return Err("--write-ratio must be between 0 and 1".into());
     }
-    if a.concurrency == 0 || a.rows < 1 || a.duration <= 0.0 || a.every == 0 {
-        return Err("--concurrency, --rows, --duration and --every must be positive".into());
+    if a.concurrency == 0 || a.rows < 1 || a.duration <= 0.0 || a.every == 0 || a.rounds == 0 {
+        return Err(
+            "--concurrency, --rows, --duration, --rounds and --every must be positive".into(),
+        );
     }
     Ok(a)
 }
@@ -436,7 +464,7 @@ where
 }
 
 #[cfg(feature = "mysql")]
-async fn mysql_exec(a: &Args) -> Result<Exec, Box<dyn std::error::Error>> {
+async fn mysql_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Error>> {
     use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
     let opts = || {
         MySqlPoolOptions::new()
@@ -445,7 +473,7 @@ async fn mysql_exec(a: &Args) -> Result<Exec, Box<dyn std::error::Error>> {
             .acquire_timeout(Duration::from_secs(30))
             .test_before_acquire(a.test_before_acquire)
     };
-    let setup_url = match a.mode.as_str() {
+    let setup_url = match mode {
         "proxy" => a
             .primary
             .as_deref()
@@ -496,7 +524,7 @@ async fn mysql_exec(a: &Args) -> Result<Exec, Box<dyn std::error::Error>> {
         check.close().await;
         setup.close().await;
     }
-    Ok(match a.mode.as_str() {
+    Ok(match mode {
         "proxy" => Exec::MyProxy(opts().connect(need(&a.proxy, "--proxy", "proxy")?).await?),
         m => {
             let primary = opts().connect(need(&a.primary, "--primary", m)?).await?;
@@ -515,7 +543,7 @@ async fn mysql_exec(a: &Args) -> Result<Exec, Box<dyn std::error::Error>> {
 }
 
 #[cfg(feature = "postgres")]
-async fn postgres_exec(a: &Args) -> Result<Exec, Box<dyn std::error::Error>> {
+async fn postgres_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Error>> {
     use sqlx::postgres::{PgPool, PgPoolOptions};
     let opts = || {
         PgPoolOptions::new()
@@ -524,7 +552,7 @@ async fn postgres_exec(a: &Args) -> Result<Exec, Box<dyn std::error::Error>> {
             .acquire_timeout(Duration::from_secs(30))
             .test_before_acquire(a.test_before_acquire)
     };
-    let setup_url = match a.mode.as_str() {
+    let setup_url = match mode {
         "proxy" => a
             .primary
             .as_deref()
@@ -574,7 +602,7 @@ async fn postgres_exec(a: &Args) -> Result<Exec, Box<dyn std::error::Error>> {
         check.close().await;
         setup.close().await;
     }
-    Ok(match a.mode.as_str() {
+    Ok(match mode {
         "proxy" => Exec::PgProxy(opts().connect(need(&a.proxy, "--proxy", "proxy")?).await?),
         m => {
             let primary = opts().connect(need(&a.primary, "--primary", m)?).await?;
@@ -617,28 +645,83 @@ where
 }
 
 #[allow(unreachable_code, unused_variables)] // without mysql and postgres every backend is an error
-async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let exec: Exec = match a.backend.as_str() {
+async fn build_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Error>> {
+    Ok(match a.backend.as_str() {
         #[cfg(feature = "mysql")]
-        "mysql" | "mariadb" => mysql_exec(&a).await?,
+        "mysql" | "mariadb" => mysql_exec(a, mode).await?,
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" | "pg" => postgres_exec(&a).await?,
+        "postgres" | "postgresql" | "pg" => postgres_exec(a, mode).await?,
         other => {
             return Err(format!(
                 "backend `{other}` is not available: build with --features mysql and/or postgres"
             )
             .into())
         }
-    };
+    })
+}
 
+async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if a.mode != "interleaved" {
+        let exec = build_exec(&a, &a.mode).await?;
+        let line = window(&a, &exec, &a.mode, a.warmup, None).await?;
+        println!("{line}");
+        exec.close().await;
+        return Ok(());
+    }
+    let modes = [a.pair.0.as_str(), a.pair.1.as_str()];
+    if modes.iter().any(|m| !matches!(*m, "routed" | "direct")) {
+        return Err("--pair takes routed and/or direct".into());
+    }
+    let mut execs = Vec::with_capacity(modes.len());
+    for mode in modes {
+        execs.push(build_exec(&a, mode).await?);
+    }
+    // One warm-up of each (connections, prepared statements, caches), then short ramps only.
+    let warm = Args {
+        duration: a.warmup.max(0.1),
+        ..a.clone()
+    };
+    for (mode, exec) in modes.iter().zip(&execs) {
+        window(&warm, exec, mode, 0.0, None).await?;
+    }
+    // With the same mode on both sides (an A/A run), the second side is labelled `<mode>-b`.
+    let labels = if modes[0] == modes[1] {
+        [modes[0].to_string(), format!("{}-b", modes[1])]
+    } else {
+        [modes[0].to_string(), modes[1].to_string()]
+    };
+    let ramp = a.warmup.min(0.25);
+    for round in 0..a.rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let line = window(&a, &execs[i], &labels[i], ramp, Some(round + 1)).await?;
+            println!("{line}");
+        }
+    }
+    for exec in &execs {
+        exec.close().await;
+    }
+    Ok(())
+}
+
+/// One measured window: `a.concurrency` tasks run the mix on `exec` for `warmup` (not counted)
+/// plus `a.duration` seconds; returns the JSON line.
+async fn window(
+    a: &Args,
+    exec: &Exec,
+    mode: &str,
+    warmup: f64,
+    round: Option<u64>,
+) -> Result<String, Box<dyn std::error::Error>> {
     let start = Instant::now();
-    let measure_from = start + Duration::from_secs_f64(a.warmup);
+    let measure_from = start + Duration::from_secs_f64(warmup);
     let end = measure_from + Duration::from_secs_f64(a.duration);
     let mut handles = Vec::with_capacity(a.concurrency);
     for t in 0..a.concurrency {
         let exec = exec.clone();
         let (rows, write_ratio) = (a.rows, a.write_ratio);
-        let mut rng = Rng(a.seed ^ ((t as u64 + 1) * 0x2545_f491_4f6c_dd1d));
+        let seed = a.seed ^ round.unwrap_or(0).wrapping_mul(0x9e37_79b9);
+        let mut rng = Rng(seed ^ ((t as u64 + 1) * 0x2545_f491_4f6c_dd1d));
         handles.push(tokio::spawn(async move {
             let mut r = TaskResult {
                 latencies_ns: Vec::with_capacity(1 << 16),
@@ -690,7 +773,6 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         _ => None,
     };
     let replica_eligible = exec.replica_eligible();
-    exec.close().await;
 
     all.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -706,7 +788,7 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         "{{\"mode\":{},\"backend\":{},\"concurrency\":{},\"duration_s\":{},\"ops\":{},\
          \"throughput\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"errors\":{},\
          \"p90_us\":{:.1},\"p999_us\":{:.1},\"write_ratio\":{}",
-        json_str(&a.mode),
+        json_str(mode),
         json_str(&a.backend),
         a.concurrency,
         a.duration,
@@ -719,6 +801,9 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         pct(99.9),
         a.write_ratio,
     );
+    if let Some(round) = round {
+        line.push_str(&format!(",\"round\":{round}"));
+    }
     if let (Some(cpu), true) = (cpu_used, ops > 0) {
         line.push_str(&format!(
             ",\"client_cpu_us_per_op\":{:.2}",
@@ -732,6 +817,5 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         line.push_str(&format!(",\"first_error\":{}", json_str(&e)));
     }
     line.push('}');
-    println!("{line}");
-    Ok(())
+    Ok(line)
 }

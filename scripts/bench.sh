@@ -12,8 +12,14 @@
 #                              RSS every 100k (shows the plateau at the cache budget)
 #
 # Environment (defaults in brackets):
-#   BENCH_PAIRS [5]           routed/baseline pairs per backend; the order alternates per pair
-#   BENCH_SECONDS [10]        measured seconds per run (after BENCH_WARMUP [1] s of warm-up)
+#   BENCH_ROUNDS [20]         MariaDB: rounds of one routed and one direct window, alternating
+#                             inside one loadgen process (`--mode interleaved`), order flipping
+#                             every round; the paired ratios are per round
+#   BENCH_WINDOW [3]          MariaDB: measured seconds per window
+#   BENCH_AA [1]              MariaDB: then the same rounds with direct on both sides (A/A):
+#                             the spread of those ratios is the machine's noise floor
+#   BENCH_PAIRS [5]           PostgreSQL: routed/pgpool pairs of runs; the order alternates
+#   BENCH_SECONDS [10]        PostgreSQL: measured seconds per run (after BENCH_WARMUP [1] s)
 #   BENCH_CONCURRENCY [32]    concurrent tasks (= connections per pool)
 #   BENCH_WRITE_RATIO [0.1]   share of single-row updates (the rest: point selects by PK)
 #   BENCH_ROWS [10000]        rows in loadgen_kv
@@ -36,6 +42,9 @@ REPO_ROOT="$(cd "$(dirname "$SCRIPT_PATH")/.." && pwd)"
 export RWSPLIT_STATE_DIR="${RWSPLIT_STATE_DIR:-/tmp/rwsplit-bench}"
 PAIRS="${BENCH_PAIRS:-5}"
 SECS="${BENCH_SECONDS:-10}"
+MY_ROUNDS="${BENCH_ROUNDS:-20}"
+MY_SECS="${BENCH_WINDOW:-3}"
+AA="${BENCH_AA:-1}"
 WARMUP="${BENCH_WARMUP:-1}"
 CONC="${BENCH_CONCURRENCY:-32}"
 WRATIO="${BENCH_WRITE_RATIO:-0.1}"
@@ -85,30 +94,32 @@ build_loadgen() {
     [[ -x "$LOADGEN" ]] || die "no $LOADGEN after the build"
 }
 
-# run_one BACKEND MODE ARGS...: one bounded loadgen run; appends its JSON line to results.jsonl.
+# run_one BACKEND MODE WINDOWS ARGS...: one bounded loadgen run of WINDOWS measured windows;
+# appends its JSON lines (one per window) to results.jsonl.
 run_one() {
-    local backend="$1" mode="$2"; shift 2
-    local line
-    line="$(timeout --signal=INT --kill-after=10 $((SECS * 2 + WARMUP + 120)) \
+    local backend="$1" mode="$2" windows="$3"; shift 3
+    local out
+    out="$(timeout --signal=INT --kill-after=10 $((SECS * windows + WARMUP * 2 + 120)) \
         "$LOADGEN" --mode "$mode" --backend "$backend" --concurrency "$CONC" \
         --duration "$SECS" --warmup "$WARMUP" --write-ratio "$WRATIO" --rows "$ROWS" "$@" \
         2>>"$OUT/loadgen.err")" || die "loadgen $backend/$mode failed (see $OUT/loadgen.err)"
-    printf '%s\n' "$line" >>"$OUT/results.jsonl"
-    log "  $backend $mode: $line"
+    printf '%s\n' "$out" >>"$OUT/results.jsonl"
+    while IFS= read -r line; do log "  $backend $mode: $line"; done <<<"$out"
 }
 
 bench_mysql() {
     start_server mariadb --replicas 1
     : "${RWSPLIT_MYSQL_PRIMARY:?}" "${RWSPLIT_MYSQL_REPLICA_1:?}"
-    local urls=(--primary "$RWSPLIT_MYSQL_PRIMARY" --replica "$RWSPLIT_MYSQL_REPLICA_1") p
-    log "MariaDB: $PAIRS pairs of routed/direct, ${SECS}s each, concurrency $CONC"
-    for ((p = 1; p <= PAIRS; p++)); do
-        if ((p % 2)); then
-            run_one mysql routed "${urls[@]}"; run_one mysql direct "${urls[@]}"
-        else
-            run_one mysql direct "${urls[@]}"; run_one mysql routed "${urls[@]}"
-        fi
-    done
+    local urls=(--primary "$RWSPLIT_MYSQL_PRIMARY" --replica "$RWSPLIT_MYSQL_REPLICA_1")
+    # One process alternating routed and direct windows: neighbours' load drifts over
+    # seconds to minutes, so windows seconds apart see the same machine.
+    log "MariaDB: $MY_ROUNDS interleaved rounds of routed/direct, ${MY_SECS}s windows, concurrency $CONC"
+    SECS="$MY_SECS" run_one mysql interleaved $((MY_ROUNDS * 2)) "${urls[@]}" --rounds "$MY_ROUNDS"
+    if [[ "$AA" == 1 ]]; then
+        log "MariaDB: A/A noise floor, $MY_ROUNDS interleaved rounds of direct/direct"
+        SECS="$MY_SECS" run_one mysql interleaved $((MY_ROUNDS * 2)) "${urls[@]}" \
+            --rounds "$MY_ROUNDS" --pair direct,direct
+    fi
 }
 
 bench_postgres() {
@@ -120,11 +131,11 @@ bench_postgres() {
     log "PostgreSQL: $PAIRS pairs of routed/pgpool, ${SECS}s each, concurrency $CONC"
     for ((p = 1; p <= PAIRS; p++)); do
         if ((p % 2)); then
-            run_one postgres routed "${urls[@]}"; run_one postgres proxy "${proxy[@]}"
+            run_one postgres routed 1 "${urls[@]}"; run_one postgres proxy 1 "${proxy[@]}"
         else
-            run_one postgres proxy "${proxy[@]}"; run_one postgres routed "${urls[@]}"
+            run_one postgres proxy 1 "${proxy[@]}"; run_one postgres routed 1 "${urls[@]}"
         fi
-        if [[ "$PG_DIRECT" == 1 ]]; then run_one postgres direct "${urls[@]}"; fi
+        if [[ "$PG_DIRECT" == 1 ]]; then run_one postgres direct 1 "${urls[@]}"; fi
     done
 }
 
@@ -137,12 +148,12 @@ runs = [json.loads(l) for l in open(path) if l.strip()]
 med = statistics.median
 
 print()
-print(f"{'backend':<9} {'mode':<7} {'run':>3} {'ops':>9} {'ops/s':>10} {'p50 us':>9} {'p99 us':>9} {'errors':>6} {'cpu us/op':>9}")
+print(f"{'backend':<9} {'mode':<8} {'run':>3} {'ops':>9} {'ops/s':>10} {'p50 us':>9} {'p99 us':>9} {'errors':>6} {'cpu us/op':>9}")
 seen = {}
 for r in runs:
     k = (r["backend"], r["mode"])
     seen[k] = seen.get(k, 0) + 1
-    print(f"{r['backend']:<9} {r['mode']:<7} {seen[k]:>3} {r['ops']:>9} {r['throughput']:>10.1f} "
+    print(f"{r['backend']:<9} {r['mode']:<8} {seen[k]:>3} {r['ops']:>9} {r['throughput']:>10.1f} "
           f"{r['p50_us']:>9.1f} {r['p99_us']:>9.1f} {r['errors']:>6} {r.get('client_cpu_us_per_op', float('nan')):>9.2f}")
 
 print()
@@ -150,10 +161,18 @@ print("medians per mode:")
 by = {}
 for r in runs:
     by.setdefault((r["backend"], r["mode"]), []).append(r)
+# An A/A run (direct vs direct-b) comes after the routed/direct windows: keep its first side
+# apart from the direct windows the routed ones pair with.
+aa_b = by.get(("mysql", "direct-b"), [])
+if aa_b:
+    d = by[("mysql", "direct")]
+    by[("mysql", "direct")], by[("mysql", "direct-a")] = d[:-len(aa_b)], d[-len(aa_b):]
+    if not by[("mysql", "direct")]:
+        del by[("mysql", "direct")]
 for (b, m), rs in by.items():
     cpu = [x["client_cpu_us_per_op"] for x in rs if "client_cpu_us_per_op" in x]
     cpu = f"  client CPU {med(cpu):6.2f} us/op" if cpu else ""
-    print(f"  {b:<9} {m:<7} n={len(rs)}  ops/s {med(x['throughput'] for x in rs):10.1f}  "
+    print(f"  {b:<9} {m:<8} n={len(rs)}  ops/s {med(x['throughput'] for x in rs):10.1f}  "
           f"p50 {med(x['p50_us'] for x in rs):8.1f} us  p99 {med(x['p99_us'] for x in rs):8.1f} us  "
           f"errors {sum(x['errors'] for x in rs)}{cpu}")
 
@@ -170,6 +189,12 @@ def paired(backend, base):
     return n, t, p50, p99
 
 labels = {"mysql": ("direct", "routed/direct"), "postgres": ("proxy", "routed/pgpool")}
+if aa_b:
+    r = [x["throughput"] / y["throughput"] for x, y in zip(by[("mysql", "direct-a")], aa_b)]
+    print(f"direct/direct A/A noise floor (mysql, {len(r)} pairs): paired throughput ratios "
+          + " ".join(f"{x:.3f}" for x in r))
+    print(f"direct/direct A/A median {med(r):.3f}, middle half {sorted(r)[len(r)//4]:.3f}"
+          f"..{sorted(r)[(3*len(r))//4]:.3f}")
 final = []
 print()
 for backend in which:

@@ -10,7 +10,7 @@
 //! sees that it expired and gives up. A call is therefore abandoned between the bound and the
 //! bound plus one tick ([`tick_period`]: an eighth of the bound, at most one second).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Waker};
 use std::time::Duration;
@@ -27,7 +27,9 @@ pub(crate) fn tick_period(limit: Duration) -> Duration {
 /// starts a new one).
 const IDLE_TICKS: u32 = 16;
 
-/// The registered calls of one replica.
+/// The registered calls of one replica, sharded by the registering thread so that worker
+/// threads never wait for each other (a lock holder preempted on a busy machine would
+/// otherwise stall every other worker thread).
 #[derive(Debug)]
 pub(crate) struct Watchdog {
     shared: Arc<Shared>,
@@ -37,19 +39,24 @@ pub(crate) struct Watchdog {
 struct Shared {
     limit: Duration,
     period: Duration,
-    waiters: Mutex<Waiters>,
+    shards: Box<[Shard]>,
     /// Bumped whenever the ticker expires calls, so a call polled again only takes the lock to
     /// ask whether it expired when something expired since it last looked.
     fired: AtomicU64,
+    /// A ticker task is running (or was spawned and has not yet stopped).
+    ticking: AtomicBool,
 }
+
+/// One shard, alone on its cache line(s).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Waiters>);
 
 #[derive(Debug, Default)]
 struct Waiters {
     slots: Vec<Option<Waiter>>,
     free: Vec<usize>,
     live: usize,
-    /// A ticker task is running (or was spawned and has not yet stopped).
-    ticking: bool,
 }
 
 #[derive(Debug)]
@@ -59,14 +66,26 @@ struct Waiter {
     expired: bool,
 }
 
+/// The shard a thread registers in: threads are numbered in the order they first register.
+fn shard_of_this_thread(shards: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static THREAD: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    THREAD.with(|t| *t) % shards
+}
+
 impl Watchdog {
     pub fn new(limit: Duration) -> Self {
+        let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let shards = (threads * 2).clamp(4, 64);
         Watchdog {
             shared: Arc::new(Shared {
                 limit,
                 period: tick_period(limit),
-                waiters: Mutex::new(Waiters::default()),
+                shards: (0..shards).map(|_| Shard::default()).collect(),
                 fired: AtomicU64::new(0),
+                ticking: AtomicBool::new(false),
             }),
         }
     }
@@ -76,41 +95,69 @@ impl Watchdog {
     pub fn watch(&self) -> Watch<'_> {
         Watch {
             shared: &self.shared,
-            key: None,
+            slot: None,
             seen: 0,
             waker_id: (0, 0),
         }
     }
 
-    /// Calls registered now (for tests and status).
+    /// Calls registered now (for tests).
     #[cfg(test)]
     pub fn registered(&self) -> usize {
-        self.shared.lock().live
+        self.shared.live()
     }
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Waiters> {
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Waiters> {
         // Nothing panics while holding the lock; recover the data if something ever did.
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[shard]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls registered now, over all shards.
+    fn live(&self) -> usize {
+        (0..self.shards.len()).map(|i| self.lock(i).live).sum()
     }
 
     /// Wakes the calls registered for longer than the bound. Returns whether any call is
     /// still registered.
     fn expire(&self, now: Instant) -> bool {
-        let mut w = self.lock();
         let mut woke = false;
-        for waiter in w.slots.iter_mut().flatten() {
-            if !waiter.expired && now.saturating_duration_since(waiter.since) >= self.limit {
-                waiter.expired = true;
-                waiter.waker.wake_by_ref();
-                woke = true;
+        let mut live = false;
+        for i in 0..self.shards.len() {
+            let mut w = self.lock(i);
+            live |= w.live > 0;
+            for waiter in w.slots.iter_mut().flatten() {
+                if !waiter.expired && now.saturating_duration_since(waiter.since) >= self.limit {
+                    waiter.expired = true;
+                    waiter.waker.wake_by_ref();
+                    woke = true;
+                }
             }
         }
         if woke {
             self.fired.fetch_add(1, Ordering::Release);
         }
-        w.live > 0
+        live
+    }
+
+    /// Starts the ticker unless one runs.
+    fn ensure_ticker(self: &Arc<Self>) {
+        if self.ticking.load(Ordering::SeqCst)
+            || self
+                .ticking
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return;
+        }
+        if !spawn_ticker(self) {
+            // No Tokio runtime to run the ticker on: the bound cannot be enforced here.
+            self.ticking.store(false, Ordering::SeqCst);
+        }
     }
 }
 
@@ -126,7 +173,8 @@ fn waker_id(waker: &Waker) -> (usize, usize) {
 #[derive(Debug)]
 pub(crate) struct Watch<'a> {
     shared: &'a Arc<Shared>,
-    key: Option<usize>,
+    /// (shard, key) once registered.
+    slot: Option<(usize, usize)>,
     seen: u64,
     waker_id: (usize, usize),
 }
@@ -136,7 +184,7 @@ impl Watch<'_> {
     /// waker, and says whether the call has waited past the bound.
     pub fn pending(&mut self, cx: &Context<'_>) -> bool {
         let id = waker_id(cx.waker());
-        let Some(key) = self.key else {
+        let Some((shard, key)) = self.slot else {
             self.register(cx.waker(), id);
             return false;
         };
@@ -146,7 +194,7 @@ impl Watch<'_> {
         }
         self.seen = fired;
         self.waker_id = id;
-        let mut w = self.shared.lock();
+        let mut w = self.shared.lock(shard);
         match w.slots.get_mut(key).and_then(Option::as_mut) {
             Some(waiter) => {
                 if !waiter.waker.will_wake(cx.waker()) {
@@ -166,8 +214,9 @@ impl Watch<'_> {
         };
         self.seen = self.shared.fired.load(Ordering::Acquire);
         self.waker_id = id;
-        let start_ticker = {
-            let mut w = self.shared.lock();
+        let shard = shard_of_this_thread(self.shared.shards.len());
+        {
+            let mut w = self.shared.lock(shard);
             let key = match w.free.pop() {
                 Some(key) => {
                     w.slots[key] = Some(waiter);
@@ -179,20 +228,16 @@ impl Watch<'_> {
                 }
             };
             w.live += 1;
-            self.key = Some(key);
-            !std::mem::replace(&mut w.ticking, true)
-        };
-        if start_ticker && !spawn_ticker(self.shared) {
-            // No Tokio runtime to run the ticker on: the bound cannot be enforced here.
-            self.shared.lock().ticking = false;
+            self.slot = Some((shard, key));
         }
+        self.shared.ensure_ticker();
     }
 }
 
 impl Drop for Watch<'_> {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
-            let mut w = self.shared.lock();
+        if let Some((shard, key)) = self.slot {
+            let mut w = self.shared.lock(shard);
             if let Some(slot) = w.slots.get_mut(key) {
                 if slot.take().is_some() {
                     w.live -= 1;
@@ -224,9 +269,16 @@ fn spawn_ticker(shared: &Arc<Shared>) -> bool {
             }
             idle += 1;
             if idle >= IDLE_TICKS {
-                let mut w = shared.lock();
-                if w.live == 0 {
-                    w.ticking = false;
+                // Stop, unless a call registered meanwhile: a registration inserts first and
+                // then starts a ticker if none runs, so after clearing the flag, either it
+                // sees the flag clear or this sees its entry.
+                shared.ticking.store(false, Ordering::SeqCst);
+                if shared.live() == 0
+                    || shared
+                        .ticking
+                        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_err()
+                {
                     return;
                 }
                 idle = 0;
@@ -236,14 +288,17 @@ fn spawn_ticker(shared: &Arc<Shared>) -> bool {
     true
 }
 
-/// Marks the ticker stopped when its task ends or is dropped (runtime shutdown), so the next
+/// Marks the ticker stopped when its task is dropped early (runtime shutdown), so the next
 /// registration starts a new one.
 struct TickerStopped(Weak<Shared>);
 
 impl Drop for TickerStopped {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
         if let Some(shared) = self.0.upgrade() {
-            shared.lock().ticking = false;
+            shared.ticking.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -293,11 +348,14 @@ mod tests {
         assert!(cancelled.is_err());
         assert_eq!(wd.registered(), 0);
         assert!(
-            wd.shared.lock().ticking,
+            wd.shared.ticking.load(Ordering::SeqCst),
             "ticker started by the registration"
         );
         tokio::time::sleep(tick_period(limit) * (IDLE_TICKS + 2)).await;
-        assert!(!wd.shared.lock().ticking, "ticker stopped after idling");
+        assert!(
+            !wd.shared.ticking.load(Ordering::SeqCst),
+            "ticker stopped after idling"
+        );
         // a new registration starts it again, and it expires the call
         assert!(watched(&wd, pending::<()>()).await);
     }
