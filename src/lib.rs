@@ -51,6 +51,10 @@
 //! A per-call handle ([`RoutingPool::primary`], [`RoutingPool::replica`]) beats a task
 //! [`scope`], which beats a `/* rwsplit:primary */` or `/* rwsplit:replica */` comment, which
 //! beats the classifier. A replica hint never sends anything but a read to a replica.
+//!
+//! ## Features
+//! `sqlite` (default), `mysql` (MySQL 8 and MariaDB), `postgres`: the backends. `serde`:
+//! `Serialize`/`Deserialize` for [`CausalToken`], as its base64url string.
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 

@@ -267,6 +267,25 @@ impl FromStr for CausalToken {
     }
 }
 
+/// As its base64url string (the `Display` form), so a token in JSON is the same text as in a
+/// cookie or header.
+#[cfg(feature = "serde")]
+impl serde::Serialize for CausalToken {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// From its base64url string; a malformed token or one of an unknown version is an error
+/// (a token from another cluster is refused later, by [`crate::RoutingPool::resume`]).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for CausalToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A stable 64-bit FNV-1a hash, for cluster ids that every service computes alike.
 pub(crate) fn cluster_id(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -282,6 +301,26 @@ pub(crate) fn cluster_id(parts: &[&str]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn tokens_serialize_as_their_string_and_refuse_garbage() {
+        let token = CausalToken {
+            cluster: cluster_id(&["mysql", "db1", "3306", "app"]),
+            position: Position::parse_mariadb("0-1-42,1-2-7"),
+        };
+        let json = serde_json::to_string(&token).unwrap();
+        assert_eq!(json, format!("\"{token}\""));
+        let back: CausalToken = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, token);
+        for bad in ["\"not base64!\"", "\"AAAA\"", "42", "null"] {
+            let err = serde_json::from_str::<CausalToken>(bad);
+            assert!(err.is_err(), "{bad} parsed as {err:?}");
+        }
+        let long = format!("\"{}\"", "A".repeat(MAX_TOKEN_LEN + 1));
+        let err = serde_json::from_str::<CausalToken>(&long).unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+    }
 
     #[test]
     fn mariadb_positions_parse_compare_and_merge() {
