@@ -66,10 +66,16 @@ pub(crate) fn is_retriable<DB: Backend>(err: &sqlx::Error) -> bool {
         || matches!(err, sqlx::Error::Database(db) if DB::error_class(db.as_ref()) == ErrorClass::Unusable)
 }
 
-/// The error a read that got no answer within `replica_timeout` ends with when it cannot be
-/// retried.
-fn replica_timed_out() -> sqlx::Error {
-    sqlx::Error::PoolTimedOut
+/// The error of a read that got no answer from `replica` within `replica_timeout`.
+fn replica_timed_out<DB: Backend>(
+    pool: &RoutingPool<DB>,
+    replica: Option<&Replica<DB>>,
+) -> sqlx::Error {
+    Error::ReplicaTimeout {
+        replica: replica.map_or_else(String::new, |r| r.name.to_string()),
+        after: pool.0.options.replica_timeout,
+    }
+    .into_sqlx()
 }
 
 impl<DB: Backend> RoutingPool<DB> {
@@ -372,7 +378,10 @@ impl<DB: Backend> Future for Optional<'_, DB> {
             let polled = this.state.in_span(|| this.inner.poll_unpin(cx));
             let (result, timed_out) = match polled {
                 Poll::Ready(result) => (result, false),
-                Poll::Pending if this.state.expired(cx) => (Err(replica_timed_out()), true),
+                Poll::Pending if this.state.expired(cx) => {
+                    let state = &this.state;
+                    (Err(replica_timed_out(state.pool, state.replica)), true)
+                }
                 Poll::Pending => return Poll::Pending,
             };
             let state = &mut this.state;
@@ -412,7 +421,13 @@ impl<DB: Backend> Stream for Steps<'_, DB> {
             let polled = this.state.in_span(|| this.inner.poll_next_unpin(cx));
             let (step, timed_out) = match polled {
                 Poll::Ready(step) => (step, false),
-                Poll::Pending if this.state.expired(cx) => (Some(Err(replica_timed_out())), true),
+                Poll::Pending if this.state.expired(cx) => {
+                    let state = &this.state;
+                    (
+                        Some(Err(replica_timed_out(state.pool, state.replica))),
+                        true,
+                    )
+                }
                 Poll::Pending => return Poll::Pending,
             };
             let state = &mut this.state;

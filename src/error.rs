@@ -77,6 +77,17 @@ pub enum Error {
         pool: u64,
     },
 
+    /// A read on a replica got no answer within `replica_timeout`: the replica's breaker opened
+    /// and the read was retried elsewhere when it could be (this reaches the caller only when
+    /// the retry timed out too).
+    #[error("replica `{replica}` gave no answer within {after:?} (replica_timeout); it stays out of rotation until a probe succeeds. Raise replica_timeout if reads legitimately take longer")]
+    ReplicaTimeout {
+        /// The replica's name.
+        replica: String,
+        /// The bound that passed.
+        after: Duration,
+    },
+
     /// A causal wait did not reach the required position in time.
     #[error("replica did not reach the session's position within {0:?}")]
     CausalWaitTimeout(Duration),

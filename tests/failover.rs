@@ -52,20 +52,29 @@ macro_rules! cluster_suite {
                 }
             }
 
-            fn sqlx_pool(url: &str) -> sqlx::Pool<Db> {
+            fn sqlx_pool(url: &str, acquire_timeout: Duration) -> sqlx::Pool<Db> {
                 SqlxPoolOptions::<Db>::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_millis(800))
+                    .acquire_timeout(acquire_timeout)
                     .connect_lazy(url)
                     .expect("pool options")
             }
 
             async fn cluster_of(options: PoolOptions, replicas: &[u8]) -> Option<Cluster> {
+                cluster_with(options, replicas, Duration::from_millis(800)).await
+            }
+
+            /// A cluster whose sqlx pools wait `acquire_timeout` for a connection.
+            async fn cluster_with(
+                options: PoolOptions,
+                replicas: &[u8],
+                acquire_timeout: Duration,
+            ) -> Option<Cluster> {
                 let mut names = HashMap::new();
                 let primary_url = server_url($primary)?;
                 // Whatever an earlier test left broken (even one that panicked) is healed first.
                 KIND.heal(2).await;
-                let primary = sqlx_pool(&primary_url);
+                let primary = sqlx_pool(&primary_url, acquire_timeout);
                 let id: i64 = sqlx::query_scalar(WHO)
                     .fetch_one(&primary)
                     .await
@@ -79,7 +88,7 @@ macro_rules! cluster_suite {
                         1 => ($r1, "replica1"),
                         _ => ($r2, "replica2"),
                     };
-                    let pool = sqlx_pool(&server_url(var)?);
+                    let pool = sqlx_pool(&server_url(var)?, acquire_timeout);
                     let id: i64 = sqlx::query_scalar(WHO)
                         .fetch_one(&pool)
                         .await
@@ -269,6 +278,62 @@ macro_rules! cluster_suite {
                     "replica1 rejoins after SIGCONT: {:?}",
                     c.pool.status()
                 );
+                KIND.heal(2).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn hung_replica_times_out_on_both_call_paths_and_the_read_is_retried() {
+                let _serial = SERIAL.lock().await;
+                // The monitor must not notice the hang first: its probes get 10 s here, so the
+                // reads below can only end through the replica watchdog.
+                let opts = PoolOptions {
+                    probe_timeout: Duration::from_secs(10),
+                    ..options()
+                };
+                // Nor sqlx's pool: a new connection to a hung server hangs in its handshake,
+                // so acquiring may wait 10 s too.
+                let acquire = Duration::from_secs(10);
+                let Some(a) = cluster_with(opts.clone(), &[1], acquire).await else {
+                    return;
+                };
+                let Some(b) = cluster_with(opts.clone(), &[1], acquire).await else {
+                    return;
+                };
+                KIND.signal(Server::Replica(1), "STOP");
+                // `fetch_all` takes the stream path, `fetch_one` the future path.
+                let (all, one) = tokio::join!(
+                    async {
+                        let start = Instant::now();
+                        let rows: Result<Vec<i64>, _> =
+                            sqlx::query_scalar(WHO).fetch_all(&a.pool).await;
+                        (rows.map(|r| r[0]), start.elapsed())
+                    },
+                    async {
+                        let start = Instant::now();
+                        let row: Result<i64, _> = sqlx::query_scalar(WHO).fetch_one(&b.pool).await;
+                        (row, start.elapsed())
+                    },
+                );
+                KIND.signal(Server::Replica(1), "CONT");
+                // The bound, one watchdog tick (an eighth of it), and a margin for CI.
+                let bound = opts.replica_timeout * 9 / 8 + Duration::from_secs(1);
+                for (what, (id, elapsed), c) in [("fetch_all", all, &a), ("fetch_one", one, &b)] {
+                    let id = id.unwrap_or_else(|e| panic!("{what}: the read failed: {e}"));
+                    assert_eq!(c.name(id), "primary", "{what}: retried on the primary");
+                    assert!(
+                        elapsed >= opts.replica_timeout,
+                        "{what}: answered after {elapsed:?}, before the replica could time out"
+                    );
+                    assert!(elapsed < bound, "{what}: {elapsed:?}, bound {bound:?}");
+                    let replica = &c.pool.status().replicas[0];
+                    assert!(
+                        replica
+                            .last_error
+                            .as_deref()
+                            .is_some_and(|e| e.contains("gave no answer within")),
+                        "{what}: the timeout is the replica's last error: {replica:?}"
+                    );
+                }
                 KIND.heal(2).await;
             }
 

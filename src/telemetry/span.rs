@@ -175,6 +175,7 @@ fn error_type(err: &sqlx::Error) -> &'static str {
             match e.downcast_ref::<crate::Error>() {
                 Some(crate::Error::PrimaryUnavailable { .. }) => "primary_unavailable",
                 Some(crate::Error::NoEligibleReplica { .. }) => "no_eligible_replica",
+                Some(crate::Error::ReplicaTimeout { .. }) => "replica_timeout",
                 _ => "rwsplit",
             }
         }
