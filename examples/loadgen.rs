@@ -706,6 +706,7 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
 
 /// One measured window: `a.concurrency` tasks run the mix on `exec` for `warmup` (not counted)
 /// plus `a.duration` seconds; returns the JSON line.
+#[allow(unreachable_code, unused_variables, unused_mut)] // without mysql and postgres, no `Exec`
 async fn window(
     a: &Args,
     exec: &Exec,

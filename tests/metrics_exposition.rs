@@ -120,16 +120,7 @@ fn promtool_check(exposition: &str, file: &Path) -> Option<(bool, String)> {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rwsplit-expo-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(&format!("expo-{name}"))
 }
 
 async fn sqlite_pool(
@@ -358,8 +349,7 @@ async fn errors_retries_and_fallbacks_are_counted() {
         .replica("closed", replica)
         .metrics(&registry, Some("errs"))
         .options(PoolOptions {
-            monitor_interval: Duration::ZERO,
-            ..PoolOptions::default()
+            ..common::no_monitor()
         })
         .build()
         .unwrap();
@@ -457,8 +447,7 @@ async fn two_pools_share_a_registry_with_labels() {
     let registry = Registry::new();
     let (a, b) = (temp_dir("share-a"), temp_dir("share-b"));
     let no_monitor = || PoolOptions {
-        monitor_interval: Duration::ZERO,
-        ..PoolOptions::default()
+        ..common::no_monitor()
     };
     let pa = sqlite_pool(&a, &registry, "a", no_monitor()).await;
     let pb = sqlite_pool(&b, &registry, "b", no_monitor()).await;

@@ -2,6 +2,8 @@
 //! with protobuf bodies) send the pool's statement spans to in-process OTLP receivers on
 //! 127.0.0.1:0, and the test reads them back as a collector would. Every wait is bounded.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +22,6 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
-use rwsplit::PoolOptions;
 use sqlx::Executor;
 use tokio::sync::oneshot;
 use tracing_subscriber::layer::SubscriberExt;
@@ -167,15 +168,7 @@ async fn http_receiver() -> (SocketAddr, Received, oneshot::Sender<()>) {
 /// Runs a write and a read through a SQLite pool with `provider`'s tracer installed for this
 /// thread, then flushes until `received` has both statement spans (bounded).
 async fn run_and_collect(provider: SdkTracerProvider, received: &Received) {
-    let dir = std::env::temp_dir().join(format!(
-        "rwsplit-otlp-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("otlp");
     {
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("rwsplit-otlp"));
         let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
@@ -183,10 +176,7 @@ async fn run_and_collect(provider: SdkTracerProvider, received: &Received) {
         let pool = rwsplit::sqlite::open(dir.join("otlp.db"), 1)
             .await
             .unwrap()
-            .options(PoolOptions {
-                monitor_interval: Duration::ZERO,
-                ..PoolOptions::default()
-            })
+            .options(common::no_monitor())
             .build()
             .unwrap();
         pool.primary_pool()

@@ -115,24 +115,10 @@ fn assert_attr(span: &SpanData, key: &str, expected: &str) {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rwsplit-telemetry-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(&format!("telemetry-{name}"))
 }
 
-fn no_monitor() -> PoolOptions {
-    PoolOptions {
-        monitor_interval: Duration::ZERO,
-        ..PoolOptions::default()
-    }
-}
+use common::no_monitor;
 
 /// A SQLite pool (writer + reader "replica") with table `t (id, v)` holding row (1, 'one').
 async fn sqlite_pool(dir: &Path, options: PoolOptions) -> RoutingPool<Sqlite> {

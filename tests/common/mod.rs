@@ -7,6 +7,7 @@
 #[cfg(any(feature = "mysql", feature = "postgres"))]
 pub mod faults;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The value of `var`, or `None` when the servers are not started locally. Under `CI=true` a
@@ -84,4 +85,26 @@ pub fn schema_statements(path: &str) -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with("--"))
         .map(|l| l.trim_end_matches(';').to_string())
         .collect()
+}
+
+/// A fresh directory under the system temp dir, unique per process, test and call.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rwsplit-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Pool options with the health monitor off (tests that drive health by hand, or SQLite).
+pub fn no_monitor() -> rwsplit::PoolOptions {
+    rwsplit::PoolOptions {
+        monitor_interval: Duration::ZERO,
+        ..rwsplit::PoolOptions::default()
+    }
 }
