@@ -1,5 +1,6 @@
 //! One routed call, from the routing decision to the caller's result: the attempt on the
-//! chosen server, the one retry of a read whose replica fails or hangs before answering, the
+//! chosen server, the retries of a read whose replica fails or hangs before answering (on
+//! another replica whose breaker is closed, else the primary; each server at most once), the
 //! replica's in-flight count and watchdog, the duration metric, and the call's span.
 //!
 //! A call is a hand-written future ([`Optional`]) or stream ([`Steps`]) around the chosen
@@ -218,7 +219,7 @@ enum Next<'e, DB: Backend> {
     Fail(sqlx::Error),
 }
 
-/// What one call carries across its attempts (at most two).
+/// What one call carries across its attempts (at most one per replica, plus the primary).
 struct CallState<'e, DB: Backend> {
     pool: &'e RoutingPool<DB>,
     call: Call,
@@ -234,6 +235,8 @@ struct CallState<'e, DB: Backend> {
     watch: Option<Watch<'e>>,
     timer: Option<CallTimer<'e>>,
     in_flight: Option<InFlight<'e>>,
+    /// Attempts started so far.
+    attempts: usize,
 }
 
 impl<'e, DB: Backend> CallState<'e, DB> {
@@ -248,6 +251,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             watch: None,
             timer: None,
             in_flight: None,
+            attempts: 0,
         }
     }
 
@@ -256,15 +260,16 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         let routed = self.pool.routed(query.sql_str(), self.call, None)?;
         self.pool
             .describe_call(&self.span, &routed, &self.call, query.sql_str());
-        Ok(self.begin(routed, Some(query)))
+        Ok(self.begin(routed, query))
     }
 
-    /// Sets up an attempt on the routed server; keeps a copy of `first` (the first attempt's
-    /// query) when a replica failure could be retried.
-    fn begin(&mut self, routed: Routed<'e, DB>, first: Option<&Owned<DB>>) -> &'e Pool<DB> {
+    /// Sets up an attempt on the routed server; on a replica, keeps a copy of `query` for a
+    /// retry, unless every replica has had its attempt.
+    fn begin(&mut self, routed: Routed<'e, DB>, query: &Owned<DB>) -> &'e Pool<DB> {
         // The previous attempt's timer records and its in-flight count drops first.
         self.timer = None;
         self.in_flight = None;
+        self.attempts += 1;
         let replica = routed.replica;
         self.timer = Some(CallTimer::start(
             self.pool.0.metrics.as_ref(),
@@ -276,7 +281,8 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             Some(r) => {
                 self.in_flight = Some(r.start());
                 self.watch = Some(r.watchdog.watch());
-                self.retry = first.cloned();
+                let retries_left = self.attempts <= self.pool.0.topology.replicas.len();
+                self.retry = retries_left.then(|| query.clone());
                 self.decision = Some(routed.decision);
             }
             None => self
@@ -300,32 +306,37 @@ impl<'e, DB: Backend> CallState<'e, DB> {
 
     /// The first answer of a replica attempt arrived (`error`: it failed; `timed_out`: no
     /// answer in time): retry elsewhere when the failure is the server's and a copy is left.
+    /// The failed replica's breaker is open by then, so the retry goes to another replica
+    /// whose breaker is closed, else to the primary.
     fn settle(&mut self, error: Option<&sqlx::Error>, timed_out: bool) -> Next<'e, DB> {
         self.watch = None;
         let Some(replica) = self.replica else {
             return Next::Deliver;
         };
+        // A failure of the server (not of the statement) opens the replica's breaker, also on
+        // a retry that has no copy left to go again with.
+        let failed = error.filter(|e| timed_out || is_retriable::<DB>(e));
+        if let Some(err) = failed {
+            self.failed();
+            replica.health.trip(err);
+        }
         let retry = self.retry.take();
-        if let (Some(err), Some(retry)) = (error, retry) {
-            if timed_out || is_retriable::<DB>(err) {
-                self.failed();
-                replica.health.trip(err);
-                self.span.record("rwsplit.retry", true);
-                if let Some(m) = &self.pool.0.metrics {
-                    m.retry(if timed_out {
-                        RetryCause::ReplicaTimeout
-                    } else {
-                        RetryCause::ReplicaError
-                    });
-                }
-                return match self
-                    .pool
-                    .routed(retry.sql_str(), self.call, Some(&replica.name))
-                {
-                    Ok(again) => Next::Retry(self.begin(again, None), retry),
-                    Err(e) => Next::Fail(e),
-                };
+        if let (Some(_), Some(retry)) = (failed, retry) {
+            self.span.record("rwsplit.retry", true);
+            if let Some(m) = &self.pool.0.metrics {
+                m.retry(if timed_out {
+                    RetryCause::ReplicaTimeout
+                } else {
+                    RetryCause::ReplicaError
+                });
             }
+            return match self
+                .pool
+                .routed(retry.sql_str(), self.call, Some(&replica.name))
+            {
+                Ok(again) => Next::Retry(self.begin(again, &retry), retry),
+                Err(e) => Next::Fail(e),
+            };
         }
         if let Some(decision) = self.decision.take() {
             self.pool

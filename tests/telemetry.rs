@@ -432,6 +432,53 @@ async fn fallback_after_replica_failure_span() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// With every replica broken, a read goes from replica to replica (each one's breaker opening)
+/// and ends on the primary: it never fails while the primary answers.
+#[tokio::test]
+async fn every_replica_broken_the_read_ends_on_the_primary() {
+    let dir = temp_dir("all-broken");
+    let cap = capture();
+    for streamed in [false, true] {
+        let primary = pool_with_broken_replica(&dir, closed_replica(&dir).await)
+            .await
+            .primary_pool()
+            .clone();
+        let pool = RoutingPool::builder(primary)
+            .replica("broken1", closed_replica(&dir).await)
+            .replica("broken2", unopenable_replica(&dir))
+            .replica("broken3", closed_replica(&dir).await)
+            .options(no_monitor())
+            .build()
+            .unwrap();
+        cap.clear();
+        let v: String = if streamed {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT v FROM t WHERE id > ?")
+                .bind(0_i64)
+                .fetch_all(&pool)
+                .await
+                .expect("the streamed read ends on the primary");
+            rows.into_iter().next().unwrap()
+        } else {
+            sqlx::query_scalar("SELECT v FROM t WHERE id = ?")
+                .bind(1_i64)
+                .fetch_one(&pool)
+                .await
+                .expect("the read ends on the primary")
+        };
+        assert_eq!(v, "one");
+        let status = pool.status();
+        for r in &status.replicas {
+            assert_eq!(r.breaker, rwsplit::BreakerState::Open, "{status:?}");
+            assert!(r.last_error.is_some(), "{r:?}");
+        }
+        let span = cap.one().await;
+        assert_attr(&span, "rwsplit.target", "primary");
+        assert_attr(&span, "rwsplit.reason", "no_eligible_replica");
+        pool.close().await;
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// After a successful retry the span describes the call that answered: no error status or
 /// `error.type` left from the failed attempt, no `rwsplit.replica` naming the replica that did not
 /// answer, and every attribute key once (OTLP requires unique keys; `tracing-opentelemetry`
