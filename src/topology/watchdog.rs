@@ -72,7 +72,8 @@ fn shard_of_this_thread(shards: usize) -> usize {
     thread_local! {
         static THREAD: usize = NEXT.fetch_add(1, Ordering::Relaxed);
     }
-    THREAD.with(|t| *t) % shards
+    // `try_with`: a thread tearing down its thread-locals still gets a shard.
+    THREAD.try_with(|t| *t).unwrap_or(0) % shards
 }
 
 impl Watchdog {
