@@ -1,7 +1,7 @@
 //! One routed call, from the routing decision to the caller's result: the attempt on the
 //! chosen server, the retries of a read whose replica fails or hangs before answering (on
-//! another replica whose breaker is closed, else the primary; each server at most once), the
-//! replica's in-flight count and watchdog, the duration metric, and the call's span.
+//! another replica whose breaker is closed, else the primary; at most one attempt per replica),
+//! the replica's in-flight count and watchdog, the duration metric, and the call's span.
 //!
 //! A call is a hand-written future ([`Optional`]) or stream ([`Steps`]) around the chosen
 //! server's own sqlx future or stream, boxed once: no nested `async` state machines to move, no
@@ -65,18 +65,6 @@ pub(crate) fn server_gone<DB: Backend>(err: &sqlx::Error) -> bool {
 pub(crate) fn is_retriable<DB: Backend>(err: &sqlx::Error) -> bool {
     server_gone::<DB>(err)
         || matches!(err, sqlx::Error::Database(db) if DB::error_class(db.as_ref()) == ErrorClass::Unusable)
-}
-
-/// The error of a read that got no answer from `replica` within `replica_timeout`.
-fn replica_timed_out<DB: Backend>(
-    pool: &RoutingPool<DB>,
-    replica: Option<&Replica<DB>>,
-) -> sqlx::Error {
-    Error::ReplicaTimeout {
-        replica: replica.map_or_else(String::new, |r| r.name.to_string()),
-        after: pool.0.options.replica_timeout,
-    }
-    .into_sqlx()
 }
 
 impl<DB: Backend> RoutingPool<DB> {
@@ -228,8 +216,8 @@ struct CallState<'e, DB: Backend> {
     replica: Option<&'e Replica<DB>>,
     /// The current replica attempt's decision, recorded on the span once it answers.
     decision: Option<Decision>,
-    /// A copy of the query for a retry, while the first attempt, on a replica, has not
-    /// answered.
+    /// A copy of the query for a retry, while the current attempt, on a replica, has not
+    /// answered (none once every replica has had its attempt).
     retry: Option<Owned<DB>>,
     /// The replica's watchdog, until its first answer.
     watch: Option<Watch<'e>>,
@@ -299,9 +287,16 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         f()
     }
 
-    /// The attempt is still pending: has the replica's watchdog given up on it?
-    fn expired(&mut self, cx: &Context<'_>) -> bool {
-        self.watch.as_mut().is_some_and(|w| w.pending(cx))
+    /// The attempt is still pending: the error it ends with when the replica's watchdog has
+    /// given up on it ([`Error::ReplicaTimeout`]), else `None`.
+    fn expired(&mut self, cx: &Context<'_>) -> Option<sqlx::Error> {
+        let replica = self.replica?;
+        if !self.watch.as_mut()?.pending(cx) {
+            return None;
+        }
+        let after = self.pool.0.options.replica_timeout;
+        let replica = replica.name.to_string();
+        Some(Error::ReplicaTimeout { replica, after }.into_sqlx())
     }
 
     /// The first answer of a replica attempt arrived (`error`: it failed; `timed_out`: no
@@ -389,11 +384,10 @@ impl<DB: Backend> Future for Optional<'_, DB> {
             let polled = this.state.in_span(|| this.inner.poll_unpin(cx));
             let (result, timed_out) = match polled {
                 Poll::Ready(result) => (result, false),
-                Poll::Pending if this.state.expired(cx) => {
-                    let state = &this.state;
-                    (Err(replica_timed_out(state.pool, state.replica)), true)
-                }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => match this.state.expired(cx) {
+                    Some(timeout) => (Err(timeout), true),
+                    None => return Poll::Pending,
+                },
             };
             let state = &mut this.state;
             let result = if state.replica.is_none() {
@@ -432,20 +426,17 @@ impl<DB: Backend> Stream for Steps<'_, DB> {
             let polled = this.state.in_span(|| this.inner.poll_next_unpin(cx));
             let (step, timed_out) = match polled {
                 Poll::Ready(step) => (step, false),
-                Poll::Pending if this.state.expired(cx) => {
-                    let state = &this.state;
-                    (
-                        Some(Err(replica_timed_out(state.pool, state.replica))),
-                        true,
-                    )
-                }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => match this.state.expired(cx) {
+                    Some(timeout) => (Some(Err(timeout)), true),
+                    None => return Poll::Pending,
+                },
             };
             let state = &mut this.state;
             let step = match state.replica {
                 None => step.map(|s| state.pool.primary_result(s)),
-                // Only the replica's first answer can lead to a retry.
-                Some(_) if state.watch.is_some() || timed_out => {
+                // Only the replica's first answer (or its timeout, which needs the watch too)
+                // can lead to a retry; `settle` ends the watch.
+                Some(_) if state.watch.is_some() => {
                     let error = match &step {
                         Some(Err(e)) => Some(e),
                         _ => None,
