@@ -5,9 +5,9 @@
 //! runtime's timer shard each) plus a large `Sleep` inside every call's future, on every read,
 //! to catch a replica that hangs perhaps once a year. Instead each replica keeps one
 //! [`Watchdog`]: a call that is still waiting after its first poll registers its waker and its
-//! start time (one short, per-replica lock), and one ticker task per replica, running only
-//! while calls are registered, wakes the calls that have waited past the bound. A woken call
-//! sees that it expired and gives up. A call is therefore abandoned between the bound and the
+//! start time (one short lock, on the shard of the replica's list that belongs to its thread),
+//! and one ticker task per replica, running only while calls are registered, wakes the calls
+//! that have waited past the bound. A woken call sees that it expired and gives up. A call is therefore abandoned between the bound and the
 //! bound plus one tick ([`tick_period`]: an eighth of the bound, at most one second).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -55,8 +55,15 @@ struct Shard(Mutex<Waiters>);
 #[derive(Debug, Default)]
 struct Waiters {
     slots: Vec<Option<Waiter>>,
+    /// Indexes of the empty slots.
     free: Vec<usize>,
-    live: usize,
+}
+
+impl Waiters {
+    /// Calls registered in this shard.
+    fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
 }
 
 #[derive(Debug)]
@@ -120,7 +127,7 @@ impl Shared {
 
     /// Calls registered now, over all shards.
     fn live(&self) -> usize {
-        (0..self.shards.len()).map(|i| self.lock(i).live).sum()
+        (0..self.shards.len()).map(|i| self.lock(i).live()).sum()
     }
 
     /// Wakes the calls registered for longer than the bound. Returns whether any call is
@@ -130,7 +137,7 @@ impl Shared {
         let mut live = false;
         for i in 0..self.shards.len() {
             let mut w = self.lock(i);
-            live |= w.live > 0;
+            live |= w.live() > 0;
             for waiter in w.slots.iter_mut().flatten() {
                 if !waiter.expired && now.saturating_duration_since(waiter.since) >= self.limit {
                     waiter.expired = true;
@@ -228,7 +235,6 @@ impl Watch<'_> {
                     w.slots.len() - 1
                 }
             };
-            w.live += 1;
             self.slot = Some((shard, key));
         }
         self.shared.ensure_ticker();
@@ -241,7 +247,6 @@ impl Drop for Watch<'_> {
             let mut w = self.shared.lock(shard);
             if let Some(slot) = w.slots.get_mut(key) {
                 if slot.take().is_some() {
-                    w.live -= 1;
                     w.free.push(key);
                 }
             }
@@ -256,7 +261,7 @@ fn spawn_ticker(shared: &Arc<Shared>) -> bool {
     let weak = Arc::downgrade(shared);
     let period = shared.period;
     runtime.spawn(async move {
-        let _stopped = TickerStopped(weak.clone());
+        let mut stopped = TickerStopped(weak.clone());
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
@@ -280,6 +285,9 @@ fn spawn_ticker(shared: &Arc<Shared>) -> bool {
                         .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
                         .is_err()
                 {
+                    // The flag is already clear, and may already belong to a new ticker:
+                    // leaving must not clear it again.
+                    stopped.disarm();
                     return;
                 }
                 idle = 0;
@@ -289,9 +297,16 @@ fn spawn_ticker(shared: &Arc<Shared>) -> bool {
     true
 }
 
-/// Marks the ticker stopped when its task is dropped early (runtime shutdown), so the next
-/// registration starts a new one.
+/// Marks the ticker stopped when its task is dropped early (runtime shutdown, or the pool
+/// dropped), so the next registration starts a new one.
 struct TickerStopped(Weak<Shared>);
+
+impl TickerStopped {
+    /// The ticker stops on its own and has cleared the flag itself.
+    fn disarm(&mut self) {
+        self.0 = Weak::new();
+    }
+}
 
 impl Drop for TickerStopped {
     fn drop(&mut self) {
