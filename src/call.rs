@@ -45,6 +45,13 @@ pub(crate) type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database
 pub(crate) type StepStream<'e, DB> = BoxStream<'e, Result<Step<DB>, sqlx::Error>>;
 type OptionalRow<DB> = Result<Option<<DB as Database>::Row>, sqlx::Error>;
 
+/// A stream of just `error`, for an executor call that fails before it starts.
+pub(crate) fn error_stream<'e, T: Send + 'e>(
+    error: sqlx::Error,
+) -> BoxStream<'e, Result<T, sqlx::Error>> {
+    futures_util::stream::once(std::future::ready(Err(error))).boxed()
+}
+
 /// A failure of the connection or server rather than of the statement: the primary is
 /// unavailable.
 pub(crate) fn server_gone<DB: Backend>(err: &sqlx::Error) -> bool {
@@ -191,7 +198,7 @@ impl<DB: Backend> RoutingPool<DB> {
             }
             Err(e) => {
                 self.record_outcome(&state.span, &e);
-                futures_util::stream::once(std::future::ready(Err(e))).boxed()
+                error_stream(e)
             }
         }
     }

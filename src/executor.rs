@@ -5,13 +5,13 @@
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::{stream, FutureExt, StreamExt};
+use futures_util::FutureExt;
 use sqlx::database::Database;
 use sqlx::error::BoxDynError;
 use sqlx::{Execute, Executor, SqlStr};
 
 use crate::backend::Backend;
-use crate::call::{Call, Step};
+use crate::call::{error_stream, Call, Step};
 use crate::options::Consistency;
 use crate::pool::RoutingPool;
 use crate::route::Route;
@@ -75,12 +75,6 @@ impl<'q, DB: Database> Execute<'q, DB> for Owned<DB> {
     }
 }
 
-fn encode_error_stream<'e, T: Send + 'e>(
-    err: BoxDynError,
-) -> BoxStream<'e, Result<T, sqlx::Error>> {
-    stream::once(async move { Err(sqlx::Error::Encode(err)) }).boxed()
-}
-
 /// Implements `Executor` for a type with a `pool()` and a `hint()`.
 macro_rules! routing_executor {
     ($ty:ty) => {
@@ -97,7 +91,7 @@ macro_rules! routing_executor {
             {
                 match Owned::take(query) {
                     Ok(owned) => self.pool().run_many(self.call(), owned),
-                    Err(err) => encode_error_stream(err),
+                    Err(err) => error_stream(sqlx::Error::Encode(err)),
                 }
             }
 

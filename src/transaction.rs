@@ -9,10 +9,11 @@ use std::ops::{Deref, DerefMut};
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
-use sqlx::{Database, Either, Execute, Executor, SqlStr};
+use sqlx::{Execute, Executor, SqlStr};
 use tracing::{Instrument, Span};
 
 use crate::backend::Backend;
+use crate::call::{error_stream, Step};
 use crate::executor::Owned;
 use crate::route::{Decision, Reason};
 use crate::telemetry::{self, span};
@@ -124,8 +125,6 @@ impl<DB: Backend> InTransaction<DB> {
     }
 }
 
-type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
-
 impl<'t, DB: Backend> Executor<'t> for &'t mut InTransaction<DB> {
     type Database = DB;
 
@@ -136,10 +135,7 @@ impl<'t, DB: Backend> Executor<'t> for &'t mut InTransaction<DB> {
     {
         let owned = match Owned::take(query) {
             Ok(owned) => owned,
-            Err(e) => {
-                return futures_util::stream::once(async move { Err(sqlx::Error::Encode(e)) })
-                    .boxed()
-            }
+            Err(e) => return error_stream(sqlx::Error::Encode(e)),
         };
         let span = self.statement_span(owned.sql_str());
         let steps = {

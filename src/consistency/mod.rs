@@ -17,13 +17,13 @@ use std::time::Instant;
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use futures_util::{stream, FutureExt, StreamExt};
-use sqlx::{Database, Either, Execute, Executor, SqlStr};
+use sqlx::{Execute, Executor, SqlStr};
 
 pub(crate) use position::cluster_id;
 pub use position::{CausalToken, Position};
 
 use crate::backend::Backend;
-use crate::call::Call;
+use crate::call::{error_stream, Call, Step};
 use crate::executor::Owned;
 use crate::options::Consistency;
 use crate::route::{Target, Verdict};
@@ -236,8 +236,6 @@ impl<DB: Backend> Session<DB> {
     }
 }
 
-type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
-
 impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
     type Database = DB;
 
@@ -248,12 +246,12 @@ impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
     {
         let owned = match Owned::take(query) {
             Ok(owned) => owned,
-            Err(e) => return stream::once(async move { Err(sqlx::Error::Encode(e)) }).boxed(),
+            Err(e) => return error_stream(sqlx::Error::Encode(e)),
         };
         stream::once(async move {
             match self.plan(owned.sql_str()).await {
                 Ok(call) => self.pool.run_many(call, owned),
-                Err(e) => stream::once(async move { Err(e) }).boxed(),
+                Err(e) => error_stream(e),
             }
         })
         .flatten()
