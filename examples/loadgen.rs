@@ -463,16 +463,11 @@ where
     }
 }
 
+/// Creates and fills `loadgen_kv` on the primary if needed and waits until the replica (or
+/// the proxy) sees every row.
 #[cfg(feature = "mysql")]
-async fn mysql_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Error>> {
-    use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
-    let opts = || {
-        MySqlPoolOptions::new()
-            .max_connections(a.concurrency as u32)
-            .min_connections(a.concurrency as u32)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(a.test_before_acquire)
-    };
+async fn mysql_setup(a: &Args, mode: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use sqlx::mysql::MySqlPool;
     let setup_url = match mode {
         "proxy" => a
             .primary
@@ -480,50 +475,59 @@ async fn mysql_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Er
             .unwrap_or(need(&a.proxy, "--proxy", "proxy")?),
         m => need(&a.primary, "--primary", m)?,
     };
-    {
-        let setup = MySqlPool::connect(setup_url).await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS loadgen_kv (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
-        )
+    let setup = MySqlPool::connect(setup_url).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS loadgen_kv (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
         .execute(&setup)
         .await?;
-        let have: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS SIGNED) FROM loadgen_kv")
-            .fetch_one(&setup)
-            .await?;
-        if have < a.rows {
-            fill(a.rows, |batch| {
-                let setup = setup.clone();
-                async move {
-                    sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "INSERT IGNORE INTO loadgen_kv (id, v) VALUES {batch}"
-                    )))
-                    .execute(&setup)
-                    .await
-                    .map(drop)
-                }
-            })
-            .await?;
-        }
-        let wait_url = a
-            .replica
-            .as_deref()
-            .or(a.proxy.as_deref())
-            .unwrap_or(setup_url);
-        let check = MySqlPool::connect(wait_url).await?;
-        let rows = a.rows;
-        wait_rows(rows, || {
-            let check = check.clone();
+    let have: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS SIGNED) FROM loadgen_kv")
+        .fetch_one(&setup)
+        .await?;
+    if have < a.rows {
+        fill(a.rows, |batch| {
+            let setup = setup.clone();
             async move {
-                sqlx::query_scalar("SELECT CAST(COUNT(*) AS SIGNED) FROM loadgen_kv WHERE id <= ?")
-                    .bind(rows)
-                    .fetch_one(&check)
-                    .await
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT IGNORE INTO loadgen_kv (id, v) VALUES {batch}"
+                )))
+                .execute(&setup)
+                .await
+                .map(drop)
             }
         })
         .await?;
-        check.close().await;
-        setup.close().await;
     }
+    let wait_url = a
+        .replica
+        .as_deref()
+        .or(a.proxy.as_deref())
+        .unwrap_or(setup_url);
+    let check = MySqlPool::connect(wait_url).await?;
+    let rows = a.rows;
+    wait_rows(rows, || {
+        let check = check.clone();
+        async move {
+            sqlx::query_scalar("SELECT CAST(COUNT(*) AS SIGNED) FROM loadgen_kv WHERE id <= ?")
+                .bind(rows)
+                .fetch_one(&check)
+                .await
+        }
+    })
+    .await?;
+    check.close().await;
+    setup.close().await;
+    Ok(())
+}
+
+#[cfg(feature = "mysql")]
+async fn mysql_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Error>> {
+    use sqlx::mysql::MySqlPoolOptions;
+    let opts = || {
+        MySqlPoolOptions::new()
+            .max_connections(a.concurrency as u32)
+            .min_connections(a.concurrency as u32)
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(a.test_before_acquire)
+    };
     Ok(match mode {
         "proxy" => Exec::MyProxy(opts().connect(need(&a.proxy, "--proxy", "proxy")?).await?),
         m => {
@@ -542,16 +546,11 @@ async fn mysql_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Er
     })
 }
 
+/// Creates and fills `loadgen_kv` on the primary if needed and waits until the replica (or
+/// the proxy) sees every row.
 #[cfg(feature = "postgres")]
-async fn postgres_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Error>> {
-    use sqlx::postgres::{PgPool, PgPoolOptions};
-    let opts = || {
-        PgPoolOptions::new()
-            .max_connections(a.concurrency as u32)
-            .min_connections(a.concurrency as u32)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(a.test_before_acquire)
-    };
+async fn postgres_setup(a: &Args, mode: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use sqlx::postgres::PgPool;
     let setup_url = match mode {
         "proxy" => a
             .primary
@@ -559,49 +558,58 @@ async fn postgres_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error:
             .unwrap_or(need(&a.proxy, "--proxy", "proxy")?),
         m => need(&a.primary, "--primary", m)?,
     };
-    {
-        let setup = PgPool::connect(setup_url).await?;
-        sqlx::query("SET client_min_messages = warning")
-            .execute(&setup)
-            .await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS loadgen_kv (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
-        )
+    let setup = PgPool::connect(setup_url).await?;
+    sqlx::query("SET client_min_messages = warning")
         .execute(&setup)
         .await?;
-        let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM loadgen_kv")
-            .fetch_one(&setup)
-            .await?;
-        if have < a.rows {
-            sqlx::query(
-                "INSERT INTO loadgen_kv (id, v) SELECT g, 0 FROM generate_series(1, $1) g \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(a.rows)
-            .execute(&setup)
-            .await?;
-            sqlx::query("ANALYZE loadgen_kv").execute(&setup).await?;
-        }
-        let wait_url = a
-            .replica
-            .as_deref()
-            .or(a.proxy.as_deref())
-            .unwrap_or(setup_url);
-        let check = PgPool::connect(wait_url).await?;
-        let rows = a.rows;
-        wait_rows(rows, || {
-            let check = check.clone();
-            async move {
-                sqlx::query_scalar("SELECT COUNT(*) FROM loadgen_kv WHERE id <= $1")
-                    .bind(rows)
-                    .fetch_one(&check)
-                    .await
-            }
-        })
+    sqlx::query("CREATE TABLE IF NOT EXISTS loadgen_kv (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
+        .execute(&setup)
         .await?;
-        check.close().await;
-        setup.close().await;
+    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM loadgen_kv")
+        .fetch_one(&setup)
+        .await?;
+    if have < a.rows {
+        sqlx::query(
+            "INSERT INTO loadgen_kv (id, v) SELECT g, 0 FROM generate_series(1, $1) g \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(a.rows)
+        .execute(&setup)
+        .await?;
+        sqlx::query("ANALYZE loadgen_kv").execute(&setup).await?;
     }
+    let wait_url = a
+        .replica
+        .as_deref()
+        .or(a.proxy.as_deref())
+        .unwrap_or(setup_url);
+    let check = PgPool::connect(wait_url).await?;
+    let rows = a.rows;
+    wait_rows(rows, || {
+        let check = check.clone();
+        async move {
+            sqlx::query_scalar("SELECT COUNT(*) FROM loadgen_kv WHERE id <= $1")
+                .bind(rows)
+                .fetch_one(&check)
+                .await
+        }
+    })
+    .await?;
+    check.close().await;
+    setup.close().await;
+    Ok(())
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Error>> {
+    use sqlx::postgres::PgPoolOptions;
+    let opts = || {
+        PgPoolOptions::new()
+            .max_connections(a.concurrency as u32)
+            .min_connections(a.concurrency as u32)
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(a.test_before_acquire)
+    };
     Ok(match mode {
         "proxy" => Exec::PgProxy(opts().connect(need(&a.proxy, "--proxy", "proxy")?).await?),
         m => {
@@ -644,6 +652,21 @@ where
     Ok(())
 }
 
+/// Prepares the table for `mode` (once per run, whatever the number of executors).
+#[allow(unreachable_code, unused_variables)] // without mysql and postgres every backend is an error
+async fn setup(a: &Args, mode: &str) -> Result<(), Box<dyn std::error::Error>> {
+    match a.backend.as_str() {
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => mysql_setup(a, mode).await,
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" | "pg" => postgres_setup(a, mode).await,
+        other => Err(format!(
+            "backend `{other}` is not available: build with --features mysql and/or postgres"
+        )
+        .into()),
+    }
+}
+
 #[allow(unreachable_code, unused_variables)] // without mysql and postgres every backend is an error
 async fn build_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Error>> {
     Ok(match a.backend.as_str() {
@@ -662,6 +685,7 @@ async fn build_exec(a: &Args, mode: &str) -> Result<Exec, Box<dyn std::error::Er
 
 async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     if a.mode != "interleaved" {
+        setup(&a, &a.mode).await?;
         let exec = build_exec(&a, &a.mode).await?;
         let line = window(&a, &exec, &a.mode, a.warmup, None).await?;
         println!("{line}");
@@ -672,6 +696,8 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     if modes.iter().any(|m| !matches!(*m, "routed" | "direct")) {
         return Err("--pair takes routed and/or direct".into());
     }
+    // Both modes read and write the same table on the same servers.
+    setup(&a, modes[0]).await?;
     let mut execs = Vec::with_capacity(modes.len());
     for mode in modes {
         execs.push(build_exec(&a, mode).await?);
