@@ -268,6 +268,24 @@ fn resource() -> Resource {
     Resource::builder().with_service_name(SERVICE).build()
 }
 
+/// Sends the pool's spans through `exporter`, batched as in production, and checks what the
+/// receiver got; then stops the receiver.
+async fn export_and_check(
+    exporter: opentelemetry_otlp::SpanExporter,
+    received: &Received,
+    stop: oneshot::Sender<()>,
+) {
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource())
+        .build();
+    tokio::time::timeout(Duration::from_secs(60), run_and_collect(provider, received))
+        .await
+        .expect("bounded");
+    assert_statement_spans(received);
+    stop.send(()).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_arrive_over_otlp_grpc() {
     let (addr, received, stop) = grpc_receiver().await;
@@ -277,18 +295,7 @@ async fn spans_arrive_over_otlp_grpc() {
         .with_timeout(Duration::from_secs(5))
         .build()
         .expect("gRPC exporter");
-    let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(resource())
-        .build();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        run_and_collect(provider, &received),
-    )
-    .await
-    .expect("bounded");
-    assert_statement_spans(&received);
-    stop.send(()).ok();
+    export_and_check(exporter, &received, stop).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,16 +307,5 @@ async fn spans_arrive_over_otlp_http() {
         .with_timeout(Duration::from_secs(5))
         .build()
         .expect("HTTP exporter");
-    let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(resource())
-        .build();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        run_and_collect(provider, &received),
-    )
-    .await
-    .expect("bounded");
-    assert_statement_spans(&received);
-    stop.send(()).ok();
+    export_and_check(exporter, &received, stop).await;
 }
