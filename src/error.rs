@@ -64,9 +64,17 @@ pub enum Error {
     )]
     Metrics(#[from] prometheus::Error),
 
+    /// The health monitor's thread could not be started.
+    #[error("starting the health monitor's thread failed: {0}; set monitor_interval to zero to run without it")]
+    Monitor(std::io::Error),
+
     /// A causal token could not be parsed.
     #[error("malformed consistency token: {0}; pass the exact string returned by `CausalToken::to_string()`")]
     MalformedToken(&'static str),
+
+    /// A causal token failed authentication against the pool's `token_key`.
+    #[error("consistency token refused: {0}; pass tokens exactly as `Session::token()` returned them, and give every service that shares them the same token_key")]
+    TokenNotAuthentic(&'static str),
 
     /// A causal token was produced by another cluster.
     #[error("consistency token belongs to another cluster (token cluster {token:#018x}, this pool {pool:#018x}); do not share tokens across clusters")]
@@ -86,6 +94,15 @@ pub enum Error {
         replica: String,
         /// The bound that passed.
         after: Duration,
+    },
+
+    /// A read waited for a connection to a replica whose breaker then opened on evidence that
+    /// it is down (it moves to another server when it can; this reaches the caller only when
+    /// no copy of the read was left to retry).
+    #[error("replica `{replica}` went down while this read waited for a connection to it")]
+    ReplicaDown {
+        /// The replica's name.
+        replica: String,
     },
 
     /// A causal wait did not reach the required position in time.

@@ -117,7 +117,7 @@ macro_rules! routing_executor {
             where
                 'p: 'e,
             {
-                let routed = self.pool().route(sql.as_str(), &self.call(), None);
+                let routed = self.pool().route(sql.as_str(), &self.call(), 0);
                 DB::pool_executor(routed.pool).prepare_with(sql, parameters)
             }
 

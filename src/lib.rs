@@ -81,7 +81,7 @@ pub use backend::sqlite;
 pub use backend::Backend;
 pub use checks::{ConfigIssue, ServerFacts};
 pub use classify::{Analysis, CacheStats, Classifier, ClassifierOptions, Dialect};
-pub use consistency::{CausalToken, Position, Session};
+pub use consistency::{CausalToken, Position, Session, TokenKey};
 pub use error::{Error, Result};
 pub use executor::Hinted;
 pub use options::{Consistency, Fallback, PoolOptions};

@@ -83,6 +83,13 @@ pub struct PoolOptions {
     /// cluster. Default `None`: derived from the backend and the primary's host, port and
     /// database, which is right when every service uses the same primary address.
     pub cluster_name: Option<String>,
+    /// Authenticates causal tokens: [`crate::Session::token`] signs them, and
+    /// [`crate::RoutingPool::resume`] and [`crate::Session::merge`] refuse a token that is
+    /// unsigned, tampered with or signed with another key ([`crate::Error::TokenNotAuthentic`]).
+    /// Default `None`: tokens are not authenticated, so a client can edit the position its
+    /// token carries (which can only make its reads wait and go to the primary, never read
+    /// stale data). Set it whenever tokens travel through clients (cookies, headers).
+    pub token_key: Option<crate::TokenKey>,
     /// Ask the server whether user-defined functions the classifier does not know may write
     /// (PostgreSQL `pg_proc.provolatile`), once per name, and route accordingly: `VOLATILE`
     /// to the primary, `STABLE`/`IMMUTABLE` to replicas. The first statement calling a new
@@ -111,6 +118,7 @@ impl Default for PoolOptions {
             causal_window: None,
             function_volatility: false,
             cluster_name: None,
+            token_key: None,
         }
     }
 }

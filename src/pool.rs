@@ -1,10 +1,9 @@
 //! [`RoutingPool`], its builder, and the runtime switches operators use during incidents.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sqlx::Pool;
-use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
 use crate::call::Call;
@@ -33,17 +32,9 @@ pub(crate) struct Inner<DB: Backend> {
     pub force_primary: AtomicBool,
     pub options: PoolOptions,
     pub functions: FunctionCatalog,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl<DB: Backend> Drop for Inner<DB> {
-    fn drop(&mut self) {
-        if let Ok(tasks) = self.tasks.get_mut() {
-            for task in tasks.drain(..) {
-                task.abort();
-            }
-        }
-    }
+    /// The health monitor's thread (none when `monitor_interval` is zero); its loops stop when
+    /// this drops.
+    monitor: Option<monitor::Monitor>,
 }
 
 impl<DB: Backend> Clone for RoutingPool<DB> {
@@ -143,12 +134,6 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             });
         }
         let monitored = !self.options.monitor_interval.is_zero();
-        if monitored && tokio::runtime::Handle::try_current().is_err() {
-            return Err(Error::InvalidOption {
-                option: "monitor_interval",
-                why: "build the pool inside a Tokio runtime, or set monitor_interval to zero",
-            });
-        }
         let mut replicas = Vec::with_capacity(self.replicas.len());
         for (name, pool, weight) in self.replicas {
             if name.is_empty() || name.len() > 64 || name == "primary" {
@@ -194,10 +179,10 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
                 )?)
             }
         };
-        let tasks = if monitored {
-            monitor::spawn(&topology, &self.options)
+        let monitor = if monitored {
+            Some(monitor::spawn(&topology, &self.options).map_err(Error::Monitor)?)
         } else {
-            Vec::new()
+            None
         };
         let cluster = match &self.options.cluster_name {
             Some(name) => crate::consistency::cluster_id(&[name]),
@@ -216,7 +201,7 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             force_primary: AtomicBool::new(false),
             options: self.options,
             functions: FunctionCatalog::default(),
-            tasks: Mutex::new(tasks),
+            monitor,
         })))
     }
 }
@@ -267,22 +252,58 @@ impl<DB: Backend> RoutingPool<DB> {
     /// Begins a transaction on the primary. Every statement run on it (`&mut *tx`) uses that
     /// one primary connection and is a span under one transaction span.
     pub async fn begin(&self) -> Result<crate::Transaction<DB>, sqlx::Error> {
-        if self.0.topology.primary_down() {
+        let tx = self.on_primary(self.0.topology.primary.begin()).await?;
+        Ok(crate::Transaction::new(tx, self.clone()))
+    }
+
+    /// Runs `work` against the primary: refused at once while its breaker is open, ended
+    /// with [`Error::PrimaryUnavailable`] when the breaker opens on evidence while it waits
+    /// (instead of sqlx's acquire timeout), and a failure that proves the primary down opens
+    /// the breaker.
+    pub(crate) async fn on_primary<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let t = &*self.0.topology;
+        if t.primary_down() {
             return Err(self.primary_unavailable());
         }
-        let tx = self.0.topology.primary.begin().await;
-        let tx = match tx {
-            Ok(tx) => tx,
-            Err(e) => return Err(self.primary_result_of(e)),
-        };
-        Ok(crate::Transaction::new(tx, self.clone()))
+        let mut watch = t.primary_watch.watch();
+        let mut work = std::pin::pin!(work);
+        let done = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = work.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(r));
+            }
+            if watch.pending(cx) || t.primary_down() {
+                return std::task::Poll::Ready(None);
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        match done {
+            Some(result) => result.map_err(|e| self.primary_result_of(e)),
+            None => Err(self.primary_unavailable()),
+        }
+    }
+
+    /// The server family, asked of the primary the first time it is needed when no probe has
+    /// told yet (MySQL vs MariaDB decides which GTID variables exist).
+    pub(crate) async fn system(&self) -> Result<&'static str, sqlx::Error> {
+        let known = &self.0.topology.system;
+        if let Some(system) = known.get() {
+            return Ok(system);
+        }
+        match DB::detect_system(&self.0.topology.primary).await? {
+            Some(system) => Ok(known.get_or_init(|| system)),
+            None => Ok(DB::SYSTEM),
+        }
     }
 
     /// Maps a failure to reach the primary to [`Error::PrimaryUnavailable`] (opening its
     /// breaker); other errors pass through.
     pub(crate) fn primary_result_of(&self, e: sqlx::Error) -> sqlx::Error {
-        if crate::call::server_gone::<DB>(&e) {
-            self.0.topology.primary_health.trip(&e);
+        if crate::backend::judge::<DB>(&e) == crate::backend::ErrorClass::ServerDown {
+            self.0.topology.trip_primary(&e);
             self.primary_unavailable()
         } else {
             e
@@ -291,7 +312,7 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// The decision the pool would make for `sql` now, in the current task scope.
     pub fn explain(&self, sql: &str) -> Decision {
-        self.route(sql, &Call::default(), None).decision
+        self.route(sql, &Call::default(), 0).decision
     }
 
     /// The classifier.
@@ -370,11 +391,7 @@ impl<DB: Backend> RoutingPool<DB> {
                 ..server(&r.name, Role::Replica, &r.health, &r.pool)
             })
             .collect();
-        let monitor_tasks = self
-            .0
-            .tasks
-            .lock()
-            .map_or(0, |t| t.iter().filter(|h| !h.is_finished()).count());
+        let monitor_tasks = self.0.monitor.as_ref().map_or(0, monitor::Monitor::running);
         Status {
             primary,
             replicas,
@@ -385,10 +402,8 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Closes every pool and stops the monitor.
     pub async fn close(&self) {
-        if let Ok(mut tasks) = self.0.tasks.lock() {
-            for task in tasks.drain(..) {
-                task.abort();
-            }
+        if let Some(monitor) = &self.0.monitor {
+            monitor.stop();
         }
         self.0.topology.primary.close().await;
         for r in &self.0.topology.replicas {
@@ -450,9 +465,9 @@ impl<DB: Backend> RoutingPool<DB> {
         Error::PrimaryUnavailable { last_error }.into_sqlx()
     }
 
-    /// Routes one statement: decision plus the pool to run it on. `exclude` skips a replica
-    /// that just failed.
-    pub(crate) fn route(&self, sql: &str, call: &Call, exclude: Option<&str>) -> Routed<'_, DB> {
+    /// Routes one statement: decision plus the pool to run it on. `tried` holds the replicas
+    /// the call already tried (bits by index), which are skipped.
+    pub(crate) fn route(&self, sql: &str, call: &Call, tried: u64) -> Routed<'_, DB> {
         let inner = &*self.0;
         let t = &*inner.topology;
         let analysis = inner.classifier.analyze(sql);
@@ -476,14 +491,16 @@ impl<DB: Backend> RoutingPool<DB> {
             route::decide(verdict, analysis.hint, call.route, current_scope(), state);
         let mut replica = None;
         if decision.target == Target::Replica {
-            if inner.force_primary.load(Ordering::Relaxed) {
+            if call.refused || analysis.was_refused() {
+                decision = Decision::primary(Reason::ReplicaRefused);
+            } else if inner.force_primary.load(Ordering::Relaxed) {
                 decision = Decision::primary(Reason::ForcedToPrimary);
             } else if call.causal_fallback {
                 decision = Decision::primary(Reason::Consistency);
             } else if let Some(pinned) = call
                 .pin
                 .and_then(|i| t.replicas.get(i.wrapping_sub(1)))
-                .filter(|r| exclude != Some(&*r.name))
+                .filter(|r| !r.tried_in(tried))
             {
                 replica = Some(pinned);
             } else {
@@ -491,7 +508,7 @@ impl<DB: Backend> RoutingPool<DB> {
                     Consistency::BoundedStaleness(d) => LagBound::At(d),
                     _ => LagBound::Pool,
                 };
-                replica = t.pick(bound, exclude);
+                replica = t.pick(bound, tried);
                 if replica.is_none() {
                     decision = Decision::primary(Reason::NoEligibleReplica);
                 }

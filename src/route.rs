@@ -122,6 +122,10 @@ pub enum Reason {
     ForcedToPrimary,
     /// A read that needs strong consistency (or read-your-writes that no replica can serve).
     Consistency,
+    /// A replica refused the statement as a write although the classifier saw a read (a view
+    /// over a writing function, a user overload of a built-in name): it ran on the primary,
+    /// and goes there directly from then on.
+    ReplicaRefused,
 }
 
 /// Metric labels of every [`Reason`], indexed by [`Reason::ordinal`].
@@ -149,6 +153,7 @@ pub(crate) const REASON_LABELS: &[&str] = &[
     "no_eligible_replica",
     "forced_to_primary",
     "consistency",
+    "replica_refused",
 ];
 
 impl Reason {
@@ -182,6 +187,7 @@ impl Reason {
             Reason::NoEligibleReplica => 20,
             Reason::ForcedToPrimary => 21,
             Reason::Consistency => 22,
+            Reason::ReplicaRefused => 23,
         }
     }
 }
@@ -212,6 +218,7 @@ impl fmt::Display for Reason {
             Reason::NoEligibleReplica => f.write_str("read, no eligible replica"),
             Reason::ForcedToPrimary => f.write_str("read, forced to primary"),
             Reason::Consistency => f.write_str("read, consistency requires primary"),
+            Reason::ReplicaRefused => f.write_str("refused by a replica as a write"),
         }
     }
 }

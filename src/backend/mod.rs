@@ -34,18 +34,60 @@ pub struct ReplicaProbe {
     pub position: Option<Position>,
 }
 
-/// How a database error bears on routing.
+/// What a failed call proves about its server, which decides whether a breaker opens, a read
+/// moves elsewhere, or the error simply goes back to the caller. See [`judge`] for the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorClass {
-    /// The server went away or is shutting down or starting: retry a read elsewhere; on the
-    /// primary, it is unavailable.
-    ServerGone,
-    /// The server cannot be used by this pool (authentication, missing database, cannot open
-    /// the file): retry a read elsewhere.
-    Unusable,
-    /// The statement failed: report it as is.
+    /// Evidence that the server cannot serve this pool now: it refused the connection or the
+    /// login, does not have the database, or says it is shutting down or starting up. Opens
+    /// the server's breaker; a read moves to another server.
+    ServerDown,
+    /// The connection broke while the statement ran (reset, end of stream, killed). The
+    /// server may be gone, or the statement itself (`KILL CONNECTION_ID()`,
+    /// `pg_terminate_backend(pg_backend_pid())`, an oversized packet) or an administrator
+    /// ended it: proves nothing until a probe on a fresh connection says which.
+    ConnectionLost,
+    /// The server refused the statement because it is read-only (a replica, or a primary
+    /// demoted by a switchover); the statement had no effect.
+    ReadOnly,
+    /// The application's own pool could not hand out a connection (sqlx's `PoolTimedOut`,
+    /// `PoolClosed`): saturation, not an outage. Goes back to the caller exactly as sqlx
+    /// returns it.
+    Pool,
+    /// The statement failed and the server is fine (syntax, constraint, bad bind count,
+    /// unsupported command, decode error, ...). Goes back to the caller; touches no breaker.
     Statement,
+}
+
+/// Judges an error by what it proves (the classification table, per backend):
+///
+/// | error | class |
+/// |---|---|
+/// | `Io`: connection refused, no such socket, address or network unreachable | `ServerDown` |
+/// | `Io`: anything else (reset, aborted, broken pipe, end of stream, timed out) | `ConnectionLost` |
+/// | `Tls` (the handshake failed) | `ServerDown` |
+/// | `WorkerCrashed` (SQLite's connection thread) | `ConnectionLost` |
+/// | `PoolTimedOut`, `PoolClosed` | `Pool` |
+/// | `Protocol`, `Encode`, `Decode`, `RowNotFound`, `Column*`, `Type*`, ... | `Statement` |
+/// | `Database`: by the backend's [`Backend::error_class`] | (MySQL/MariaDB, PostgreSQL, SQLite tables there) |
+pub fn judge<DB: Backend>(err: &sqlx::Error) -> ErrorClass {
+    use std::io::ErrorKind;
+    match err {
+        sqlx::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused
+            | ErrorKind::NotFound
+            | ErrorKind::AddrNotAvailable
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable => ErrorClass::ServerDown,
+            _ => ErrorClass::ConnectionLost,
+        },
+        sqlx::Error::Tls(_) => ErrorClass::ServerDown,
+        sqlx::Error::WorkerCrashed => ErrorClass::ConnectionLost,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => ErrorClass::Pool,
+        sqlx::Error::Database(db) => DB::error_class(db.as_ref()),
+        _ => ErrorClass::Statement,
+    }
 }
 
 /// What a probe of the primary found.
@@ -82,10 +124,10 @@ pub trait Backend: Database<Arguments: Clone> {
     /// A connection as an executor.
     fn conn_executor(conn: &mut Self::Connection) -> impl Executor<'_, Database = Self>;
 
-    /// Probes a replica's role, replication threads and lag. With a heartbeat table, lag is
+    /// Probes a replica's role, replication threads and lag, on the monitor's own connection. With a heartbeat table, lag is
     /// measured from its timestamp row instead of the server's own (coarser) estimate.
     fn probe_replica<'a>(
-        pool: &'a Pool<Self>,
+        conn: &'a mut Self::Connection,
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>>;
 
@@ -111,8 +153,8 @@ pub trait Backend: Database<Arguments: Clone> {
         err.code().map(|c| c.into_owned())
     }
 
-    /// How a database error bears on routing (retry a read elsewhere, primary unavailable, or
-    /// a plain statement error).
+    /// What a database error proves about its server (see [`ErrorClass`]); the rest of the
+    /// table is [`judge`].
     fn error_class(err: &dyn sqlx::error::DatabaseError) -> ErrorClass;
 
     /// What the server says about itself for [`crate::RoutingPool::check_config`];
@@ -131,9 +173,18 @@ pub trait Backend: Database<Arguments: Clone> {
         Box::pin(async { Ok(Vec::new()) })
     }
 
-    /// Probes the primary's role and, with a heartbeat table, writes the heartbeat row.
+    /// The `db.system.name` the server's version reveals, when it refines [`Backend::SYSTEM`]
+    /// (`mariadb` vs `mysql`): asked before the first position capture when no probe has
+    /// told yet, so read-your-writes is exact from the first call with the monitor on or off.
+    fn detect_system<'a>(
+        _pool: &'a Pool<Self>,
+    ) -> BoxFuture<'a, Result<Option<&'static str>, sqlx::Error>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Probes the primary's role (on the monitor's own connection) and, with a heartbeat table, writes the heartbeat row.
     fn probe_primary<'a>(
-        pool: &'a Pool<Self>,
+        conn: &'a mut Self::Connection,
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PrimaryProbe, sqlx::Error>>;
 }
@@ -170,3 +221,49 @@ macro_rules! network_server_info {
 }
 #[allow(unused_imports)]
 pub(crate) use network_server_info;
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::io::{Error as IoError, ErrorKind};
+
+    use super::{judge, ErrorClass};
+
+    fn io(kind: ErrorKind) -> sqlx::Error {
+        sqlx::Error::Io(IoError::from(kind))
+    }
+
+    /// The rows of [`judge`]'s table that do not depend on the backend.
+    #[test]
+    fn sqlx_errors_are_judged_by_what_they_prove() {
+        let rows = [
+            (io(ErrorKind::ConnectionRefused), ErrorClass::ServerDown),
+            (io(ErrorKind::NotFound), ErrorClass::ServerDown),
+            (io(ErrorKind::AddrNotAvailable), ErrorClass::ServerDown),
+            (io(ErrorKind::HostUnreachable), ErrorClass::ServerDown),
+            (io(ErrorKind::NetworkUnreachable), ErrorClass::ServerDown),
+            (io(ErrorKind::ConnectionReset), ErrorClass::ConnectionLost),
+            (io(ErrorKind::ConnectionAborted), ErrorClass::ConnectionLost),
+            (io(ErrorKind::BrokenPipe), ErrorClass::ConnectionLost),
+            (io(ErrorKind::UnexpectedEof), ErrorClass::ConnectionLost),
+            (io(ErrorKind::TimedOut), ErrorClass::ConnectionLost),
+            (sqlx::Error::Tls("handshake".into()), ErrorClass::ServerDown),
+            (sqlx::Error::WorkerCrashed, ErrorClass::ConnectionLost),
+            (sqlx::Error::PoolTimedOut, ErrorClass::Pool),
+            (sqlx::Error::PoolClosed, ErrorClass::Pool),
+            (
+                sqlx::Error::Protocol("bind count".into()),
+                ErrorClass::Statement,
+            ),
+            (sqlx::Error::RowNotFound, ErrorClass::Statement),
+            (
+                sqlx::Error::ColumnNotFound("v".into()),
+                ErrorClass::Statement,
+            ),
+            (sqlx::Error::Decode("bad".into()), ErrorClass::Statement),
+            (sqlx::Error::Encode("bad".into()), ErrorClass::Statement),
+        ];
+        for (error, class) in rows {
+            assert_eq!(judge::<sqlx::Sqlite>(&error), class, "{error:?}");
+        }
+    }
+}

@@ -22,11 +22,10 @@ impl Backend for MySql {
     network_server_info!();
 
     fn probe_replica<'a>(
-        pool: &'a Pool<Self>,
+        conn: &'a mut sqlx::MySqlConnection,
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>> {
         async move {
-            let mut conn = pool.acquire().await?;
             let (read_only, version): (i64, String) =
                 sqlx::query_as("SELECT CAST(@@global.read_only AS SIGNED), VERSION()")
                     .fetch_one(&mut *conn)
@@ -78,16 +77,21 @@ impl Backend for MySql {
             .or_else(|| err.code().map(|c| c.into_owned()))
     }
 
+    /// | MySQL/MariaDB error | class |
+    /// |---|---|
+    /// | 1040 too many connections, 1044/1045 access denied, 1049 unknown database, 1129/1130 host blocked or not allowed, 1053 server shutdown in progress | `ServerDown` |
+    /// | 1927 connection killed, 1152/1184 aborted connection, 2006 gone away, 2013 lost connection, SQLSTATE 08S01 | `ConnectionLost` |
+    /// | 1290 `--read-only` prevents the statement, 1836 read-only mode, 1792 read-only transaction | `ReadOnly` |
+    /// | anything else (1153 packet too large, syntax, constraints, ...) | `Statement` |
     fn error_class(err: &dyn sqlx::error::DatabaseError) -> ErrorClass {
         match err
             .try_downcast_ref::<MySqlDatabaseError>()
             .map(|e| e.number())
         {
-            // server shutdown, connection killed, too many connections, aborted connection
-            Some(1053 | 1927 | 1040 | 1152 | 1184) => ErrorClass::ServerGone,
-            // access denied, unknown database, host blocked or not allowed
-            Some(1044 | 1045 | 1049 | 1129 | 1130) => ErrorClass::Unusable,
-            _ if err.code().as_deref() == Some("08S01") => ErrorClass::ServerGone,
+            Some(1040 | 1044 | 1045 | 1049 | 1053 | 1129 | 1130) => ErrorClass::ServerDown,
+            Some(1927 | 1152 | 1184 | 2006 | 2013) => ErrorClass::ConnectionLost,
+            Some(1290 | 1836 | 1792) => ErrorClass::ReadOnly,
+            _ if err.code().as_deref() == Some("08S01") => ErrorClass::ConnectionLost,
             _ => ErrorClass::Statement,
         }
     }
@@ -106,6 +110,22 @@ impl Backend for MySql {
                 identity: format!("{host}:{port}#{id}"),
                 writable: read_only == 0,
                 max_connections: u32::try_from(max).ok(),
+            }))
+        }
+        .boxed()
+    }
+
+    fn detect_system<'a>(
+        pool: &'a Pool<Self>,
+    ) -> BoxFuture<'a, Result<Option<&'static str>, sqlx::Error>> {
+        async move {
+            let version: String = sqlx::query_scalar("SELECT VERSION()")
+                .fetch_one(pool)
+                .await?;
+            Ok(Some(if is_mariadb(&version) {
+                "mariadb"
+            } else {
+                "mysql"
             }))
         }
         .boxed()
@@ -152,11 +172,10 @@ impl Backend for MySql {
     }
 
     fn probe_primary<'a>(
-        pool: &'a Pool<Self>,
+        conn: &'a mut sqlx::MySqlConnection,
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PrimaryProbe, sqlx::Error>> {
         async move {
-            let mut conn = pool.acquire().await?;
             let (read_only, version): (i64, String) =
                 sqlx::query_as("SELECT CAST(@@global.read_only AS SIGNED), VERSION()")
                     .fetch_one(&mut *conn)

@@ -34,11 +34,10 @@ impl Backend for Postgres {
     network_server_info!();
 
     fn probe_replica<'a>(
-        pool: &'a Pool<Self>,
+        conn: &'a mut sqlx::PgConnection,
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>> {
         async move {
-            let mut conn = pool.acquire().await?;
             let (writable, receiving, applying, lag, applied): (
                 bool,
                 bool,
@@ -70,15 +69,19 @@ impl Backend for Postgres {
         .boxed()
     }
 
+    /// | SQLSTATE | class |
+    /// |---|---|
+    /// | 08001/08004 connection rejected, 28000/28P01 login refused, 3D000 unknown database, 53300 too many connections, 57P03 cannot connect now | `ServerDown` |
+    /// | 08000/08003/08006 connection failure, 57P01 terminated by an administrator (also `pg_terminate_backend`), 57P02 crash of another backend | `ConnectionLost` |
+    /// | 25006 read-only transaction (a standby) | `ReadOnly` |
+    /// | anything else (42501 permission denied, syntax, constraints, ...) | `Statement` |
     fn error_class(err: &dyn sqlx::error::DatabaseError) -> ErrorClass {
         match err.code().as_deref() {
-            // connection failures, server shutting down / crashed / starting, too many clients
-            Some(
-                "08000" | "08001" | "08003" | "08004" | "08006" | "57P01" | "57P02" | "57P03"
-                | "53300",
-            ) => ErrorClass::ServerGone,
-            // authentication, unknown database, not allowed to connect
-            Some("28000" | "28P01" | "3D000" | "42501") => ErrorClass::Unusable,
+            Some("08001" | "08004" | "28000" | "28P01" | "3D000" | "53300" | "57P03") => {
+                ErrorClass::ServerDown
+            }
+            Some("08000" | "08003" | "08006" | "57P01" | "57P02") => ErrorClass::ConnectionLost,
+            Some("25006") => ErrorClass::ReadOnly,
             _ => ErrorClass::Statement,
         }
     }
@@ -164,11 +167,10 @@ impl Backend for Postgres {
     }
 
     fn probe_primary<'a>(
-        pool: &'a Pool<Self>,
+        conn: &'a mut sqlx::PgConnection,
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PrimaryProbe, sqlx::Error>> {
         async move {
-            let mut conn = pool.acquire().await?;
             let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
                 .fetch_one(&mut *conn)
                 .await?;

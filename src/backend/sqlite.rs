@@ -29,8 +29,10 @@ impl Backend for Sqlite {
 
     fn error_class(err: &dyn sqlx::error::DatabaseError) -> super::ErrorClass {
         // SQLITE_CANTOPEN (14), SQLITE_NOTADB (26), SQLITE_IOERR (10): the file cannot serve.
+        // SQLITE_READONLY (8): a reader was asked to write.
         match err.code().as_deref() {
-            Some("14" | "26" | "10") => super::ErrorClass::Unusable,
+            Some("14" | "26" | "10") => super::ErrorClass::ServerDown,
+            Some("8") => super::ErrorClass::ReadOnly,
             _ => super::ErrorClass::Statement,
         }
     }
@@ -43,7 +45,7 @@ impl Backend for Sqlite {
     }
 
     fn probe_replica<'a>(
-        _pool: &'a sqlx::Pool<Self>,
+        _conn: &'a mut sqlx::SqliteConnection,
         _heartbeat: Option<&'a str>,
     ) -> futures_core::future::BoxFuture<'a, Result<super::ReplicaProbe, sqlx::Error>> {
         // The readers read the writer's own file: no replication, no lag.
@@ -79,7 +81,7 @@ impl Backend for Sqlite {
     }
 
     fn probe_primary<'a>(
-        _pool: &'a sqlx::Pool<Self>,
+        _conn: &'a mut sqlx::SqliteConnection,
         _heartbeat: Option<&'a str>,
     ) -> futures_core::future::BoxFuture<'a, Result<super::PrimaryProbe, sqlx::Error>> {
         Box::pin(async {

@@ -167,6 +167,9 @@ pub struct Analysis {
     pub(crate) summary: Box<str>,
     /// The text with literals replaced, computed the first time a span wants it.
     pub(crate) sanitized: std::sync::OnceLock<Box<str>>,
+    /// Set when a replica refused the statement as a write: it goes to the primary from then
+    /// on (learned, kept as long as the analysis stays in the cache).
+    pub(crate) refused: std::sync::OnceLock<()>,
 }
 
 impl Analysis {
@@ -184,6 +187,16 @@ impl Analysis {
     /// when unambiguous, the table, e.g. `SELECT users`.
     pub fn summary(&self) -> &str {
         &self.summary
+    }
+
+    /// A replica refused this statement as a write: route it to the primary from now on.
+    pub(crate) fn refused(&self) {
+        let _ = self.refused.set(());
+    }
+
+    /// Did a replica refuse this statement as a write?
+    pub(crate) fn was_refused(&self) -> bool {
+        self.refused.get().is_some()
     }
 
     /// The sanitized text, computed once by `make`.
@@ -339,6 +352,7 @@ impl Classifier {
             collection: None,
             summary: operation.into(),
             sanitized: std::sync::OnceLock::new(),
+            refused: std::sync::OnceLock::new(),
         };
         if sql.len() > opts.max_statement_bytes {
             return primary(Reason::TooLarge, None, "UNKNOWN");
@@ -392,6 +406,7 @@ impl Classifier {
             collection: facts.collection,
             summary,
             sanitized: std::sync::OnceLock::new(),
+            refused: std::sync::OnceLock::new(),
         }
     }
 

@@ -20,7 +20,7 @@ use futures_util::{stream, FutureExt, StreamExt};
 use sqlx::{Execute, Executor, SqlStr};
 
 pub(crate) use position::cluster_id;
-pub use position::{CausalToken, Position};
+pub use position::{CausalToken, Position, TokenKey};
 
 use crate::backend::Backend;
 use crate::call::{error_stream, Call, Step};
@@ -83,17 +83,27 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Like [`RoutingPool::resume`], from a parsed token.
     pub fn resume_token(&self, token: &CausalToken) -> Result<Session<DB>, Error> {
+        self.accept(token)?;
+        let session = self.session();
+        if let Ok(mut s) = session.state.lock() {
+            s.position = token.position.clone();
+        }
+        Ok(session)
+    }
+
+    /// Checks that a token may be used here: its cluster is this pool's and, with a
+    /// `token_key`, its signature is right.
+    pub(crate) fn accept(&self, token: &CausalToken) -> Result<(), Error> {
+        if let Some(key) = &self.0.options.token_key {
+            token.authenticate(key)?;
+        }
         if token.cluster != self.0.cluster {
             return Err(Error::ForeignToken {
                 token: token.cluster,
                 pool: self.0.cluster,
             });
         }
-        let session = self.session();
-        if let Ok(mut s) = session.state.lock() {
-            s.position = token.position.clone();
-        }
-        Ok(session)
+        Ok(())
     }
 
     /// This pool's cluster id, carried in tokens.
@@ -116,21 +126,21 @@ impl<DB: Backend> Session<DB> {
     /// The session's token, capturing the position of recent writes first.
     pub async fn token(&self) -> Result<CausalToken, Error> {
         self.settle().await?;
-        Ok(CausalToken {
+        let token = CausalToken {
             cluster: self.pool.0.cluster,
             position: self.position(),
+            tag: None,
+        };
+        Ok(match &self.pool.0.options.token_key {
+            Some(key) => token.signed(key),
+            None => token,
         })
     }
 
     /// Merges another token of the same cluster into this session (for example one carried by
     /// a request from a service that wrote too).
     pub fn merge(&self, token: &CausalToken) -> Result<(), Error> {
-        if token.cluster != self.pool.0.cluster {
-            return Err(Error::ForeignToken {
-                token: token.cluster,
-                pool: self.pool.0.cluster,
-            });
-        }
+        self.pool.accept(token)?;
         if let (Ok(mut s), Some(p)) = (self.state.lock(), &token.position) {
             s.position = Some(match &s.position {
                 Some(mine) => mine.merge(p),
@@ -160,7 +170,12 @@ impl<DB: Backend> Session<DB> {
             return Ok(());
         }
         let pool = &self.pool;
-        let captured = DB::capture_position(pool.primary_pool(), pool.system_name()).await?;
+        let captured = pool
+            .on_primary(async {
+                let system = pool.system().await?;
+                DB::capture_position(pool.primary_pool(), system).await
+            })
+            .await?;
         if let Ok(mut s) = self.state.lock() {
             s.dirty = false;
             if let Some(p) = captured {
@@ -180,7 +195,7 @@ impl<DB: Backend> Session<DB> {
             consistency: Some(Consistency::ReadYourWrites),
             ..Call::default()
         };
-        let probe = pool.route(sql, &call, None);
+        let probe = pool.route(sql, &call, 0);
         if probe.analysis.verdict != Verdict::Read {
             self.wrote();
         }

@@ -121,6 +121,67 @@ impl fmt::Display for Position {
 }
 
 const TOKEN_VERSION: u8 = 1;
+/// The version byte of a token that carries a MAC (see [`TokenKey`]).
+const SIGNED_VERSION: u8 = 2;
+/// Bytes of HMAC-SHA256 a signed token carries (128 bits: forging one takes 2^128 guesses).
+const TAG_LEN: usize = 16;
+
+/// A secret that authenticates causal tokens (HMAC-SHA256 over the cluster and the
+/// position, truncated to 128 bits). Set it with `PoolOptions::token_key`, the same key on
+/// every service that shares tokens; a token that was tampered with, truncated, unsigned, or
+/// signed with another key is then refused with [`Error::TokenNotAuthentic`].
+///
+/// Without a key a token is a plain encoding: a client can edit the position it carries, which
+/// can only make its own reads wait and then go to the primary (never read stale data), but
+/// lets any client push its reads onto the primary at will.
+///
+/// `Debug` never shows the key.
+#[derive(Clone)]
+pub struct TokenKey(std::sync::Arc<[u8]>);
+
+impl TokenKey {
+    /// Shortest key accepted, in bytes.
+    pub const MIN_LEN: usize = 16;
+
+    /// A key from secret bytes (at least [`TokenKey::MIN_LEN`]; 32 random bytes are
+    /// best).
+    pub fn new(secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+        let secret = secret.as_ref();
+        if secret.len() < Self::MIN_LEN {
+            return Err(Error::InvalidOption {
+                option: "token_key",
+                why: "use a secret of at least 16 bytes (32 random bytes are best)",
+            });
+        }
+        Ok(TokenKey(secret.into()))
+    }
+
+    fn tag(&self, signed: &[u8]) -> [u8; TAG_LEN] {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0)
+            .expect("HMAC takes keys of any length");
+        mac.update(signed);
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0; TAG_LEN];
+        tag.copy_from_slice(&full[..TAG_LEN]);
+        tag
+    }
+
+    fn verify(&self, signed: &[u8], tag: &[u8]) -> bool {
+        use hmac::{KeyInit, Mac};
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0) else {
+            return false;
+        };
+        mac.update(signed);
+        mac.verify_truncated_left(tag).is_ok()
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKey(<redacted>)")
+    }
+}
 const MAX_TOKEN_LEN: usize = 4096;
 
 /// A session's consistency token: the cluster it belongs to and the highest position its
@@ -131,6 +192,8 @@ const MAX_TOKEN_LEN: usize = 4096;
 pub struct CausalToken {
     pub(crate) cluster: u64,
     pub(crate) position: Option<Position>,
+    /// The MAC of a signed token, as parsed or as made by [`CausalToken::signed`].
+    pub(crate) tag: Option<[u8; TAG_LEN]>,
 }
 
 impl CausalToken {
@@ -160,11 +223,49 @@ impl CausalToken {
         Ok(CausalToken {
             cluster: self.cluster,
             position,
+            tag: None,
         })
     }
 
-    fn encode(&self) -> Vec<u8> {
-        let mut out = vec![TOKEN_VERSION];
+    /// Is this token signed (it carries a MAC, checked by a pool that has the key)?
+    pub fn is_signed(&self) -> bool {
+        self.tag.is_some()
+    }
+
+    /// This token signed with `key`.
+    pub(crate) fn signed(mut self, key: &TokenKey) -> Self {
+        self.tag = Some(key.tag(&self.encode(SIGNED_VERSION)));
+        self
+    }
+
+    /// Checks the token's MAC against `key`.
+    pub(crate) fn authenticate(&self, key: &TokenKey) -> Result<(), Error> {
+        let tag = self
+            .tag
+            .ok_or(Error::TokenNotAuthentic("the token is not signed"))?;
+        if key.verify(&self.encode(SIGNED_VERSION), &tag) {
+            Ok(())
+        } else {
+            Err(Error::TokenNotAuthentic(
+                "the signature does not match: tampered with, or signed with another key",
+            ))
+        }
+    }
+
+    /// The token's bytes as sent: the version, the payload, and the tag when signed.
+    fn to_bytes(&self) -> Vec<u8> {
+        match &self.tag {
+            None => self.encode(TOKEN_VERSION),
+            Some(tag) => {
+                let mut out = self.encode(SIGNED_VERSION);
+                out.extend_from_slice(tag);
+                out
+            }
+        }
+    }
+
+    fn encode(&self, version: u8) -> Vec<u8> {
+        let mut out = vec![version];
         out.extend_from_slice(&self.cluster.to_be_bytes());
         match &self.position {
             None => out.push(0),
@@ -192,9 +293,17 @@ impl CausalToken {
     fn decode(bytes: &[u8]) -> Result<CausalToken, Error> {
         let bad = Error::MalformedToken;
         let (&version, rest) = bytes.split_first().ok_or(bad("empty"))?;
-        if version != TOKEN_VERSION {
-            return Err(bad("unknown version"));
-        }
+        let (rest, tag) = match version {
+            TOKEN_VERSION => (rest, None),
+            SIGNED_VERSION => {
+                let at = rest.len().checked_sub(TAG_LEN).ok_or(bad("truncated"))?;
+                let (rest, tag) = rest.split_at(at);
+                let mut t = [0; TAG_LEN];
+                t.copy_from_slice(tag);
+                (rest, Some(t))
+            }
+            _ => return Err(bad("unknown version")),
+        };
         let (cluster, rest) = take::<8>(rest).ok_or(bad("truncated"))?;
         let cluster = u64::from_be_bytes(cluster);
         let (&kind, rest) = rest.split_first().ok_or(bad("truncated"))?;
@@ -238,7 +347,11 @@ impl CausalToken {
             }
             _ => return Err(bad("unknown position kind")),
         };
-        Ok(CausalToken { cluster, position })
+        Ok(CausalToken {
+            cluster,
+            position,
+            tag,
+        })
     }
 }
 
@@ -249,7 +362,7 @@ fn take<const N: usize>(bytes: &[u8]) -> Option<([u8; N], &[u8])> {
 
 impl fmt::Display for CausalToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&URL_SAFE_NO_PAD.encode(self.encode()))
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.to_bytes()))
     }
 }
 
@@ -308,6 +421,7 @@ mod tests {
         let token = CausalToken {
             cluster: cluster_id(&["mysql", "db1", "3306", "app"]),
             position: Position::parse_mariadb("0-1-42,1-2-7"),
+            tag: None,
         };
         let json = serde_json::to_string(&token).unwrap();
         assert_eq!(json, format!("\"{token}\""));
@@ -357,6 +471,7 @@ mod tests {
             let t = CausalToken {
                 cluster: 7,
                 position,
+                tag: None,
             };
             let s = t.to_string();
             assert!(
@@ -369,15 +484,18 @@ mod tests {
         let a = CausalToken {
             cluster: 1,
             position: Position::parse_mariadb("0-1-5"),
+            tag: None,
         };
         let b = CausalToken {
             cluster: 1,
             position: Position::parse_mariadb("0-1-9"),
+            tag: None,
         };
         assert_eq!(a.merge(&b).unwrap(), b);
         let foreign = CausalToken {
             cluster: 2,
             position: None,
+            tag: None,
         };
         assert!(matches!(a.merge(&foreign), Err(Error::ForeignToken { .. })));
         for bad in ["", "!!!", "AAAA", "AQAAAAAAAAAHCQ", &"A".repeat(5000)] {
@@ -386,5 +504,46 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn signed_tokens_verify_and_refuse_tampering_truncation_and_other_keys() {
+        let key = TokenKey::new("0123456789abcdef-key").unwrap();
+        let other = TokenKey::new("another key, also long").unwrap();
+        assert!(TokenKey::new("short").is_err());
+        assert_eq!(format!("{key:?}"), "TokenKey(<redacted>)");
+        let token = CausalToken {
+            cluster: 42,
+            position: Position::parse_mariadb("0-1-42"),
+            tag: None,
+        };
+        assert!(token.authenticate(&key).is_err(), "unsigned");
+        let signed = token.clone().signed(&key);
+        assert!(signed.is_signed());
+        let text = signed.to_string();
+        let parsed: CausalToken = text.parse().unwrap();
+        assert_eq!(parsed, signed);
+        assert!(parsed.authenticate(&key).is_ok());
+        assert!(parsed.authenticate(&other).is_err(), "another key");
+        let bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
+        for i in 1..bytes.len() {
+            let mut forged = bytes.clone();
+            forged[i] ^= 0x80;
+            let forged = URL_SAFE_NO_PAD.encode(&forged);
+            let refused = match forged.parse::<CausalToken>() {
+                Err(_) => true,
+                Ok(t) => t.authenticate(&key).is_err(),
+            };
+            assert!(refused, "byte {i} flipped");
+        }
+        let truncated = URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() - 1]);
+        let refused = match truncated.parse::<CausalToken>() {
+            Err(_) => true,
+            Ok(t) => t.authenticate(&key).is_err(),
+        };
+        assert!(refused, "truncated");
+        // An unsigned token of the same position is refused by a keyed pool.
+        let plain: CausalToken = token.to_string().parse().unwrap();
+        assert!(plain.authenticate(&key).is_err());
     }
 }

@@ -30,8 +30,12 @@ fn operation_index(op: &str) -> usize {
 /// Why a read was retried elsewhere.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum RetryCause {
-    ReplicaError,
-    ReplicaTimeout,
+    /// The replica is down (or could not be verified after a lost connection).
+    Error,
+    /// The replica gave no answer within `replica_timeout`.
+    Timeout,
+    /// The replica refused the statement as a write; it ran on the primary.
+    Refused,
 }
 
 /// Why a read fell back to the primary.
@@ -53,7 +57,7 @@ struct ServerHandles {
 pub(crate) struct Metrics {
     servers: Vec<ServerHandles>,
     routed: [Vec<IntCounter>; 2],
-    retries: [IntCounter; 2],
+    retries: [IntCounter; 3],
     fallbacks: [IntCounter; 3],
     no_eligible: IntCounter,
     causal_wait: Histogram,
@@ -157,7 +161,8 @@ impl Metrics {
         Ok(Metrics {
             servers,
             routed,
-            retries: ["replica_error", "replica_timeout"].map(|c| retries.with_label_values(&[c])),
+            retries: ["replica_error", "replica_timeout", "replica_refused"]
+                .map(|c| retries.with_label_values(&[c])),
             fallbacks: [
                 "no_eligible_replica",
                 "forced_to_primary",

@@ -5,9 +5,11 @@
 //! the cooldown closes it (monitor running), or, without a monitor, the cooldown passes and the
 //! next request is let through as a trial (half-open).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 /// Lag value meaning "unknown".
 const UNKNOWN: u64 = u64::MAX;
@@ -37,7 +39,32 @@ pub(crate) struct Health {
     opened_at: AtomicU64,
     probes: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Consecutive probes that got no answer in time.
+    silent: AtomicU32,
+    /// Verification tickets handed out, and the highest ticket a finished probe answered.
+    verify_asked: AtomicU64,
+    verify_answered: AtomicU64,
+    /// Wakes this server's monitor loop for a probe now.
+    pub wake_monitor: Notify,
+    /// Woken after every probe.
+    probe_done: Notify,
 }
+
+/// What the monitor learned from one probe on its own connection.
+#[derive(Debug)]
+pub(crate) enum Observation {
+    /// The server answered; `ok` says whether it is fit for its role (`error` why not).
+    Answered { ok: bool, error: Option<String> },
+    /// Evidence that the server is down: the connection or the login was refused or reset.
+    Down(String),
+    /// No answer within the probe timeout.
+    Silent(String),
+}
+
+/// Consecutive probes without an answer that count as evidence that a server is down. One
+/// late answer proves nothing (a loaded machine, a long lock); two in a row, each given
+/// `probe_timeout` on the monitor's own thread and connection, do.
+pub(crate) const SILENT_PROBES: u32 = 2;
 
 impl Health {
     pub fn new() -> Self {
@@ -49,6 +76,11 @@ impl Health {
             opened_at: AtomicU64::new(0),
             probes: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            silent: AtomicU32::new(0),
+            verify_asked: AtomicU64::new(0),
+            verify_answered: AtomicU64::new(0),
+            wake_monitor: Notify::new(),
+            probe_done: Notify::new(),
         }
     }
 
@@ -100,6 +132,65 @@ impl Health {
         } else {
             self.opened_at.store(self.now_ms(), Ordering::Relaxed);
             self.set_error(error);
+        }
+    }
+
+    /// Records what one probe observed; returns whether the breaker is open afterwards.
+    /// Only an answer or evidence changes the state: a single silent probe does not.
+    pub fn observe(&self, observation: Observation, cooldown: Duration) -> bool {
+        match observation {
+            Observation::Answered { ok, error } => {
+                self.silent.store(0, Ordering::Relaxed);
+                self.probed(ok, error, cooldown);
+            }
+            Observation::Down(error) => {
+                self.silent.store(0, Ordering::Relaxed);
+                self.probed(false, Some(error), cooldown);
+            }
+            Observation::Silent(error) => {
+                if self.silent.fetch_add(1, Ordering::Relaxed) + 1 >= SILENT_PROBES {
+                    self.probed(false, Some(error), cooldown);
+                } else {
+                    self.probes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.is_open()
+    }
+
+    /// Is the breaker open (whatever the cooldown)?
+    pub fn is_open(&self) -> bool {
+        self.opened_at.load(Ordering::Relaxed) != 0
+    }
+
+    /// The verification ticket a probe starting now answers.
+    pub fn probe_starts(&self) -> u64 {
+        self.verify_asked.load(Ordering::SeqCst)
+    }
+
+    /// A probe that started with `ticket` finished (after [`Health::observe`]).
+    pub fn probe_finished(&self, ticket: u64) {
+        self.verify_answered.fetch_max(ticket, Ordering::SeqCst);
+        self.probe_done.notify_waiters();
+    }
+
+    /// Asks the monitor to probe this server now, on its own connection, and waits up to `wait`
+    /// for a probe that started after the request. `Some(true)`: the server is down (its
+    /// breaker is open); `Some(false)`: it answered; `None`: no verdict in time.
+    pub async fn verify(&self, wait: Duration) -> Option<bool> {
+        let ticket = self.verify_asked.fetch_add(1, Ordering::SeqCst) + 1;
+        self.wake_monitor.notify_one();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let done = self.probe_done.notified();
+            let mut done = std::pin::pin!(done);
+            done.as_mut().enable();
+            if self.verify_answered.load(Ordering::SeqCst) >= ticket {
+                return Some(self.is_open());
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return None;
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use sqlx::{Database, Pool};
 
 pub use balance::Balance;
 pub use health::BreakerState;
-pub(crate) use health::Health;
+pub(crate) use health::{Health, Observation};
 pub(crate) use watchdog::{Watch, Watchdog};
 
 use crate::consistency::Position;
@@ -37,6 +37,8 @@ pub(crate) struct Replica<DB: Database> {
     pub applied: RwLock<Option<Position>>,
     /// Abandons calls that get no answer within `replica_timeout`.
     pub watchdog: Watchdog,
+    /// Calls waiting for a connection in the replica's pool, ended when its breaker opens.
+    pub queue: Watchdog,
 }
 
 /// Which lag bound a read must meet.
@@ -68,6 +70,21 @@ impl<DB: Database> Replica<DB> {
             info,
             applied: RwLock::new(None),
             watchdog: Watchdog::new(timeout),
+            queue: Watchdog::unbounded(),
+        }
+    }
+
+    /// Opens the breaker on evidence from the data path and ends the calls queueing for a
+    /// connection to this replica (they move elsewhere).
+    pub fn trip(&self, error: &dyn std::fmt::Display) {
+        self.health.trip(error);
+        self.queue.expire_all();
+    }
+
+    /// Records a probe; when it opens the breaker, the calls queueing here move elsewhere.
+    pub fn observed(&self, observation: Observation, cooldown: Duration) {
+        if self.health.observe(observation, cooldown) {
+            self.queue.expire_all();
         }
     }
 
@@ -78,6 +95,16 @@ impl<DB: Database> Replica<DB> {
             .ok()
             .and_then(|a| a.as_ref().and_then(|a| a.covers(position)))
             .unwrap_or(false)
+    }
+
+    /// The bit of this replica in a call's set of tried servers.
+    pub fn bit(&self) -> u64 {
+        1u64.checked_shl(self.index as u32).unwrap_or(0)
+    }
+
+    /// Is this replica in `tried`?
+    pub fn tried_in(&self, tried: u64) -> bool {
+        tried & self.bit() != 0
     }
 
     /// Counts a request as outstanding until the guard drops.
@@ -104,6 +131,8 @@ pub(crate) struct Topology<DB: Database> {
     pub primary: Pool<DB>,
     pub primary_health: Health,
     pub primary_info: ServerInfo,
+    /// The primary's calls still waiting, cut short when its breaker opens.
+    pub primary_watch: Watchdog,
     /// `db.system.name`, refined by the primary's probe (`mariadb`).
     pub system: OnceLock<&'static str>,
     pub replicas: Vec<Replica<DB>>,
@@ -124,6 +153,7 @@ impl<DB: Database> Topology<DB> {
         Topology {
             primary: primary.0,
             primary_info: primary.1,
+            primary_watch: Watchdog::unbounded(),
             system: OnceLock::new(),
             primary_health: Health::new(),
             replicas,
@@ -170,10 +200,26 @@ impl<DB: Database> Topology<DB> {
             .max_by_key(|r| rank(r))
     }
 
-    /// Chooses an eligible replica, skipping `exclude` (a replica that just failed).
-    pub fn pick(&self, bound: LagBound, exclude: Option<&str>) -> Option<&Replica<DB>> {
-        let ok = |r: &Replica<DB>| exclude != Some(&*r.name) && self.eligible(r, bound);
+    /// Chooses an eligible replica, skipping those in `tried` (bit `index` for the replica of
+    /// that index: the ones a call already tried).
+    pub fn pick(&self, bound: LagBound, tried: u64) -> Option<&Replica<DB>> {
+        let ok = |r: &Replica<DB>| !r.tried_in(tried) && self.eligible(r, bound);
         balance::pick(self.balance, &self.replicas, &self.cursor, ok)
+    }
+
+    /// Opens the primary's breaker on evidence from the data path, and ends the calls waiting
+    /// on it.
+    pub fn trip_primary(&self, error: &dyn std::fmt::Display) {
+        self.primary_health.trip(error);
+        self.primary_watch.expire_all();
+    }
+
+    /// Records a probe of the primary; when it opens the breaker, the calls waiting on the
+    /// primary end with the typed error instead of waiting for sqlx's acquire timeout.
+    pub fn primary_observed(&self, observation: Observation, cooldown: Duration) {
+        if self.primary_health.observe(observation, cooldown) {
+            self.primary_watch.expire_all();
+        }
     }
 
     /// Is the primary known to be down (breaker open)?

@@ -1,118 +1,287 @@
-//! The health monitor: one task per server that probes role, replication and lag on an
-//! interval. Tasks hold only a `Weak` reference, so they never keep a pool alive, and the pool
-//! aborts them when its last handle drops.
+//! The health monitor: one loop per server that probes role, replication and lag on an
+//! interval, and at once when the data path asks for a verdict on a lost connection.
+//!
+//! The loops run on the monitor's own thread, on a current-thread Tokio runtime of their own,
+//! each with its own connection to its server (opened from the pool's connect options, never
+//! taken from the pool). So a probe never queues behind application traffic in a saturated
+//! pool, and never runs late because the application's runtime is busy (CPU-bound work on a
+//! current-thread runtime, say): what a probe observes is the server, and only evidence about
+//! the server (a refused or reset connection, a refused login, or
+//! [`SILENT_PROBES`](super::health::SILENT_PROBES) probes in a row without an answer) opens its breaker. Loops hold only a `Weak` reference, so they
+//! never keep a pool alive; they stop when the pool is closed or its last handle drops.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use futures_core::future::BoxFuture;
+use sqlx::{ConnectOptions, Pool};
+use tokio::sync::watch;
 
-use super::Topology;
-use crate::backend::{Backend, ReplicaProbe};
+use super::health::Observation;
+use super::{Health, Topology};
+use crate::backend::{judge, Backend, ErrorClass, ReplicaProbe};
 use crate::options::PoolOptions;
 
-/// Spawns the monitor tasks. Needs a Tokio runtime.
+/// The running monitor: stops its loops when dropped or [`Monitor::stop`]ped.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    stop: watch::Sender<bool>,
+    alive: Arc<AtomicUsize>,
+}
+
+impl Monitor {
+    /// Loops still running.
+    pub fn running(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    /// Stops every loop (at its next wait).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// Counts a running loop until dropped.
+struct Alive(Arc<AtomicUsize>);
+
+impl Alive {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Alive(count.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts the monitor thread with one loop per server.
 pub(crate) fn spawn<DB: Backend>(
     topology: &Arc<Topology<DB>>,
     options: &PoolOptions,
-) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::with_capacity(topology.replicas.len() + 1);
+) -> std::io::Result<Monitor> {
+    let (stop, stopped) = watch::channel(false);
+    let alive = Arc::new(AtomicUsize::new(0));
+    let servers = topology.replicas.len() + 1;
+    // Counted before the thread starts, so `status()` sees the loops at once.
+    let guards: Vec<Alive> = (0..servers).map(|_| Alive::new(&alive)).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let weak = Arc::downgrade(topology);
-    tasks.push(tokio::spawn(watch_primary(weak.clone(), options.clone())));
-    for index in 0..topology.replicas.len() {
-        tasks.push(tokio::spawn(watch_replica(
-            weak.clone(),
-            index,
-            options.clone(),
-        )));
-    }
-    tasks
+    let options = options.clone();
+    std::thread::Builder::new()
+        .name("rwsplit-monitor".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut loops = tokio::task::JoinSet::new();
+                for (server, alive) in guards.into_iter().enumerate() {
+                    let ctx = Loop {
+                        topology: weak.clone(),
+                        server,
+                        options: options.clone(),
+                        stopped: stopped.clone(),
+                        _alive: alive,
+                    };
+                    loops.spawn(ctx.run());
+                }
+                while loops.join_next().await.is_some() {}
+            });
+        })?;
+    Ok(Monitor { stop, alive })
 }
 
-async fn watch_primary<DB: Backend>(topology: Weak<Topology<DB>>, options: PoolOptions) {
-    let heartbeat = options.heartbeat_table.as_deref();
-    loop {
-        let Some(t) = topology.upgrade() else { return };
-        let probe = tokio::time::timeout(
-            options.probe_timeout,
-            DB::probe_primary(&t.primary, heartbeat),
+/// One server's loop.
+struct Loop<DB: Backend> {
+    topology: Weak<Topology<DB>>,
+    /// 0 for the primary, `i + 1` for replica `i`.
+    server: usize,
+    options: PoolOptions,
+    stopped: watch::Receiver<bool>,
+    _alive: Alive,
+}
+
+impl<DB: Backend> Loop<DB> {
+    async fn run(mut self) {
+        let mut conn: Option<DB::Connection> = None;
+        // When a replica stopped receiving while the primary was up, and its lag then.
+        let mut lost: Option<(std::time::Instant, Duration)> = None;
+        loop {
+            if *self.stopped.borrow() {
+                return;
+            }
+            let Some(t) = self.topology.upgrade() else {
+                return;
+            };
+            if self.server == 0 {
+                self.probe_primary(&t, &mut conn).await;
+            } else {
+                self.probe_replica(&t, &mut conn, &mut lost).await;
+            }
+            let health = t.health(self.server);
+            // Wait for the next interval, a verification request, or the end.
+            let interval = self.options.monitor_interval;
+            let wake = health.wake_monitor.notified();
+            let t = Arc::downgrade(&t);
+            let stopped = &mut self.stopped;
+            tokio::select! {
+                biased;
+                _ = stopped.changed() => return,
+                _ = wake => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+            drop(t);
+        }
+    }
+
+    async fn probe_primary(&self, t: &Topology<DB>, conn: &mut Option<DB::Connection>) {
+        let heartbeat = self.options.heartbeat_table.as_deref();
+        let ticket = t.primary_health.probe_starts();
+        let observed = probe(
+            &t.primary,
+            conn,
+            self.options.probe_timeout,
+            heartbeat,
+            DB::probe_primary,
         )
         .await;
-        if let Ok(Ok(p)) = &probe {
-            if let Some(system) = p.system {
-                let _ = t.system.set(system);
+        let observation = match observed {
+            Ok(p) => {
+                if let Some(system) = p.system {
+                    let _ = t.system.set(system);
+                }
+                let error = (!p.writable).then(|| {
+                    "primary is read-only (failed over?): writes fail until it is writable".into()
+                });
+                Observation::Answered {
+                    ok: p.writable,
+                    error,
+                }
             }
-        }
-        let (ok, error) = match probe {
-            Ok(Ok(p)) if p.writable => (true, None),
-            Ok(Ok(_)) => (
-                false,
-                Some(
-                    "primary is read-only (failed over?): writes fail until it is writable".into(),
-                ),
-            ),
-            Ok(Err(e)) => (false, Some(e.to_string())),
-            Err(_) => (
-                false,
-                Some(format!("no answer within {:?}", options.probe_timeout)),
-            ),
+            Err(o) => o,
         };
-        t.primary_health.probed(ok, error, options.breaker_cooldown);
-        drop(t);
-        tokio::time::sleep(options.monitor_interval).await;
+        t.primary_observed(observation, self.options.breaker_cooldown);
+        t.primary_health.probe_finished(ticket);
     }
-}
 
-async fn watch_replica<DB: Backend>(
-    topology: Weak<Topology<DB>>,
-    index: usize,
-    options: PoolOptions,
-) {
-    let heartbeat = options.heartbeat_table.as_deref();
-    // When the replica stopped receiving while the primary was up, and its lag then.
-    let mut lost: Option<(std::time::Instant, Duration)> = None;
-    loop {
-        let Some(t) = topology.upgrade() else { return };
-        let replica = &t.replicas[index];
-        let probe = tokio::time::timeout(
+    async fn probe_replica(
+        &self,
+        t: &Topology<DB>,
+        conn: &mut Option<DB::Connection>,
+        lost: &mut Option<(std::time::Instant, Duration)>,
+    ) {
+        let options = &self.options;
+        let heartbeat = options.heartbeat_table.as_deref();
+        let replica = &t.replicas[self.server - 1];
+        let ticket = replica.health.probe_starts();
+        let observed = probe(
+            &replica.pool,
+            conn,
             options.probe_timeout,
-            DB::probe_replica(&replica.pool, heartbeat),
+            heartbeat,
+            DB::probe_replica,
         )
         .await;
         let primary_up = t.primary_health.probe_ok() && !t.primary_down();
-        if let Ok(Ok(p)) = &probe {
-            if let Ok(mut applied) = replica.applied.write() {
-                applied.clone_from(&p.position);
-            }
-        }
-        let (ok, error, lag) = match probe {
-            Ok(Ok(p)) => {
+        let (observation, lag) = match observed {
+            Ok(p) => {
+                if let Ok(mut applied) = replica.applied.write() {
+                    applied.clone_from(&p.position);
+                }
                 let last = replica.health.lag();
                 if p.receiving || !primary_up {
-                    lost = None;
+                    *lost = None;
                 } else if lost.is_none() {
-                    lost = Some((std::time::Instant::now(), last.unwrap_or_default()));
+                    *lost = Some((std::time::Instant::now(), last.unwrap_or_default()));
                 }
-                judge(
-                    &p,
-                    primary_up,
-                    last,
-                    lost.map(|(at, lag)| lag + at.elapsed()),
-                )
+                let since = lost.map(|(at, lag)| lag + at.elapsed());
+                let (ok, error, lag) = judge_replica(&p, primary_up, last, since);
+                (Observation::Answered { ok, error }, Some(lag))
             }
-            Ok(Err(e)) => (false, Some(e.to_string()), None),
-            Err(_) => (
-                false,
-                Some(format!("no answer within {:?}", options.probe_timeout)),
-                None,
-            ),
+            Err(o) => (o, None),
         };
-        replica.health.probed(ok, error, options.breaker_cooldown);
-        replica
-            .health
-            .set_lag(lag, options.max_replica_lag, options.lag_hysteresis);
-        drop(t);
-        tokio::time::sleep(options.monitor_interval).await;
+        // An answer sets the lag; evidence of an outage makes it unknown; a silent probe
+        // leaves it as it was.
+        let lag = match (&observation, lag) {
+            (_, Some(lag)) => Some(lag),
+            (Observation::Silent(_), None) => None,
+            _ => Some(None),
+        };
+        replica.observed(observation, options.breaker_cooldown);
+        if let Some(lag) = lag {
+            replica
+                .health
+                .set_lag(lag, options.max_replica_lag, options.lag_hysteresis);
+        }
+        replica.health.probe_finished(ticket);
+    }
+}
+
+/// One probe on the monitor's own connection, opening it first when needed. A connection that
+/// broke is opened again and the probe tried once more before anything is concluded, so a
+/// monitor connection killed by an administrator is not mistaken for a dead server.
+async fn probe<DB, T, F>(
+    pool: &Pool<DB>,
+    conn: &mut Option<DB::Connection>,
+    timeout: Duration,
+    heartbeat: Option<&str>,
+    run: F,
+) -> Result<T, Observation>
+where
+    DB: Backend,
+    F: for<'c> Fn(&'c mut DB::Connection, Option<&'c str>) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+{
+    let silent = || Observation::Silent(format!("no answer within {timeout:?}"));
+    for attempt in 0..2 {
+        let c = match conn {
+            Some(c) => c,
+            None => {
+                let options = pool.connect_options();
+                match tokio::time::timeout(timeout, options.connect()).await {
+                    Ok(Ok(c)) => conn.insert(c),
+                    Ok(Err(e)) => return Err(Observation::Down(e.to_string())),
+                    Err(_) => return Err(silent()),
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, run(c, heartbeat)).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => {
+                *conn = None;
+                match judge::<DB>(&e) {
+                    ErrorClass::ConnectionLost if attempt == 0 => continue,
+                    ErrorClass::ConnectionLost | ErrorClass::ServerDown => {
+                        return Err(Observation::Down(e.to_string()))
+                    }
+                    // The server answered, but not as a healthy server of its role does.
+                    _ => {
+                        return Err(Observation::Answered {
+                            ok: false,
+                            error: Some(e.to_string()),
+                        })
+                    }
+                }
+            }
+            Err(_) => {
+                // A stuck connection is not reused.
+                *conn = None;
+                return Err(silent());
+            }
+        }
+    }
+    Err(silent())
+}
+
+impl<DB: Backend> Topology<DB> {
+    /// The health of server `index` (0: the primary, `i + 1`: replica `i`).
+    pub fn health(&self, index: usize) -> &Health {
+        match index {
+            0 => &self.primary_health,
+            i => &self.replicas[i - 1].health,
+        }
     }
 }
 
@@ -122,7 +291,7 @@ async fn watch_replica<DB: Backend>(
 /// an honest lag estimate: while the primary is down, nothing new is written, so its last lag
 /// holds; while the primary is up, its staleness grows with the time since it lost the stream
 /// (`since_lost`), so the lag bound excludes it once that is too long.
-fn judge(
+fn judge_replica(
     p: &ReplicaProbe,
     primary_up: bool,
     last_lag: Option<Duration>,
@@ -167,22 +336,22 @@ mod tests {
 
     #[test]
     fn healthy_replica_reports_its_lag() {
-        let (ok, err, lag) = judge(&probe(false, true, true, Some(3)), true, None, None);
+        let (ok, err, lag) = judge_replica(&probe(false, true, true, Some(3)), true, None, None);
         assert!(ok && err.is_none());
         assert_eq!(lag, Some(Duration::from_secs(3)));
     }
 
     #[test]
     fn writable_or_stopped_replicas_are_out() {
-        assert!(!judge(&probe(true, true, true, Some(0)), true, None, None).0);
-        assert!(!judge(&probe(false, true, false, Some(0)), true, None, None).0);
-        assert!(!judge(&probe(false, true, true, None), true, None, None).0);
+        assert!(!judge_replica(&probe(true, true, true, Some(0)), true, None, None).0);
+        assert!(!judge_replica(&probe(false, true, false, Some(0)), true, None, None).0);
+        assert!(!judge_replica(&probe(false, true, true, None), true, None, None).0);
     }
 
     #[test]
     fn primary_down_keeps_replicas_serving_at_their_last_lag() {
         let last = Some(Duration::from_secs(1));
-        let (ok, _, lag) = judge(&probe(false, false, true, None), false, last, None);
+        let (ok, _, lag) = judge_replica(&probe(false, false, true, None), false, last, None);
         assert!(ok);
         assert_eq!(lag, last);
     }
@@ -190,7 +359,7 @@ mod tests {
     #[test]
     fn a_replica_cut_off_from_a_live_primary_ages() {
         let since = Some(Duration::from_secs(40));
-        let (ok, why, lag) = judge(&probe(false, false, true, None), true, None, since);
+        let (ok, why, lag) = judge_replica(&probe(false, false, true, None), true, None, since);
         assert!(ok, "eligibility is left to the lag bound");
         assert!(why.is_some());
         assert_eq!(lag, since);

@@ -98,6 +98,30 @@ impl Watchdog {
         }
     }
 
+    /// A watchdog without a bound: nothing expires with time, only [`Watchdog::expire_all`]
+    /// ends the watched calls (the primary's calls when its breaker opens). No ticker runs.
+    pub fn unbounded() -> Self {
+        Self::new(Duration::MAX)
+    }
+
+    /// Expires every call registered now and wakes it (its server is known to be down).
+    pub fn expire_all(&self) {
+        let mut woke = false;
+        for i in 0..self.shared.shards.len() {
+            let mut w = self.shared.lock(i);
+            for waiter in w.slots.iter_mut().flatten() {
+                if !waiter.expired {
+                    waiter.expired = true;
+                    waiter.waker.wake_by_ref();
+                    woke = true;
+                }
+            }
+        }
+        if woke {
+            self.shared.fired.fetch_add(1, Ordering::Release);
+        }
+    }
+
     /// Starts watching one call. Nothing is registered until [`Watch::pending`] is first
     /// called, so a call that completes on its first poll costs nothing here.
     pub fn watch(&self) -> Watch<'_> {
@@ -154,7 +178,8 @@ impl Shared {
 
     /// Starts the ticker unless one runs.
     fn ensure_ticker(self: &Arc<Self>) {
-        if self.ticking.load(Ordering::SeqCst)
+        if self.limit == Duration::MAX
+            || self.ticking.load(Ordering::SeqCst)
             || self
                 .ticking
                 .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
@@ -403,5 +428,22 @@ mod tests {
             tick_period(Duration::from_micros(10)),
             Duration::from_millis(1)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expire_all_ends_the_registered_calls_of_an_unbounded_watchdog() {
+        let wd = Watchdog::unbounded();
+        let call = tokio::spawn({
+            let wd = std::sync::Arc::new(wd);
+            let wd2 = wd.clone();
+            let task = async move { watched(&wd2, std::future::pending::<()>()).await };
+            let expire = async move {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                assert_eq!(wd.registered(), 1, "nothing expires with time");
+                wd.expire_all();
+            };
+            async move { tokio::join!(task, expire).0 }
+        });
+        assert!(call.await.unwrap(), "expired by expire_all");
     }
 }

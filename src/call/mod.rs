@@ -1,0 +1,733 @@
+//! One routed call, from the routing decision to the caller's result: the attempt on the
+//! chosen server, what happens when it fails ([`policy`]: a read moves to another replica or
+//! the primary only on evidence that its server is down, a lost connection is verified by the
+//! monitor first, a replica's read-only refusal sends the read to the primary), the replica's
+//! in-flight count and watchdog, the duration metric, and the call's span.
+//!
+//! A call is a hand-written future ([`Optional`]) or stream ([`Steps`]) around the chosen
+//! server's own sqlx future or stream, boxed once per attempt: no nested `async` state machines
+//! to move, no timer per call (see `topology::watchdog`), and the span entered only when a
+//! subscriber listens. A replica attempt first takes a connection from the replica's pool, then
+//! runs on it: the watchdog measures the server's answer, never the time spent queueing for a
+//! connection, which behaves exactly as sqlx's pool does (same timeout, same `PoolTimedOut`).
+//! Calls waiting on a server whose breaker opens on evidence end at once: on the primary with
+//! [`Error::PrimaryUnavailable`], on a replica by moving elsewhere.
+
+mod policy;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::future::BoxFuture;
+use futures_core::stream::{BoxStream, Stream};
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Either, Executor, Pool};
+use tracing::Span;
+
+use crate::backend::{judge, Backend, ErrorClass};
+use crate::executor::Owned;
+use crate::options::{Consistency, Fallback};
+use crate::pool::{Routed, RoutingPool};
+use crate::route::{Decision, Reason, Route, Target};
+use crate::telemetry::{self, span, CallTimer, FallbackCause, RetryCause};
+use crate::topology::{InFlight, Replica, Watch};
+use crate::Error;
+use policy::{next, Failure, Next, Probe};
+
+/// The per-call part of routing: a handle's hint and consistency, and what a causal session
+/// decided (a replica known to be at the session's position, or a fallback to the primary).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Call {
+    pub route: Option<Route>,
+    pub consistency: Option<Consistency>,
+    /// Index (as in `Replica::index`) of the replica a causal read must use.
+    pub pin: Option<usize>,
+    /// The causal wait timed out (or the time window is open): read from the primary.
+    pub causal_fallback: bool,
+    /// How long the causal wait took.
+    pub causal_wait: Option<std::time::Duration>,
+    /// A replica refused this statement as a write: run it on the primary.
+    pub refused: bool,
+}
+
+pub(crate) type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
+pub(crate) type StepStream<'e, DB> = BoxStream<'e, Result<Step<DB>, sqlx::Error>>;
+type OptionalRow<DB> = Result<Option<<DB as Database>::Row>, sqlx::Error>;
+type Acquire<DB> = BoxFuture<'static, Result<PoolConnection<DB>, sqlx::Error>>;
+/// A query and how to run it on a connection the attempt owns.
+type Job<DB, R> = (Owned<DB>, fn(PoolConnection<DB>, Owned<DB>) -> R);
+
+/// A stream of just `error`, for an executor call that fails before it starts.
+pub(crate) fn error_stream<'e, T: Send + 'e>(
+    error: sqlx::Error,
+) -> BoxStream<'e, Result<T, sqlx::Error>> {
+    futures_util::stream::once(std::future::ready(Err(error))).boxed()
+}
+
+impl<DB: Backend> RoutingPool<DB> {
+    /// Routes a call; `tried` holds the replicas this call already tried (a retry, which the
+    /// routed statements counter does not count again).
+    fn routed(&self, sql: &str, call: Call, tried: u64) -> Result<Routed<'_, DB>, sqlx::Error> {
+        let routed = self.route(sql, &call, tried);
+        if let Some(m) = &self.0.metrics {
+            if tried == 0 && !call.refused {
+                m.routed(&routed.decision);
+            }
+            let cause = match routed.decision.reason {
+                Reason::NoEligibleReplica => Some(FallbackCause::NoEligibleReplica),
+                Reason::ForcedToPrimary => Some(FallbackCause::ForcedToPrimary),
+                _ => None,
+            };
+            if let Some(cause) = cause {
+                m.fallback(cause);
+            }
+        }
+        if routed.decision.target == Target::Primary {
+            if routed.decision.reason == Reason::NoEligibleReplica
+                && self.0.options.fallback == Fallback::Error
+            {
+                let why = "every replica is down, lagging or out of rotation";
+                return Err(Error::NoEligibleReplica { why }.into_sqlx());
+            }
+            if self.0.topology.primary_down() {
+                return Err(self.primary_unavailable());
+            }
+        }
+        Ok(routed)
+    }
+
+    /// Records the attributes that do not depend on the server (once per call).
+    fn describe_call(&self, span: &Span, routed: &Routed<'_, DB>, call: &Call, sql: &str) {
+        if span.is_disabled() {
+            return;
+        }
+        if let Some(wait) = call.causal_wait {
+            span.record("rwsplit.causal_wait_ms", wait.as_secs_f64() * 1000.0);
+        }
+        if call.causal_fallback {
+            span.record("rwsplit.fallback", "causal_wait_timeout");
+        }
+        let classifier = &self.0.classifier;
+        span::record_call(
+            span,
+            &span::CallFacts {
+                system: self.system_name(),
+                sql,
+                text_mode: self.0.options.query_text,
+                analysis: &routed.analysis,
+                consistency: routed.consistency.label(),
+                sanitize: &|s| classifier.sanitize(s),
+            },
+        );
+    }
+
+    /// Records the server that answers (once per call: after a retry, the retry's server).
+    fn describe_server(&self, span: &Span, decision: &Decision, replica: Option<&Replica<DB>>) {
+        if span.is_disabled() {
+            return;
+        }
+        let t = &self.0.topology;
+        span::record_server(
+            span,
+            decision,
+            replica.map(|r| &*r.name),
+            replica.map_or(&t.primary_info, |r| &r.info),
+            replica
+                .and_then(|r| r.health.lag())
+                .map(|l| l.as_secs_f64() * 1000.0),
+        );
+    }
+
+    fn record_outcome(&self, span: &Span, error: &sqlx::Error) {
+        telemetry::record_outcome(span, error, |db| DB::error_code(db));
+    }
+
+    /// `fetch_optional` through the pool: routes now and returns one boxed [`Optional`].
+    pub(crate) fn run_optional(
+        &self,
+        call: Call,
+        query: Owned<DB>,
+    ) -> BoxFuture<'_, OptionalRow<DB>> {
+        let mut state = CallState::new(self, call);
+        match state.first(&query) {
+            Ok(attempt) => {
+                let stage = state.in_span(|| Stage::start(attempt, query, run_optional::<DB>));
+                Box::pin(Optional { state, stage })
+            }
+            Err(e) => {
+                self.record_outcome(&state.span, &e);
+                Box::pin(std::future::ready(Err(e)))
+            }
+        }
+    }
+
+    /// `fetch_many` through the pool: routes now and returns one boxed [`Steps`].
+    pub(crate) fn run_many(&self, call: Call, query: Owned<DB>) -> StepStream<'_, DB> {
+        let mut state = CallState::new(self, call);
+        match state.first(&query) {
+            Ok(attempt) => {
+                let stage = state.in_span(|| Stage::start(attempt, query, run_many::<DB>));
+                Box::pin(Steps { state, stage })
+            }
+            Err(e) => {
+                self.record_outcome(&state.span, &e);
+                error_stream(e)
+            }
+        }
+    }
+}
+
+/// `fetch_optional` on a connection the attempt owns.
+fn run_optional<DB: Backend>(
+    mut conn: PoolConnection<DB>,
+    query: Owned<DB>,
+) -> BoxFuture<'static, OptionalRow<DB>> {
+    Box::pin(async move { DB::conn_executor(&mut conn).fetch_optional(query).await })
+}
+
+/// `fetch_many` on a connection the attempt owns.
+fn run_many<DB: Backend>(conn: PoolConnection<DB>, query: Owned<DB>) -> StepStream<'static, DB> {
+    Box::pin(sqlx_core::ext::async_stream::TryAsyncStream::new(
+        move |yielder| async move {
+            let yielder = &yielder;
+            let mut conn = conn;
+            let mut steps = DB::conn_executor(&mut conn).fetch_many(query);
+            while let Some(step) = steps.try_next().await? {
+                yielder.r#yield(step).await;
+            }
+            Ok(())
+        },
+    ))
+}
+
+/// Where to run an attempt.
+struct Attempt<'e, DB: Backend> {
+    pool: &'e Pool<DB>,
+    /// A replica attempt that will queue for a connection: it takes one first, so that the
+    /// watchdog starts only once the server has the statement.
+    queued: bool,
+}
+
+/// What the running part of an attempt is: a future (`fetch_optional`) or a stream.
+trait Run<'e, DB: Backend>: Sized + Send + 'e {
+    /// Runs on the server's pool (the primary: queueing and running are one).
+    fn on_pool(pool: &'e Pool<DB>, query: Owned<DB>) -> Self;
+}
+
+impl<'e, DB: Backend> Run<'e, DB> for BoxFuture<'e, OptionalRow<DB>> {
+    fn on_pool(pool: &'e Pool<DB>, query: Owned<DB>) -> Self {
+        DB::pool_executor(pool).fetch_optional(query)
+    }
+}
+
+impl<'e, DB: Backend> Run<'e, DB> for StepStream<'e, DB> {
+    fn on_pool(pool: &'e Pool<DB>, query: Owned<DB>) -> Self {
+        DB::pool_executor(pool).fetch_many(query)
+    }
+}
+
+/// Where one attempt is.
+enum Stage<'e, DB: Backend, R> {
+    /// Waiting for a connection in a replica's pool (not watched: queueing is not the
+    /// server's fault), with what to run on it.
+    Acquiring(Acquire<DB>, Option<Job<DB, R>>),
+    /// Running on the server.
+    Running(R),
+    /// Waiting for the monitor's verdict on a lost connection, with the error it ended with.
+    Verifying(BoxFuture<'e, Option<bool>>, Option<sqlx::Error>),
+    /// Over (the stream was exhausted or failed for good).
+    Done,
+}
+
+impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
+    fn start(
+        attempt: Attempt<'e, DB>,
+        query: Owned<DB>,
+        owned: fn(PoolConnection<DB>, Owned<DB>) -> R,
+    ) -> Self {
+        if attempt.queued {
+            Stage::Acquiring(Box::pin(attempt.pool.acquire()), Some((query, owned)))
+        } else {
+            Stage::Running(R::on_pool(attempt.pool, query))
+        }
+    }
+}
+
+/// After a failed attempt.
+enum After<'e, DB: Backend> {
+    /// The caller gets this error.
+    Deliver(sqlx::Error),
+    /// Wait for the monitor's verdict, then judge this error again.
+    Verify(BoxFuture<'e, Option<bool>>, sqlx::Error),
+    /// Run the query again there.
+    Retry(Attempt<'e, DB>, Owned<DB>),
+}
+
+/// What one call carries across its attempts (at most one per replica, plus the primary).
+struct CallState<'e, DB: Backend> {
+    pool: &'e RoutingPool<DB>,
+    call: Call,
+    span: Span,
+    /// The replica of the current attempt, if any (`None`: the primary).
+    replica: Option<&'e Replica<DB>>,
+    /// The current replica attempt's decision, recorded on the span once it answers.
+    decision: Option<Decision>,
+    /// A copy of the query for a retry, while the current attempt, on a replica, has not
+    /// answered (none once every replica has had its attempt).
+    retry: Option<Owned<DB>>,
+    /// The attempt's watch (replica: its watchdog; primary: its breaker), until the first
+    /// answer.
+    watch: Option<Watch<'e>>,
+    /// The first answer has not arrived yet.
+    first: bool,
+    /// The replica attempt is still waiting for a connection.
+    queued: bool,
+    timer: Option<CallTimer<'e>>,
+    in_flight: Option<InFlight<'e>>,
+    /// Attempts started so far.
+    attempts: usize,
+    /// Replicas tried so far (bits by index).
+    tried: u64,
+}
+
+impl<'e, DB: Backend> CallState<'e, DB> {
+    fn new(pool: &'e RoutingPool<DB>, call: Call) -> Self {
+        CallState {
+            pool,
+            call,
+            span: telemetry::call_span(),
+            replica: None,
+            decision: None,
+            retry: None,
+            watch: None,
+            first: true,
+            queued: false,
+            timer: None,
+            in_flight: None,
+            attempts: 0,
+            tried: 0,
+        }
+    }
+
+    /// Routes the call and sets up the first attempt.
+    fn first(&mut self, query: &Owned<DB>) -> Result<Attempt<'e, DB>, sqlx::Error> {
+        let routed = self.pool.routed(query.sql_str(), self.call, 0)?;
+        self.pool
+            .describe_call(&self.span, &routed, &self.call, query.sql_str());
+        Ok(self.begin(routed, query))
+    }
+
+    /// Sets up an attempt on the routed server; on a replica, keeps a copy of `query` for a
+    /// retry, unless every replica has had its attempt.
+    fn begin(&mut self, routed: Routed<'e, DB>, query: &Owned<DB>) -> Attempt<'e, DB> {
+        // The previous attempt's timer records and its in-flight count drops first.
+        self.timer = None;
+        self.in_flight = None;
+        self.watch = None;
+        self.first = true;
+        self.attempts += 1;
+        let replica = routed.replica;
+        self.timer = Some(CallTimer::start(
+            self.pool.0.metrics.as_ref(),
+            replica.map_or(0, |r| r.index),
+            routed.analysis.operation(),
+        ));
+        self.replica = replica;
+        match replica {
+            Some(r) => {
+                self.tried |= r.bit();
+                self.in_flight = Some(r.start());
+                // With an idle connection or room for a new one, taking a connection talks to
+                // the server (sqlx pings an idle connection or opens one): the watchdog
+                // measures from the start. In a saturated pool the call first queues, which is
+                // not the server's doing: the watchdog starts once a connection is in hand,
+                // and meanwhile only the replica's breaker opening ends the wait.
+                let pool = &r.pool;
+                self.queued =
+                    pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections();
+                self.watch = Some(if self.queued {
+                    r.queue.watch()
+                } else {
+                    r.watchdog.watch()
+                });
+                let retries_left = self.attempts <= self.pool.0.topology.replicas.len();
+                self.retry = retries_left.then(|| query.clone());
+                self.decision = Some(routed.decision);
+            }
+            None => {
+                self.retry = None;
+                self.queued = false;
+                self.watch = Some(self.pool.0.topology.primary_watch.watch());
+                self.pool
+                    .describe_server(&self.span, &routed.decision, None)
+            }
+        }
+        Attempt {
+            pool: routed.pool,
+            queued: self.queued,
+        }
+    }
+
+    /// A queued replica attempt has its connection: from now on the replica's watchdog
+    /// measures the server's answer.
+    fn acquired(&mut self) {
+        if let Some(r) = self.replica {
+            self.queued = false;
+            self.watch = Some(r.watchdog.watch());
+        }
+    }
+
+    /// Runs `f` inside the call's span, when a subscriber listens (sqlx's own events then
+    /// nest under it).
+    fn in_span<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _entered = (!self.span.is_disabled()).then(|| self.span.enter());
+        f()
+    }
+
+    /// The attempt is still pending: how it ends when its watch has ended it (a replica that
+    /// gave no answer in time, a replica or primary whose breaker opened meanwhile), else
+    /// `None`.
+    fn expired(&mut self, cx: &Context<'_>) -> Option<(sqlx::Error, Failure)> {
+        let watch = self.watch.as_mut()?;
+        let t = &self.pool.0.topology;
+        match self.replica {
+            None => (watch.pending(cx) || t.primary_down())
+                .then(|| (self.pool.primary_unavailable(), Failure::PrimaryDown)),
+            Some(replica) => {
+                if !watch.pending(cx) {
+                    return None;
+                }
+                let name = replica.name.to_string();
+                if self.queued {
+                    // Its breaker opened while this call queued for a connection.
+                    let error = Error::ReplicaDown { replica: name }.into_sqlx();
+                    return Some((error, Failure::Error(ErrorClass::ServerDown)));
+                }
+                let after = self.pool.0.options.replica_timeout;
+                let error = Error::ReplicaTimeout {
+                    replica: name,
+                    after,
+                };
+                Some((error.into_sqlx(), Failure::NoAnswer))
+            }
+        }
+    }
+
+    /// The first answer arrived and is a success.
+    fn answered(&mut self) {
+        self.watch = None;
+        self.first = false;
+        match self.replica {
+            Some(replica) => {
+                if let Some(decision) = self.decision.take() {
+                    self.pool
+                        .describe_server(&self.span, &decision, Some(replica));
+                }
+                replica.health.succeeded();
+            }
+            None => self.pool.0.topology.primary_health.succeeded(),
+        }
+    }
+
+    /// The attempt failed before its first answer: what the error proves decides the next step
+    /// ([`policy::next`]).
+    fn failed(&mut self, error: sqlx::Error, failure: Failure, probe: Probe) -> After<'e, DB> {
+        self.watch = None;
+        let t = &self.pool.0.topology;
+        let on_replica = self.replica.is_some();
+        match next(failure, on_replica, t.monitored, probe) {
+            Next::Deliver => {
+                if let (Some(replica), Some(decision)) = (self.replica, self.decision.take()) {
+                    self.pool
+                        .describe_server(&self.span, &decision, Some(replica));
+                }
+                After::Deliver(error)
+            }
+            Next::Verify => {
+                let health = match self.replica {
+                    Some(r) => &r.health,
+                    None => &t.primary_health,
+                };
+                // A probe connects and asks: up to two probe timeouts, plus the interval's
+                // probe that may be under way.
+                let wait = self.pool.0.options.probe_timeout * 3;
+                After::Verify(Box::pin(health.verify(wait)), error)
+            }
+            Next::Down => match self.replica {
+                Some(replica) => {
+                    if !replica.health.is_open() {
+                        replica.trip(&error);
+                    }
+                    let cause = match failure {
+                        Failure::NoAnswer => RetryCause::Timeout,
+                        _ => RetryCause::Error,
+                    };
+                    self.retry_elsewhere(error, cause)
+                }
+                None => {
+                    if !t.primary_health.is_open() {
+                        t.trip_primary(&error);
+                    }
+                    After::Deliver(self.pool.primary_unavailable())
+                }
+            },
+            Next::Elsewhere => self.retry_elsewhere(error, RetryCause::Error),
+            Next::Primary => {
+                if let Some(copy) = &self.retry {
+                    self.pool.0.classifier.analyze(copy.sql_str()).refused();
+                }
+                self.call.refused = true;
+                self.retry_elsewhere(error, RetryCause::Refused)
+            }
+        }
+    }
+
+    /// Runs the query again where the router now sends it (another replica whose breaker is
+    /// closed, else the primary), if a copy is left; else the caller gets `error`.
+    fn retry_elsewhere(&mut self, error: sqlx::Error, cause: RetryCause) -> After<'e, DB> {
+        let Some(copy) = self.retry.take() else {
+            return After::Deliver(error);
+        };
+        self.fail_timer();
+        self.span.record("rwsplit.retry", true);
+        if let Some(m) = &self.pool.0.metrics {
+            m.retry(cause);
+        }
+        match self.pool.routed(copy.sql_str(), self.call, self.tried) {
+            Ok(again) => {
+                let attempt = self.begin(again, &copy);
+                After::Retry(attempt, copy)
+            }
+            Err(e) => After::Deliver(e),
+        }
+    }
+
+    /// The current attempt failed (for the duration metric's outcome label).
+    fn fail_timer(&mut self) {
+        if let Some(t) = &mut self.timer {
+            t.fail();
+        }
+    }
+
+    /// An error reaches the caller.
+    fn deliver_error(&mut self, error: &sqlx::Error) {
+        self.fail_timer();
+        self.pool.record_outcome(&self.span, error);
+    }
+
+    /// The call is over: the timer records, the replica's in-flight count drops.
+    fn finish(&mut self) {
+        self.watch = None;
+        self.timer = None;
+        self.in_flight = None;
+    }
+}
+
+/// One poll of a stage that has not produced the attempt's result: either it is pending, or
+/// the attempt failed before its first answer (and how).
+enum Polled<T> {
+    Pending,
+    Value(T),
+    Failed(sqlx::Error, Failure, Probe),
+}
+
+impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
+    /// Drives the stages that come before the running one (taking a connection, waiting for a
+    /// verdict); `Value(())` means the stage is now `Running` and should be polled.
+    fn prepare(&mut self, state: &mut CallState<'e, DB>, cx: &mut Context<'_>) -> Polled<()> {
+        match self {
+            Stage::Acquiring(acquire, job) => match acquire.poll_unpin(cx) {
+                Poll::Ready(Ok(conn)) => {
+                    let Some((query, owned)) = job.take() else {
+                        return Polled::Pending;
+                    };
+                    state.acquired();
+                    *self = Stage::Running(state.in_span(|| owned(conn, query)));
+                    Polled::Value(())
+                }
+                Poll::Ready(Err(e)) => {
+                    let class = judge::<DB>(&e);
+                    Polled::Failed(e, Failure::Error(class), Probe::NotAsked)
+                }
+                Poll::Pending => match state.expired(cx) {
+                    Some((e, failure)) => Polled::Failed(e, failure, Probe::NotAsked),
+                    None => Polled::Pending,
+                },
+            },
+            Stage::Verifying(verdict, error) => match verdict.poll_unpin(cx) {
+                Poll::Ready(down) => {
+                    let probe = match down {
+                        Some(true) => Probe::Down,
+                        Some(false) => Probe::Up,
+                        None => Probe::NoVerdict,
+                    };
+                    let error = error.take().unwrap_or(sqlx::Error::WorkerCrashed);
+                    let class = judge::<DB>(&error);
+                    *self = Stage::Done;
+                    Polled::Failed(error, Failure::Error(class), probe)
+                }
+                Poll::Pending => Polled::Pending,
+            },
+            Stage::Running(_) | Stage::Done => Polled::Value(()),
+        }
+    }
+
+    /// Acts on a failed attempt: the error for the caller, or the stage to go on with.
+    fn after_failure(
+        &mut self,
+        state: &mut CallState<'e, DB>,
+        error: sqlx::Error,
+        failure: Failure,
+        probe: Probe,
+        owned: fn(PoolConnection<DB>, Owned<DB>) -> R,
+    ) -> Option<sqlx::Error> {
+        match state.failed(error, failure, probe) {
+            After::Deliver(e) => {
+                *self = Stage::Done;
+                Some(e)
+            }
+            After::Verify(verdict, e) => {
+                *self = Stage::Verifying(verdict, Some(e));
+                None
+            }
+            After::Retry(attempt, query) => {
+                *self = state.in_span(|| Stage::start(attempt, query, owned));
+                None
+            }
+        }
+    }
+}
+
+/// The future of one `fetch_optional` call.
+struct Optional<'e, DB: Backend> {
+    state: CallState<'e, DB>,
+    stage: Stage<'e, DB, BoxFuture<'e, OptionalRow<DB>>>,
+}
+
+// Neither `Optional` nor `Steps` ever hands out pinned references to its fields: they are used
+// by value or through `&mut`, and the inner futures and streams are themselves boxed.
+impl<DB: Backend> Unpin for Optional<'_, DB> {}
+impl<DB: Backend> Unpin for Steps<'_, DB> {}
+
+impl<DB: Backend> Future for Optional<'_, DB> {
+    type Output = OptionalRow<DB>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let owned: fn(_, _) -> _ = run_optional::<DB>;
+        loop {
+            let state = &mut this.state;
+            let failed = match this.stage.prepare(state, cx) {
+                Polled::Pending => return Poll::Pending,
+                Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
+                Polled::Value(()) => None,
+            };
+            let (error, failure, probe) = match failed {
+                Some(f) => f,
+                None => {
+                    let Stage::Running(inner) = &mut this.stage else {
+                        return Poll::Ready(Err(sqlx::Error::WorkerCrashed));
+                    };
+                    match state.in_span(|| inner.poll_unpin(cx)) {
+                        Poll::Ready(Ok(row)) => {
+                            state.answered();
+                            state.finish();
+                            this.stage = Stage::Done;
+                            return Poll::Ready(Ok(row));
+                        }
+                        Poll::Ready(Err(e)) => {
+                            let class = judge::<DB>(&e);
+                            (e, Failure::Error(class), Probe::NotAsked)
+                        }
+                        Poll::Pending => match state.expired(cx) {
+                            Some((e, failure)) => (e, failure, Probe::NotAsked),
+                            None => return Poll::Pending,
+                        },
+                    }
+                }
+            };
+            if let Some(e) = this
+                .stage
+                .after_failure(state, error, failure, probe, owned)
+            {
+                state.deliver_error(&e);
+                state.finish();
+                return Poll::Ready(Err(e));
+            }
+        }
+    }
+}
+
+/// The stream of one `fetch_many` call.
+struct Steps<'e, DB: Backend> {
+    state: CallState<'e, DB>,
+    stage: Stage<'e, DB, StepStream<'e, DB>>,
+}
+
+impl<DB: Backend> Stream for Steps<'_, DB> {
+    type Item = Result<Step<DB>, sqlx::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let owned: fn(_, _) -> _ = run_many::<DB>;
+        loop {
+            let state = &mut this.state;
+            let failed = match this.stage.prepare(state, cx) {
+                Polled::Pending => return Poll::Pending,
+                Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
+                Polled::Value(()) => None,
+            };
+            let (error, failure, probe) = match failed {
+                Some(f) => f,
+                None => {
+                    let Stage::Running(inner) = &mut this.stage else {
+                        // Done: the stream ended (or failed for good) earlier.
+                        state.finish();
+                        return Poll::Ready(None);
+                    };
+                    let polled = state.in_span(|| inner.poll_next_unpin(cx));
+                    match polled {
+                        Poll::Ready(Some(Ok(step))) => {
+                            if state.first {
+                                state.answered();
+                            }
+                            return Poll::Ready(Some(Ok(step)));
+                        }
+                        Poll::Ready(None) => {
+                            if state.first {
+                                state.answered();
+                            }
+                            state.finish();
+                            this.stage = Stage::Done;
+                            return Poll::Ready(None);
+                        }
+                        // After the first answer, errors go to the caller as they are: rows
+                        // were delivered, so the read cannot move elsewhere.
+                        Poll::Ready(Some(Err(e))) if !state.first => {
+                            state.deliver_error(&e);
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        Poll::Ready(Some(Err(e))) => {
+                            let class = judge::<DB>(&e);
+                            (e, Failure::Error(class), Probe::NotAsked)
+                        }
+                        Poll::Pending if !state.first => return Poll::Pending,
+                        Poll::Pending => match state.expired(cx) {
+                            Some((e, failure)) => (e, failure, Probe::NotAsked),
+                            None => return Poll::Pending,
+                        },
+                    }
+                }
+            };
+            if let Some(e) = this
+                .stage
+                .after_failure(state, error, failure, probe, owned)
+            {
+                state.deliver_error(&e);
+                return Poll::Ready(Some(Err(e)));
+            }
+        }
+    }
+}

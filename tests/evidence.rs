@@ -1,0 +1,779 @@
+//! Never worse than plain sqlx (issue #14), against real servers: errors are judged by what
+//! they prove about the server, so a bad statement, a saturated pool or a blocked runtime opens
+//! no breaker; a dead primary ends writes with the typed error at once; read-your-writes is
+//! exact from the first call with the monitor off; signed tokens refuse forgeries.
+//!
+//! Plain functions over a per-backend [`Flavor`] (the SQL that differs); each test heals what
+//! it broke, and tests of one backend run one at a time (they share its servers).
+
+mod common;
+
+#[cfg(any(feature = "mysql", feature = "postgres"))]
+mod cluster {
+    use std::time::{Duration, Instant};
+
+    use rwsplit::{Backend, BreakerState, Error, PoolOptions, RoutingPool};
+    use sqlx::pool::PoolOptions as SqlxPoolOptions;
+    use sqlx::{AssertSqlSafe, Executor};
+
+    use super::common::faults::{Kind, Server};
+    use super::common::{eventually, server_url, unique_table};
+
+    /// What differs between the backends.
+    pub struct Flavor {
+        pub kind: Kind,
+        pub primary: &'static str,
+        pub replica: &'static str,
+    }
+
+    pub fn sqlx_pool<DB: Backend>(url: &str, size: u32, acquire: Duration) -> sqlx::Pool<DB> {
+        SqlxPoolOptions::<DB>::new()
+            .max_connections(size)
+            .acquire_timeout(acquire)
+            .connect_lazy(url)
+            .expect("pool options")
+    }
+
+    /// Pool options with a fast monitor, so that evidence is acted on within the test.
+    pub fn options() -> PoolOptions {
+        PoolOptions {
+            monitor_interval: Duration::from_millis(100),
+            probe_timeout: Duration::from_millis(500),
+            breaker_cooldown: Duration::from_millis(200),
+            ..PoolOptions::default()
+        }
+    }
+
+    /// A routing pool over the primary and replica 1 (or the primary alone), healthy.
+    pub async fn pool<DB: Backend>(
+        f: &Flavor,
+        options: PoolOptions,
+        replica: bool,
+        size: u32,
+        acquire: Duration,
+    ) -> Option<RoutingPool<DB>> {
+        let primary = server_url(f.primary)?;
+        let mut b = RoutingPool::builder(sqlx_pool(&primary, size, acquire)).options(options);
+        if replica {
+            b = b.replica(
+                "replica1",
+                sqlx_pool(&server_url(f.replica)?, size, acquire),
+            );
+        }
+        let pool = b.build().expect("build");
+        let monitored = !pool.options().monitor_interval.is_zero();
+        let ready = eventually(Duration::from_secs(30), || async {
+            let s = pool.status();
+            s.primary.eligible
+                && s.replicas
+                    .iter()
+                    .all(|r| r.eligible && (!monitored || r.probes > 0))
+        })
+        .await;
+        assert!(ready, "cluster healthy at start: {:?}", pool.status());
+        Some(pool)
+    }
+
+    /// A table with one row `(1, 0)`, on every replica of `pool`.
+    pub async fn table<DB: Backend>(pool: &RoutingPool<DB>) -> String
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        let t = unique_table("ev");
+        let ddl = format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)");
+        pool.execute(AssertSqlSafe(ddl)).await.expect("create");
+        let insert = format!("INSERT INTO {t} (id, v) VALUES (1, 0)");
+        pool.execute(AssertSqlSafe(insert)).await.expect("insert");
+        let there = format!("SELECT 1 FROM {t} WHERE id = 1");
+        for name in pool.replica_names().map(str::to_string).collect::<Vec<_>>() {
+            let replica = pool.replica_pool(&name).unwrap().clone();
+            let ok = eventually(Duration::from_secs(20), || async {
+                DB::pool_executor(&replica)
+                    .fetch_optional(AssertSqlSafe(there.clone()))
+                    .await
+                    .is_ok_and(|row| row.is_some())
+            })
+            .await;
+            assert!(ok, "{t} reached {name}");
+        }
+        t
+    }
+
+    /// `tasks` tasks, each running `each` statements (reads and writes alternating) on `t`:
+    /// the errors.
+    pub async fn load<DB: Backend>(
+        pool: &RoutingPool<DB>,
+        t: &str,
+        tasks: usize,
+        each: usize,
+    ) -> Vec<String> {
+        let mut handles = Vec::new();
+        for task in 0..tasks {
+            let pool = pool.clone();
+            let write = format!("UPDATE {t} SET v = v + 1 WHERE id = 1");
+            let read = format!("SELECT v FROM {t} WHERE id = 1");
+            handles.push(tokio::spawn(async move {
+                let mut errors = Vec::new();
+                for i in 0..each {
+                    let r = if (task + i) % 2 == 0 {
+                        pool.execute(AssertSqlSafe(write.clone())).await.map(drop)
+                    } else {
+                        pool.fetch_optional(AssertSqlSafe(read.clone()))
+                            .await
+                            .map(drop)
+                    };
+                    if let Err(e) = r {
+                        errors.push(e.to_string());
+                    }
+                }
+                errors
+            }));
+        }
+        let mut errors = Vec::new();
+        for h in handles {
+            errors.extend(h.await.unwrap());
+        }
+        errors
+    }
+
+    /// Every breaker closed and every server eligible.
+    pub fn all_closed<DB: Backend>(pool: &RoutingPool<DB>) -> Result<(), String> {
+        let s = pool.status();
+        let servers = std::iter::once(&s.primary).chain(&s.replicas);
+        for server in servers {
+            if server.breaker != BreakerState::Closed || !server.eligible {
+                return Err(format!("{} is out: {:?}", server.name, s));
+            }
+        }
+        Ok(())
+    }
+
+    /// A statement that fails at the statement level, then a 16-task load for the next
+    /// second: no other task fails, no breaker opens.
+    pub async fn isolated<DB, F>(f: &Flavor, name: &str, bad: F)
+    where
+        DB: Backend,
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+        F: AsyncFnOnce(&RoutingPool<DB>, &str) -> Result<(), sqlx::Error>,
+    {
+        let Some(pool) = pool::<DB>(f, options(), true, 8, Duration::from_secs(5)).await else {
+            return;
+        };
+        let t = table(&pool).await;
+        let failed = bad(&pool, &t).await;
+        assert!(failed.is_err(), "{name}: the bad statement fails");
+        let start = Instant::now();
+        let mut errors = Vec::new();
+        while start.elapsed() < Duration::from_secs(1) {
+            errors.extend(load(&pool, &t, 16, 4).await);
+        }
+        assert!(
+            errors.is_empty(),
+            "{name}: {} statements of other tasks failed: {:?}",
+            errors.len(),
+            &errors[..errors.len().min(3)]
+        );
+        all_closed(&pool).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+
+    /// Whether `close()` returns within 1 s after `bad` ran on a plain sqlx pool, and on a
+    /// routing pool: rwsplit must not hang where sqlx does not.
+    pub async fn closes_like_sqlx<DB, P, R>(f: &Flavor, name: &str, plain: P, routed: R)
+    where
+        DB: Backend,
+        P: AsyncFnOnce(&sqlx::Pool<DB>),
+        R: AsyncFnOnce(&RoutingPool<DB>),
+    {
+        let Some(url) = server_url(f.primary) else {
+            return;
+        };
+        let sqlx_pool = sqlx_pool::<DB>(&url, 4, Duration::from_secs(5));
+        plain(&sqlx_pool).await;
+        let sqlx_closes = tokio::time::timeout(Duration::from_secs(1), sqlx_pool.close())
+            .await
+            .is_ok();
+        let Some(pool) = pool::<DB>(f, options(), true, 4, Duration::from_secs(5)).await else {
+            return;
+        };
+        routed(&pool).await;
+        let closes = tokio::time::timeout(Duration::from_secs(1), pool.close())
+            .await
+            .is_ok();
+        assert!(
+            closes || !sqlx_closes,
+            "{name}: plain sqlx's pool closes, rwsplit's hangs"
+        );
+        eprintln!("{name}: sqlx closes: {sqlx_closes}, rwsplit closes: {closes}");
+    }
+
+    /// A primary pool of 2 connections under 50 writers: where sqlx's pool times out, the
+    /// caller gets sqlx's own `PoolTimedOut`, never a breaker; afterwards writes work at once.
+    pub async fn saturated_primary<DB: Backend>(f: &Flavor)
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        let acquire = Duration::from_millis(300);
+        let Some(pool) = pool::<DB>(f, options(), true, 2, acquire).await else {
+            return;
+        };
+        let t = table(&pool).await;
+        let mut handles = Vec::new();
+        for _ in 0..50 {
+            let pool = pool.clone();
+            let write = format!("UPDATE {t} SET v = v + 1 WHERE id = 1");
+            handles.push(tokio::spawn(async move {
+                let mut errors = Vec::new();
+                for _ in 0..10 {
+                    if let Err(e) = pool.execute(AssertSqlSafe(write.clone())).await {
+                        errors.push(e);
+                    }
+                }
+                errors
+            }));
+        }
+        let mut errors = Vec::new();
+        for h in handles {
+            errors.extend(h.await.unwrap());
+        }
+        for e in &errors {
+            assert!(
+                matches!(e, sqlx::Error::PoolTimedOut),
+                "only sqlx's own timeout, got {e}"
+            );
+        }
+        eprintln!(
+            "saturated primary: {} of 500 writes timed out",
+            errors.len()
+        );
+        all_closed(&pool).unwrap();
+        pool.execute(AssertSqlSafe(format!("UPDATE {t} SET v = 0 WHERE id = 1")))
+            .await
+            .expect("a write right after the storm");
+    }
+
+    /// The same storm through plain sqlx pools and through rwsplit, side by side: rwsplit's
+    /// failures are sqlx's own `PoolTimedOut`, never `PrimaryUnavailable`.
+    pub async fn storm_side_by_side<DB: Backend>(f: &Flavor)
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        let acquire = Duration::from_secs(2);
+        let Some(pool) = pool::<DB>(f, options(), true, 10, acquire).await else {
+            return;
+        };
+        let t = table(&pool).await;
+        let routed = load(&pool, &t, 500, 10).await;
+        let plain_primary = sqlx_pool::<DB>(&server_url(f.primary).unwrap(), 10, acquire);
+        let mut handles = Vec::new();
+        for task in 0..500usize {
+            let p = plain_primary.clone();
+            let write = format!("UPDATE {t} SET v = v + 1 WHERE id = 1");
+            let read = format!("SELECT v FROM {t} WHERE id = 1");
+            handles.push(tokio::spawn(async move {
+                let mut failed = 0;
+                for i in 0..10 {
+                    let sql = if (task + i) % 2 == 0 { &write } else { &read };
+                    let r = DB::pool_executor(&p)
+                        .execute(AssertSqlSafe(sql.clone()))
+                        .await;
+                    if r.is_err() {
+                        failed += 1;
+                    }
+                }
+                failed
+            }));
+        }
+        let mut plain = 0;
+        for h in handles {
+            plain += h.await.unwrap();
+        }
+        eprintln!(
+            "storm of 500 x 10: rwsplit {} failed, plain sqlx (primary only) {plain} failed",
+            routed.len()
+        );
+        for e in &routed {
+            assert!(
+                e.contains("pool timed out"),
+                "only sqlx's own PoolTimedOut in a storm, got {e}"
+            );
+        }
+        all_closed(&pool).unwrap();
+    }
+
+    /// A current-thread runtime blocked for 5 s by CPU-bound work (password hashing in the
+    /// application that found this): every statement afterwards succeeds; no breaker opened.
+    pub fn blocked_runtime<DB: Backend>(f: &Flavor, replica: bool)
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let Some(pool) = pool::<DB>(f, options(), replica, 4, Duration::from_secs(5)).await
+            else {
+                return;
+            };
+            let t = table(&pool).await;
+            // Blocks the only worker thread, as a synchronous hash would.
+            std::thread::sleep(Duration::from_secs(5));
+            for i in 0..20 {
+                let write = format!("UPDATE {t} SET v = {i} WHERE id = 1");
+                pool.execute(AssertSqlSafe(write))
+                    .await
+                    .unwrap_or_else(|e| panic!("write {i} after the block: {e}"));
+                pool.fetch_optional(AssertSqlSafe(format!("SELECT v FROM {t}")))
+                    .await
+                    .unwrap_or_else(|e| panic!("read {i} after the block: {e}"));
+            }
+            all_closed(&pool).unwrap();
+        });
+    }
+
+    /// SIGKILL of the primary under a write load: every write in flight or started after it
+    /// fails within 2 s with `PrimaryUnavailable`; reads go on; the primary comes back.
+    pub async fn killed_primary<DB: Backend>(f: &Flavor)
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        // sqlx would wait 30 s for a connection to a dead server.
+        let Some(pool) = pool::<DB>(f, options(), true, 4, Duration::from_secs(30)).await else {
+            return;
+        };
+        let t = table(&pool).await;
+        let killed = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
+        let mut writers = Vec::new();
+        for _ in 0..16 {
+            let pool = pool.clone();
+            let killed = killed.clone();
+            let write = format!("UPDATE {t} SET v = v + 1 WHERE id = 1");
+            writers.push(tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for _ in 0..400 {
+                    let start = Instant::now();
+                    match pool.execute(AssertSqlSafe(write.clone())).await {
+                        Ok(_) => {}
+                        Err(e) => {
+                            // Measured from the kill (or the call's start, if later).
+                            let from = killed.get().map_or(start, |k| (*k).max(start));
+                            failures.push((e, from.elapsed()));
+                            if failures.len() >= 3 {
+                                break;
+                            }
+                        }
+                    }
+                    if killed.get().is_none() {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                failures
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        killed.set(Instant::now()).unwrap();
+        f.kind.signal(Server::Primary, "KILL");
+        let mut failures = Vec::new();
+        for w in writers {
+            failures.extend(w.await.unwrap());
+        }
+        assert!(!failures.is_empty(), "writes fail once the primary is dead");
+        for (e, after) in &failures {
+            assert!(
+                matches!(Error::from_sqlx(e), Some(Error::PrimaryUnavailable { .. })),
+                "the typed error, got {e}"
+            );
+            assert!(
+                *after < Duration::from_secs(2),
+                "failed after {after:?}: {e}"
+            );
+        }
+        let read = pool
+            .fetch_optional(AssertSqlSafe(format!("SELECT v FROM {t} WHERE id = 1")))
+            .await
+            .map(|row| row.is_some());
+        assert!(read.is_ok(), "reads go on: {read:?}");
+        f.kind.restart(Server::Primary);
+        let back = eventually(Duration::from_secs(30), || async {
+            pool.status().primary.eligible
+        })
+        .await;
+        assert!(back, "{:?}", pool.status());
+        f.kind.heal(2).await;
+    }
+
+    /// Read-your-writes with the monitor off, right after `build()`: `cycles` write-then-read
+    /// cycles in one session, no error, no stale read.
+    pub async fn causal_without_monitor<DB: Backend>(f: &Flavor, cycles: i64)
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        let opts = PoolOptions {
+            monitor_interval: Duration::ZERO,
+            ..options()
+        };
+        let Some(pool) = pool::<DB>(f, opts, true, 4, Duration::from_secs(5)).await else {
+            return;
+        };
+        let t = table(&pool).await;
+        let session = pool.session();
+        let mut stale = 0;
+        for i in 1..=cycles {
+            (&session)
+                .execute(AssertSqlSafe(format!(
+                    "UPDATE {t} SET v = {i} WHERE id = 1"
+                )))
+                .await
+                .unwrap_or_else(|e| panic!("write {i}: {e}"));
+            let fresh = format!("SELECT v FROM {t} WHERE id = 1 AND v >= {i}");
+            let row = (&session)
+                .fetch_optional(AssertSqlSafe(fresh))
+                .await
+                .unwrap_or_else(|e| panic!("read {i}: {e}"));
+            if row.is_none() {
+                stale += 1;
+            }
+        }
+        assert_eq!(stale, 0, "stale reads in a session with the monitor off");
+    }
+
+    /// With a token key: a signed token carries the session to another pool; forged,
+    /// truncated, unsigned and foreign tokens are refused.
+    pub async fn signed_tokens<DB: Backend>(f: &Flavor)
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        let key = rwsplit::TokenKey::new("a secret of at least 16 bytes").unwrap();
+        let keyed = |name: &str| PoolOptions {
+            token_key: Some(key.clone()),
+            cluster_name: Some(name.to_string()),
+            ..options()
+        };
+        let Some(a) = pool::<DB>(f, keyed("app"), true, 4, Duration::from_secs(5)).await else {
+            return;
+        };
+        let Some(b) = pool::<DB>(f, keyed("app"), true, 4, Duration::from_secs(5)).await else {
+            return;
+        };
+        let t = table(&a).await;
+        for i in 1..=20_i64 {
+            let writer = a.session();
+            (&writer)
+                .execute(AssertSqlSafe(format!(
+                    "UPDATE {t} SET v = {i} WHERE id = 1"
+                )))
+                .await
+                .unwrap();
+            let token = writer.token().await.unwrap();
+            assert!(token.is_signed());
+            let reader = b.resume(&token.to_string()).expect("a signed token");
+            let fresh = format!("SELECT v FROM {t} WHERE id = 1 AND v >= {i}");
+            let row = (&reader)
+                .fetch_optional(AssertSqlSafe(fresh))
+                .await
+                .unwrap();
+            assert!(
+                row.is_some(),
+                "read-your-writes across pools with signed tokens"
+            );
+        }
+        let token = a.session();
+        (&token)
+            .execute(AssertSqlSafe(format!("UPDATE {t} SET v = 99 WHERE id = 1")))
+            .await
+            .unwrap();
+        let text = token.token().await.unwrap().to_string();
+        let refused = |text: &str| matches!(b.resume(text), Err(Error::TokenNotAuthentic(_)));
+        // Every single-character change of the payload is refused.
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let bytes = engine.decode(&text).unwrap();
+        for i in 1..bytes.len() {
+            let mut forged = bytes.clone();
+            forged[i] ^= 0x01;
+            let forged = engine.encode(&forged);
+            assert!(
+                matches!(
+                    b.resume(&forged),
+                    Err(Error::TokenNotAuthentic(_) | Error::MalformedToken(_))
+                ),
+                "byte {i} changed is refused"
+            );
+        }
+        assert!(
+            matches!(
+                b.resume(&engine.encode(&bytes[..bytes.len() - 1])),
+                Err(Error::TokenNotAuthentic(_) | Error::MalformedToken(_))
+            ),
+            "truncated"
+        );
+        let unsigned = rwsplit::CausalToken::merge(&text.parse().unwrap(), &text.parse().unwrap())
+            .unwrap()
+            .to_string();
+        assert!(refused(&unsigned), "unsigned");
+        let Some(other) = pool::<DB>(f, keyed("other"), true, 4, Duration::from_secs(5)).await
+        else {
+            return;
+        };
+        let foreign = other.session().token().await.unwrap().to_string();
+        assert!(
+            matches!(b.resume(&foreign), Err(Error::ForeignToken { .. })),
+            "a token of another cluster, signed with the same key"
+        );
+        let other_key = PoolOptions {
+            token_key: Some(rwsplit::TokenKey::new("another secret of 16+ bytes").unwrap()),
+            ..keyed("app")
+        };
+        let Some(c) = pool::<DB>(f, other_key, true, 4, Duration::from_secs(5)).await else {
+            return;
+        };
+        assert!(
+            matches!(c.resume(&text), Err(Error::TokenNotAuthentic(_))),
+            "signed with another key"
+        );
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mariadb {
+    use rwsplit::RoutingPool;
+    use sqlx::{AssertSqlSafe, Executor, MySql};
+    use tokio::sync::Mutex;
+
+    use super::cluster::{self, Flavor};
+    use super::common::faults::Kind;
+
+    static SERIAL: Mutex<()> = Mutex::const_new(());
+
+    const F: Flavor = Flavor {
+        kind: Kind::MariaDb,
+        primary: "RWSPLIT_MYSQL_PRIMARY",
+        replica: "RWSPLIT_MYSQL_REPLICA_1",
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bind_count_mismatch_opens_no_breaker() {
+        let _serial = SERIAL.lock().await;
+        cluster::isolated::<MySql, _>(&F, "bind mismatch", async |pool, t| {
+            let sql = format!("SELECT v FROM {t} WHERE id = ? AND v = ?");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(1_i64)
+                .fetch_all(pool)
+                .await
+                .map(drop)
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn killing_its_own_connection_opens_no_breaker() {
+        let _serial = SERIAL.lock().await;
+        cluster::isolated::<MySql, _>(&F, "KILL CONNECTION_ID()", async |pool, _| {
+            pool.execute("KILL CONNECTION_ID()").await.map(drop)
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_oversized_statement_opens_no_breaker() {
+        let _serial = SERIAL.lock().await;
+        cluster::isolated::<MySql, _>(&F, "20 MB statement", async |pool, t| {
+            let big = "x".repeat(20 << 20);
+            let sql = format!("SELECT v FROM {t} WHERE id = 1 AND '{big}' <> ''");
+            pool.fetch_optional(AssertSqlSafe(sql)).await.map(drop)
+        })
+        .await;
+        cluster::isolated::<MySql, _>(&F, "20 MB write", async |pool, t| {
+            let big = "x".repeat(20 << 20);
+            let sql = format!("UPDATE {t} SET v = 1 WHERE '{big}' = ''");
+            pool.execute(AssertSqlSafe(sql)).await.map(drop)
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_returns_wherever_it_does_for_sqlx() {
+        let _serial = SERIAL.lock().await;
+        let sql = "SELECT CAST(@@server_id AS SIGNED) WHERE 1 = ? AND 2 = ?";
+        cluster::closes_like_sqlx::<MySql, _, _>(
+            &F,
+            "bind mismatch, fetch_optional",
+            async |p| {
+                let r = sqlx::query(sql).bind(1_i64).fetch_optional(p).await;
+                assert!(r.is_err());
+            },
+            async |p: &RoutingPool<MySql>| {
+                let r = sqlx::query(sql).bind(1_i64).fetch_optional(p).await;
+                assert!(r.is_err());
+            },
+        )
+        .await;
+        cluster::closes_like_sqlx::<MySql, _, _>(
+            &F,
+            "bind mismatch, fetch_all",
+            async |p| {
+                let r = sqlx::query(sql).bind(1_i64).fetch_all(p).await;
+                assert!(r.is_err());
+            },
+            async |p: &RoutingPool<MySql>| {
+                let r = sqlx::query(sql).bind(1_i64).fetch_all(p).await;
+                assert!(r.is_err());
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_saturated_primary_is_not_an_outage() {
+        let _serial = SERIAL.lock().await;
+        cluster::saturated_primary::<MySql>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_storm_fails_only_as_sqlx_does() {
+        let _serial = SERIAL.lock().await;
+        cluster::storm_side_by_side::<MySql>(&F).await;
+    }
+
+    #[test]
+    fn a_blocked_runtime_is_not_an_outage() {
+        let _serial = SERIAL.blocking_lock();
+        cluster::blocked_runtime::<MySql>(&F, false);
+        cluster::blocked_runtime::<MySql>(&F, true);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_primary_fails_writes_within_two_seconds_with_the_typed_error() {
+        let _serial = SERIAL.lock().await;
+        cluster::killed_primary::<MySql>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_your_writes_is_exact_from_the_first_call_without_a_monitor() {
+        let _serial = SERIAL.lock().await;
+        cluster::causal_without_monitor::<MySql>(&F, 1000).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signed_tokens_refuse_forgeries() {
+        let _serial = SERIAL.lock().await;
+        cluster::signed_tokens::<MySql>(&F).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use sqlx::{AssertSqlSafe, Executor, Postgres};
+    use tokio::sync::Mutex;
+
+    use super::cluster::{self, Flavor};
+    use super::common::faults::Kind;
+
+    static SERIAL: Mutex<()> = Mutex::const_new(());
+
+    const F: Flavor = Flavor {
+        kind: Kind::Postgres,
+        primary: "RWSPLIT_PG_PRIMARY",
+        replica: "RWSPLIT_PG_STANDBY_1",
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bind_count_mismatch_opens_no_breaker() {
+        let _serial = SERIAL.lock().await;
+        cluster::isolated::<Postgres, _>(&F, "bind mismatch", async |pool, t| {
+            let sql = format!("SELECT v FROM {t} WHERE id = $1 AND v = $2");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(1_i64)
+                .fetch_all(pool)
+                .await
+                .map(drop)
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn copy_through_the_executor_opens_no_breaker() {
+        let _serial = SERIAL.lock().await;
+        cluster::isolated::<Postgres, _>(&F, "COPY TO STDOUT", async |pool, t| {
+            let sql = format!("COPY {t} TO STDOUT");
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await
+                .map(drop)
+        })
+        .await;
+        cluster::isolated::<Postgres, _>(&F, "COPY FROM STDIN", async |pool, t| {
+            let sql = format!("COPY {t} FROM STDIN");
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn terminating_its_own_backend_opens_no_breaker() {
+        let _serial = SERIAL.lock().await;
+        cluster::isolated::<Postgres, _>(&F, "pg_terminate_backend", async |pool, _| {
+            pool.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+                .await
+                .map(drop)
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_returns_wherever_it_does_for_sqlx() {
+        let _serial = SERIAL.lock().await;
+        for sql in ["COPY (SELECT 1) TO STDOUT", "COPY ev_copy FROM STDIN"] {
+            cluster::closes_like_sqlx::<Postgres, _, _>(
+                &F,
+                sql,
+                async |p| {
+                    p.execute("CREATE TABLE IF NOT EXISTS ev_copy (id int)")
+                        .await
+                        .unwrap();
+                    let r = sqlx::raw_sql(sql).execute(p).await;
+                    assert!(r.is_err());
+                },
+                async |p: &rwsplit::RoutingPool<Postgres>| {
+                    let r = sqlx::raw_sql(sql).execute(p).await;
+                    assert!(r.is_err());
+                },
+            )
+            .await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_saturated_primary_is_not_an_outage() {
+        let _serial = SERIAL.lock().await;
+        cluster::saturated_primary::<Postgres>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_storm_fails_only_as_sqlx_does() {
+        let _serial = SERIAL.lock().await;
+        cluster::storm_side_by_side::<Postgres>(&F).await;
+    }
+
+    #[test]
+    fn a_blocked_runtime_is_not_an_outage() {
+        let _serial = SERIAL.blocking_lock();
+        cluster::blocked_runtime::<Postgres>(&F, false);
+        cluster::blocked_runtime::<Postgres>(&F, true);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_primary_fails_writes_within_two_seconds_with_the_typed_error() {
+        let _serial = SERIAL.lock().await;
+        cluster::killed_primary::<Postgres>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signed_tokens_refuse_forgeries() {
+        let _serial = SERIAL.lock().await;
+        cluster::signed_tokens::<Postgres>(&F).await;
+    }
+}
