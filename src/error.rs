@@ -5,9 +5,23 @@ use std::time::Duration;
 /// Everything that can go wrong in rwsplit.
 ///
 /// Statement execution through the [`sqlx::Executor`] impls reports `sqlx::Error`, as sqlx
-/// requires; conditions that rwsplit itself detects there (for example a primary that is down)
-/// travel inside [`sqlx::Error::Configuration`] as this type and can be recovered with
-/// [`Error::from_sqlx`].
+/// requires. Errors that sqlx returns pass through as the same variants (`PoolTimedOut`,
+/// `Database`, `Protocol`, ...). Conditions that rwsplit itself detects map to the closest sqlx
+/// variant, with this type as the source, recovered with [`Error::from_sqlx`] (or
+/// `std::error::Error::source`):
+///
+/// | rwsplit condition | `sqlx::Error` | `std::io::ErrorKind` |
+/// |---|---|---|
+/// | [`Error::PrimaryUnavailable`] | `Io` | `NotConnected` |
+/// | [`Error::ReplicaDown`] | `Io` | `NotConnected` |
+/// | [`Error::NoEligibleReplica`] | `Io` | `NotConnected` |
+/// | [`Error::ReplicaTimeout`] | `Io` | `TimedOut` |
+/// | [`Error::CausalWaitTimeout`] | `Io` | `TimedOut` |
+/// | [`Error::Database`] | the sqlx error itself | |
+/// | any other (configuration, tokens) | `Configuration` | |
+///
+/// So code that treats `sqlx::Error::Io` as "the database is unreachable, retry later" keeps
+/// working, and nothing rwsplit detects at run time shows up as a configuration error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -115,13 +129,23 @@ impl Error {
     pub fn from_sqlx(err: &sqlx::Error) -> Option<&Error> {
         match err {
             sqlx::Error::Configuration(inner) => inner.downcast_ref::<Error>(),
+            sqlx::Error::Io(io) => io.get_ref()?.downcast_ref::<Error>(),
             _ => None,
         }
     }
 
+    /// The `sqlx::Error` an executor call returns for this condition (see the table above).
     pub(crate) fn into_sqlx(self) -> sqlx::Error {
+        use std::io::{Error as IoError, ErrorKind};
+        let io = |kind, e| sqlx::Error::Io(IoError::new(kind, e));
         match self {
             Error::Database(e) => e,
+            e @ (Error::PrimaryUnavailable { .. }
+            | Error::ReplicaDown { .. }
+            | Error::NoEligibleReplica { .. }) => io(ErrorKind::NotConnected, e),
+            e @ (Error::ReplicaTimeout { .. } | Error::CausalWaitTimeout(_)) => {
+                io(ErrorKind::TimedOut, e)
+            }
             other => sqlx::Error::Configuration(Box::new(other)),
         }
     }
@@ -129,3 +153,62 @@ impl Error {
 
 /// Result alias for rwsplit calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+    use std::time::Duration;
+
+    use super::Error;
+
+    /// One row of the mapping table each.
+    #[test]
+    fn runtime_conditions_keep_sqlx_shape_and_carry_the_typed_error() {
+        let rows = [
+            (
+                Error::PrimaryUnavailable {
+                    last_error: "refused".into(),
+                },
+                Some(ErrorKind::NotConnected),
+            ),
+            (
+                Error::ReplicaDown {
+                    replica: "r1".into(),
+                },
+                Some(ErrorKind::NotConnected),
+            ),
+            (
+                Error::NoEligibleReplica { why: "all lagging" },
+                Some(ErrorKind::NotConnected),
+            ),
+            (
+                Error::ReplicaTimeout {
+                    replica: "r1".into(),
+                    after: Duration::from_secs(1),
+                },
+                Some(ErrorKind::TimedOut),
+            ),
+            (
+                Error::CausalWaitTimeout(Duration::from_millis(200)),
+                Some(ErrorKind::TimedOut),
+            ),
+            (Error::MalformedToken("empty"), None),
+        ];
+        for (error, kind) in rows {
+            let text = error.to_string();
+            let sqlx = error.into_sqlx();
+            match (&sqlx, kind) {
+                (sqlx::Error::Io(io), Some(kind)) => assert_eq!(io.kind(), kind, "{text}"),
+                (sqlx::Error::Configuration(_), None) => {}
+                (other, kind) => panic!("{text}: {other:?}, wanted {kind:?}"),
+            }
+            let back = Error::from_sqlx(&sqlx).expect("the typed error travels with it");
+            assert_eq!(back.to_string(), text);
+            let source = std::error::Error::source(&sqlx).expect("a source");
+            assert!(source.to_string().contains(&text) || text.contains(&source.to_string()));
+        }
+        let passthrough = Error::Database(sqlx::Error::PoolTimedOut).into_sqlx();
+        assert!(matches!(passthrough, sqlx::Error::PoolTimedOut));
+        assert!(Error::from_sqlx(&passthrough).is_none());
+    }
+}

@@ -124,7 +124,8 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
     }
 
     /// Validates the configuration and builds the pool. With the monitor on (the default),
-    /// this must run inside a Tokio runtime, which starts one monitor task per server.
+    /// this starts the monitor's thread (its own small Tokio runtime, one loop and one
+    /// connection per server), so it works inside or outside a runtime.
     pub fn build(self) -> Result<RoutingPool<DB>, Error> {
         self.options.validate()?;
         if self.classifier.dialect() != DB::DIALECT {

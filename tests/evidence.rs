@@ -437,6 +437,77 @@ mod cluster {
         assert_eq!(stale, 0, "stale reads in a session with the monitor off");
     }
 
+    /// A view over a function that writes: the classifier sees a pure read, the replica
+    /// refuses it as a write. The first call is retried on the primary and succeeds (the
+    /// refused attempt had no effect), the statement is learned, and later calls go to the
+    /// primary directly. No error reaches the caller.
+    pub async fn refused_by_replica<DB: Backend>(f: &Flavor, setup: &[&str], view: &str, log: &str)
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        let registry = prometheus::Registry::new();
+        let Some(primary) = server_url(f.primary) else {
+            return;
+        };
+        let Some(replica) = server_url(f.replica) else {
+            return;
+        };
+        f.kind.admin(Server::Primary, setup).await;
+        let pool = RoutingPool::builder(sqlx_pool::<DB>(&primary, 4, Duration::from_secs(5)))
+            .replica("replica1", sqlx_pool(&replica, 4, Duration::from_secs(5)))
+            .options(options())
+            .metrics(&registry, None)
+            .build()
+            .unwrap();
+        let sql = format!("SELECT n FROM {view}");
+        let replicated = eventually(Duration::from_secs(20), || async {
+            let replica = pool.replica_pool("replica1").unwrap();
+            let r = DB::pool_executor(replica)
+                .fetch_optional(AssertSqlSafe(format!("SELECT 1 FROM {log} WHERE 1 = 0")))
+                .await;
+            r.is_ok() && pool.status().replicas[0].eligible
+        })
+        .await;
+        assert!(replicated, "fixtures replicated: {:?}", pool.status());
+        let d = pool.explain(&sql);
+        assert_eq!(
+            (d.target, d.reason),
+            (rwsplit::Target::Replica, rwsplit::Reason::PureRead),
+            "the classifier cannot see the write behind the view"
+        );
+        for i in 1..=5 {
+            let row = pool
+                .fetch_optional(AssertSqlSafe(sql.clone()))
+                .await
+                .unwrap_or_else(|e| panic!("call {i}: the caller sees no error, got {e}"));
+            assert!(row.is_some());
+        }
+        let d = pool.explain(&sql);
+        assert_eq!(
+            (d.target, d.reason),
+            (rwsplit::Target::Primary, rwsplit::Reason::ReplicaRefused),
+            "learned"
+        );
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .unwrap();
+        let refused: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("rwsplit_retries_total") && l.contains("replica_refused"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(refused, 1.0, "one refusal, then the primary directly");
+        // Each call wrote exactly once, on the primary.
+        let rows = pool
+            .primary()
+            .fetch_all(AssertSqlSafe(format!("SELECT n FROM {log}")))
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(rows, 5, "the refused attempts had no effect");
+        all_closed(&pool).unwrap();
+    }
+
     /// With a token key: a signed token carries the session to another pool; forged,
     /// truncated, unsigned and foreign tokens are refused.
     pub async fn signed_tokens<DB: Backend>(f: &Flavor)
@@ -550,6 +621,23 @@ mod mariadb {
         primary: "RWSPLIT_MYSQL_PRIMARY",
         replica: "RWSPLIT_MYSQL_REPLICA_1",
     };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_view_over_a_writing_function_is_served_by_the_primary_transparently() {
+        let _serial = SERIAL.lock().await;
+        let t = super::common::unique_table("evlog");
+        let (w, v) = (format!("{t}_w"), format!("{t}_v"));
+        let setup = [
+            format!("CREATE TABLE {t} (n BIGINT)"),
+            format!(
+                "CREATE FUNCTION {w}() RETURNS BIGINT DETERMINISTIC MODIFIES SQL DATA SQL SECURITY INVOKER \
+                 BEGIN INSERT INTO {t} VALUES (1); RETURN 1; END"
+            ),
+            format!("CREATE SQL SECURITY INVOKER VIEW {v} AS SELECT {w}() AS n"),
+        ];
+        let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+        cluster::refused_by_replica::<MySql>(&F, &setup, &v, &t).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_bind_count_mismatch_opens_no_breaker() {
@@ -676,6 +764,24 @@ mod postgres {
         primary: "RWSPLIT_PG_PRIMARY",
         replica: "RWSPLIT_PG_STANDBY_1",
     };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_view_over_a_writing_function_is_served_by_the_primary_transparently() {
+        let _serial = SERIAL.lock().await;
+        let t = super::common::unique_table("evlog");
+        let (w, v) = (format!("{t}_w"), format!("{t}_v"));
+        let setup = [
+            format!("CREATE TABLE {t} (n BIGINT)"),
+            format!(
+                "CREATE FUNCTION {w}() RETURNS BIGINT LANGUAGE sql VOLATILE \
+                 AS 'INSERT INTO {t} VALUES (1) RETURNING n'"
+            ),
+            format!("CREATE VIEW {v} AS SELECT {w}() AS n"),
+            format!("GRANT ALL ON {t}, {v} TO rwsplit"),
+        ];
+        let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+        cluster::refused_by_replica::<Postgres>(&F, &setup, &v, &t).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_bind_count_mismatch_opens_no_breaker() {

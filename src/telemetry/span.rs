@@ -164,6 +164,15 @@ pub(crate) fn record_outcome(
 }
 
 fn error_type(err: &sqlx::Error) -> &'static str {
+    if let Some(e) = crate::Error::from_sqlx(err) {
+        return match e {
+            crate::Error::PrimaryUnavailable { .. } => "primary_unavailable",
+            crate::Error::NoEligibleReplica { .. } => "no_eligible_replica",
+            crate::Error::ReplicaTimeout { .. } => "replica_timeout",
+            crate::Error::ReplicaDown { .. } => "replica_down",
+            _ => "rwsplit",
+        };
+    }
     match err {
         sqlx::Error::Io(_) => "io",
         sqlx::Error::PoolTimedOut => "pool_timed_out",
@@ -171,14 +180,6 @@ fn error_type(err: &sqlx::Error) -> &'static str {
         sqlx::Error::Tls(_) => "tls",
         sqlx::Error::Protocol(_) => "protocol",
         sqlx::Error::RowNotFound => "row_not_found",
-        sqlx::Error::Configuration(e) if e.downcast_ref::<crate::Error>().is_some() => {
-            match e.downcast_ref::<crate::Error>() {
-                Some(crate::Error::PrimaryUnavailable { .. }) => "primary_unavailable",
-                Some(crate::Error::NoEligibleReplica { .. }) => "no_eligible_replica",
-                Some(crate::Error::ReplicaTimeout { .. }) => "replica_timeout",
-                _ => "rwsplit",
-            }
-        }
         sqlx::Error::Encode(_) => "encode",
         sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => "decode",
         _ => "other",
