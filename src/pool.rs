@@ -250,11 +250,60 @@ impl<DB: Backend> RoutingPool<DB> {
         self.with_consistency(Consistency::BoundedStaleness(max))
     }
 
-    /// Begins a transaction on the primary. Every statement run on it (`&mut *tx`) uses that
-    /// one primary connection and is a span under one transaction span.
-    pub async fn begin(&self) -> Result<crate::Transaction<DB>, sqlx::Error> {
-        let tx = self.on_primary(self.0.topology.primary.begin()).await?;
+    /// Begins a transaction on the primary: sqlx's own [`sqlx::Transaction`], so every sqlx
+    /// idiom works unchanged (`&mut *tx` is `&mut DB::Connection`, `&mut tx` is
+    /// [`sqlx::Acquire`] for savepoints with `tx.begin()`, functions typed
+    /// `sqlx::Transaction<'_, DB>` take it). Statements on it are not routed: they run on its
+    /// one primary connection. They show in telemetry as sqlx's own per-statement events
+    /// (target `sqlx::query`: statement, rows, elapsed) under the caller's span; for one
+    /// rwsplit span per statement under a transaction span, use [`RoutingPool::begin_traced`].
+    /// Refused at once while the primary's breaker is open, and ended with
+    /// [`Error::PrimaryUnavailable`] if it opens while waiting for a connection.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("rwsplit-doc-tx-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let pool = rwsplit::sqlite::open(dir.join("tx.db"), 1).await?.build()?;
+    /// sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)").execute(&pool).await?;
+    ///
+    /// async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: i64) -> sqlx::Result<()> {
+    ///     sqlx::query("INSERT INTO t (id) VALUES (?)").bind(id).execute(&mut **tx).await?;
+    ///     Ok(())
+    /// }
+    ///
+    /// let mut tx = pool.begin().await?;
+    /// insert(&mut tx, 1).await?;
+    /// let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+    /// insert(&mut savepoint, 2).await?;
+    /// savepoint.rollback().await?;
+    /// tx.commit().await?;
+    /// let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&pool).await?;
+    /// assert_eq!(n, 1);
+    /// # pool.close().await;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+        self.on_primary(self.0.topology.primary.begin()).await
+    }
+
+    /// Begins a transaction on the primary whose statements are rwsplit spans under one
+    /// transaction span (`&mut *tx` is rwsplit's executor, [`crate::InTransaction`]).
+    /// Converts to sqlx's type with [`crate::Transaction::into_sqlx`].
+    pub async fn begin_traced(&self) -> Result<crate::Transaction<DB>, sqlx::Error> {
+        let tx = self.begin().await?;
         Ok(crate::Transaction::new(tx, self.clone()))
+    }
+
+    /// A connection to the primary from its pool, as [`sqlx::Pool::acquire`] gives. Statements
+    /// on it are not routed: it is the primary's connection (for migrations, `LOCK TABLES`,
+    /// session settings, or any code generic over [`sqlx::Acquire`]). Refused at once while
+    /// the primary's breaker is open.
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+        self.on_primary(self.0.topology.primary.acquire()).await
     }
 
     /// Runs `work` against the primary: refused at once while its breaker is open, ended
@@ -554,5 +603,23 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(topology.upgrade().is_none(), "no task keeps the pool alive");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// `&RoutingPool` is [`sqlx::Acquire`] like `&sqlx::Pool`: a primary connection, or a
+/// transaction on the primary, so `sqlx::migrate!().run(&pool)` and code generic over
+/// `Acquire` take a routing pool unchanged.
+impl<'a, DB: Backend> sqlx::Acquire<'a> for &'a RoutingPool<DB> {
+    type Database = DB;
+    type Connection = sqlx::pool::PoolConnection<DB>;
+
+    fn acquire(self) -> futures_core::future::BoxFuture<'a, Result<Self::Connection, sqlx::Error>> {
+        Box::pin(RoutingPool::acquire(self))
+    }
+
+    fn begin(
+        self,
+    ) -> futures_core::future::BoxFuture<'a, Result<sqlx::Transaction<'a, DB>, sqlx::Error>> {
+        Box::pin(async move { RoutingPool::begin(self).await })
     }
 }

@@ -1,8 +1,10 @@
-//! [`Transaction`]: a transaction on the primary whose statements are spans under one
-//! transaction span, and which a causal [`crate::Session`] counts as a write.
+//! [`Transaction`]: the traced transaction of [`crate::RoutingPool::begin_traced`], whose
+//! statements are spans under one transaction span. (`RoutingPool::begin` gives sqlx's own
+//! `sqlx::Transaction`, for the idioms that need that type.)
 //!
 //! It dereferences to [`InTransaction`], the executor, so sqlx's idiom keeps working:
-//! `sqlx::query(..).execute(&mut *tx)`, then `tx.commit().await`.
+//! `sqlx::query(..).execute(&mut *tx)`, then `tx.commit().await`; it converts to and from
+//! `sqlx::Transaction` ([`Transaction::into_sqlx`], [`Transaction::from_sqlx`]).
 
 use std::ops::{Deref, DerefMut};
 
@@ -58,6 +60,12 @@ impl<DB: Backend> DerefMut for Transaction<DB> {
 }
 
 impl<DB: Backend> Transaction<DB> {
+    /// Traces a transaction of sqlx's type begun on `pool`'s primary (for example from
+    /// [`RoutingPool::begin`] or a function that returned one).
+    pub fn from_sqlx(tx: sqlx::Transaction<'static, DB>, pool: &RoutingPool<DB>) -> Self {
+        Self::new(tx, pool.clone())
+    }
+
     pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, pool: RoutingPool<DB>) -> Self {
         let span = span::transaction_span(pool.system_name());
         Transaction {

@@ -7,8 +7,8 @@
 //! parallel without seeing each other's spans. SQLite needs no server; one test runs on MariaDB
 //! (feature `mysql`, servers from `scripts/mariadb.sh`).
 //!
-//! Not covered yet: statements run on `pool.begin()`'s transaction are plain sqlx calls on the
-//! primary connection, which rwsplit does not instrument.
+//! Statements run on `pool.begin()`'s transaction (sqlx's own type) are plain sqlx calls on the
+//! primary connection, which rwsplit does not instrument; `pool.begin_traced()` is covered.
 
 mod common;
 
@@ -903,7 +903,7 @@ async fn transaction_statements_are_children_of_one_transaction_span() {
     let pool = sqlite_pool(&dir, no_monitor()).await;
     let cap = capture();
     cap.clear();
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = pool.begin_traced().await.unwrap();
     sqlx::query("INSERT INTO t (id, v) VALUES (?, ?)")
         .bind(40_i64)
         .bind("forty")

@@ -153,8 +153,9 @@ pub trait Backend: Database<Arguments: Clone> {
         err.code().map(|c| c.into_owned())
     }
 
-    /// What a database error proves about its server (see [`ErrorClass`]); the rest of the
-    /// table is [`judge`].
+    /// What a database error proves about its server (`ErrorClass`: the server is down, the
+    /// connection was lost, it refused a write as read-only, or the statement failed); the
+    /// README's failure table lists the codes of each backend.
     fn error_class(err: &dyn sqlx::error::DatabaseError) -> ErrorClass;
 
     /// What the server says about itself for [`crate::RoutingPool::check_config`];

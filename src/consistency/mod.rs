@@ -150,8 +150,9 @@ impl<DB: Backend> Session<DB> {
         Ok(())
     }
 
-    /// Begins a transaction on the primary; the session counts it as a write.
-    pub async fn begin(&self) -> Result<crate::Transaction<DB>, sqlx::Error> {
+    /// Begins a transaction on the primary (sqlx's type, see [`RoutingPool::begin`]); the
+    /// session counts it as a write.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
         self.wrote();
         self.pool.begin().await
     }
