@@ -5,13 +5,14 @@
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use sqlx::database::Database;
 use sqlx::error::BoxDynError;
 use sqlx::{Execute, Executor, SqlStr};
 
 use crate::backend::Backend;
 use crate::call::{error_stream, Call, Step};
+use crate::consistency::Session;
 use crate::options::Consistency;
 use crate::pool::RoutingPool;
 use crate::route::Route;
@@ -90,7 +91,10 @@ macro_rules! routing_executor {
                 E: 'q + Execute<'q, DB>,
             {
                 match Owned::take(query) {
-                    Ok(owned) => self.pool().run_many(self.call(), owned),
+                    Ok(owned) => match self.ambient() {
+                        None => self.pool().run_many(self.call(), owned),
+                        Some(session) => session_many(session, self.pool(), owned),
+                    },
                     Err(err) => error_stream(sqlx::Error::Encode(err)),
                 }
             }
@@ -104,7 +108,10 @@ macro_rules! routing_executor {
                 E: 'q + Execute<'q, DB>,
             {
                 match Owned::take(query) {
-                    Ok(owned) => self.pool().run_optional(self.call(), owned),
+                    Ok(owned) => match self.ambient() {
+                        None => self.pool().run_optional(self.call(), owned),
+                        Some(session) => session_optional(session, self.pool(), owned),
+                    },
                     Err(err) => async move { Err(sqlx::Error::Encode(err)) }.boxed(),
                 }
             }
@@ -142,6 +149,9 @@ impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for &'p RoutingPool<DB> {
     fn call(&self) -> Call {
         Call::default()
     }
+    fn ambient(&self) -> Option<Session<DB>> {
+        crate::consistency::ambient(self)
+    }
 }
 
 impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for Hinted<'p, DB> {
@@ -151,12 +161,46 @@ impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for Hinted<'p, DB> {
     fn call(&self) -> Call {
         self.call
     }
+    fn ambient(&self) -> Option<Session<DB>> {
+        None
+    }
 }
 
 /// What the two executor types share: a pool and per-call routing input.
 trait RoutingPoolRef<'p, DB: Backend> {
     fn pool(&self) -> &'p RoutingPool<DB>;
     fn call(&self) -> Call;
+    /// The ambient session of [`crate::with_session`] for this pool, if any.
+    fn ambient(&self) -> Option<Session<DB>>;
+}
+
+/// `fetch_optional` through a causal session: plan (capture, wait), then run.
+pub(crate) fn session_optional<'e, DB: Backend>(
+    session: Session<DB>,
+    pool: &'e RoutingPool<DB>,
+    owned: Owned<DB>,
+) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>> {
+    async move {
+        let call = session.plan(owned.sql_str()).await?;
+        pool.run_optional(call, owned).await
+    }
+    .boxed()
+}
+
+/// `fetch_many` through a causal session: plan (capture, wait), then run.
+pub(crate) fn session_many<'e, DB: Backend>(
+    session: Session<DB>,
+    pool: &'e RoutingPool<DB>,
+    owned: Owned<DB>,
+) -> BoxStream<'e, Result<Step<DB>, sqlx::Error>> {
+    futures_util::stream::once(async move {
+        match session.plan(owned.sql_str()).await {
+            Ok(call) => pool.run_many(call, owned),
+            Err(e) => error_stream(e),
+        }
+    })
+    .flatten()
+    .boxed()
 }
 
 routing_executor!(&'p RoutingPool<DB>);
@@ -183,6 +227,11 @@ impl<'p, DB: Backend> Hinted<'p, DB> {
                 ..Call::default()
             },
         }
+    }
+
+    /// The decision this handle would make for `sql` now, in the current task scope.
+    pub fn explain(&self, sql: &str) -> crate::Decision {
+        self.pool.route(sql, &self.call, 0).decision
     }
 
     /// The route hint this handle applies, if any.

@@ -81,14 +81,14 @@ pub use backend::sqlite;
 pub use backend::Backend;
 pub use checks::{ConfigIssue, ServerFacts};
 pub use classify::{Analysis, CacheStats, Classifier, ClassifierOptions, Dialect};
-pub use consistency::{CausalToken, Position, Session, TokenKey};
+pub use consistency::{with_consistency, with_session, CausalToken, Position, Session, TokenKey};
 pub use error::{Error, Result};
 pub use executor::Hinted;
 pub use options::{Consistency, Fallback, PoolOptions};
 pub use pool::{RoutingPool, RoutingPoolBuilder};
 pub use route::{
-    current_consistency, current_scope, scope, with_consistency, Decision, HintSource, Reason,
-    Route, Target, UnknownFunctionPolicy,
+    current_consistency, current_scope, scope, Decision, HintSource, Reason, Route, Target,
+    UnknownFunctionPolicy,
 };
 pub use status::{BreakerState, Role, ServerStatus, Status};
 pub use telemetry::{QueryText, ServerInfo};

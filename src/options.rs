@@ -68,7 +68,9 @@ pub struct PoolOptions {
     pub breaker_cooldown: Duration,
     /// What reads do when no replica is eligible. Default [`Fallback::Primary`].
     pub fallback: Fallback,
-    /// Default consistency of reads. Default [`Consistency::Eventual`].
+    /// Default consistency of reads. Default [`Consistency::Eventual`]. `ReadYourWrites` is
+    /// refused here by `build()`: it needs to know whose writes, so it comes from a session,
+    /// [`crate::with_session`], or a [`crate::with_consistency`] scope.
     pub consistency: Consistency,
     /// Bound on a causal wait on a replica before the read goes to the primary. Default 200 ms.
     pub causal_wait_timeout: Duration,
@@ -134,6 +136,14 @@ impl PoolOptions {
         }
         if !self.monitor_interval.is_zero() && self.probe_timeout.is_zero() {
             return bad("probe_timeout", "must be above zero when the monitor runs");
+        }
+        if self.consistency == Consistency::ReadYourWrites {
+            return bad(
+                "consistency",
+                "ReadYourWrites needs to know whose writes: use a session (pool.session(), \
+                 rwsplit::with_session(session, fut) for code that takes &pool), or \
+                 rwsplit::with_consistency(Consistency::ReadYourWrites, fut) for a scope",
+            );
         }
         if let Some(t) = &self.heartbeat_table {
             let ok = !t.is_empty()

@@ -287,6 +287,9 @@ impl<DB: Backend> RoutingPool<DB> {
     /// # }
     /// ```
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+        if let Some(session) = crate::consistency::ambient(self) {
+            session.wrote_in_transaction();
+        }
         self.on_primary(self.0.topology.primary.begin()).await
     }
 
@@ -541,7 +544,10 @@ impl<DB: Backend> RoutingPool<DB> {
             route::decide(verdict, analysis.hint, call.route, current_scope(), state);
         let mut replica = None;
         if decision.target == Target::Replica {
-            if call.refused || analysis.was_refused() {
+            if consistency == Consistency::ReadYourWrites && !call.session {
+                // No session knows this caller's writes: only the primary is never older.
+                decision = Decision::primary(Reason::Consistency);
+            } else if call.refused || analysis.was_refused() {
                 decision = Decision::primary(Reason::ReplicaRefused);
             } else if inner.force_primary.load(Ordering::Relaxed) {
                 decision = Decision::primary(Reason::ForcedToPrimary);

@@ -308,10 +308,8 @@ pub fn current_scope() -> Option<Route> {
     SCOPE.try_with(|r| *r).ok()
 }
 
-/// Runs `fut` with a consistency level for every read it executes through a
-/// [`crate::RoutingPool`] (for example `Consistency::BoundedStaleness(1s)` for one request).
-/// Scopes nest; the innermost wins; a per-call level beats a scope.
-pub async fn with_consistency<F: Future>(consistency: Consistency, fut: F) -> F::Output {
+/// Enters the consistency level's task scope (see [`crate::with_consistency`]).
+pub(crate) async fn consistency_scope<F: Future>(consistency: Consistency, fut: F) -> F::Output {
     CONSISTENCY.scope(consistency, fut).await
 }
 

@@ -34,11 +34,12 @@ mod cluster {
             .expect("pool options")
     }
 
-    /// Pool options with a fast monitor, so that evidence is acted on within the test.
+    /// Pool options with a fast monitor, so that evidence is acted on within the test (a
+    /// refused connection is evidence at once; silence needs three probe timeouts).
     pub fn options() -> PoolOptions {
         PoolOptions {
             monitor_interval: Duration::from_millis(100),
-            probe_timeout: Duration::from_millis(500),
+            probe_timeout: Duration::from_secs(2),
             breaker_cooldown: Duration::from_millis(200),
             ..PoolOptions::default()
         }
@@ -508,6 +509,96 @@ mod cluster {
         all_closed(&pool).unwrap();
     }
 
+    /// Read-your-writes without rewiring: `cycles` write-then-read cycles through `&pool`
+    /// inside `with_session`, then inside a `with_consistency(ReadYourWrites)` scope, with
+    /// replica 1 applying 1 s late: no stale read. A per-call `ReadYourWrites` without a
+    /// session reads from the primary, and a pool-level one is refused at build.
+    pub async fn ambient_sessions<DB: Backend>(f: &Flavor, cycles: i64)
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    {
+        let Some(primary) = server_url(f.primary) else {
+            return;
+        };
+        let Some(pool) = pool::<DB>(f, options(), true, 8, Duration::from_secs(5)).await else {
+            return;
+        };
+        let t = table(&pool).await;
+        f.kind.delay(Server::Replica(1), 1).await;
+        // Code that takes `&pool`, unchanged: how many of its reads were stale.
+        let cycle = async |pool: &RoutingPool<DB>, from: i64| {
+            let mut stale = 0;
+            for i in from..from + cycles {
+                pool.execute(AssertSqlSafe(format!(
+                    "UPDATE {t} SET v = {i} WHERE id = 1"
+                )))
+                .await
+                .unwrap_or_else(|e| panic!("write {i}: {e}"));
+                let fresh = format!("SELECT v FROM {t} WHERE id = 1 AND v >= {i}");
+                let row = pool
+                    .fetch_optional(AssertSqlSafe(fresh))
+                    .await
+                    .unwrap_or_else(|e| panic!("read {i}: {e}"));
+                stale += usize::from(row.is_none());
+            }
+            stale
+        };
+        let eventual = cycle(&pool, 1).await;
+        eprintln!("without a session: {eventual} of {cycles} reads stale");
+        let session = pool.session();
+        let stale = rwsplit::with_session(session.clone(), cycle(&pool, 1_000_000)).await;
+        assert_eq!(stale, 0, "with_session: stale reads through &pool");
+        assert!(session.position().is_some(), "the session saw the writes");
+        let stale = rwsplit::with_consistency(
+            rwsplit::Consistency::ReadYourWrites,
+            cycle(&pool, 2_000_000),
+        )
+        .await;
+        assert_eq!(
+            stale, 0,
+            "a ReadYourWrites scope: stale reads through &pool"
+        );
+        let d = rwsplit::with_consistency(rwsplit::Consistency::ReadYourWrites, async {
+            pool.explain(&format!("SELECT v FROM {t}"))
+        })
+        .await;
+        assert_eq!(
+            d.target,
+            rwsplit::Target::Replica,
+            "a scope's reads use replicas"
+        );
+        let per_call = pool.with_consistency(rwsplit::Consistency::ReadYourWrites);
+        let d = per_call.explain(&format!("SELECT v FROM {t}"));
+        assert_eq!(
+            (d.target, d.reason),
+            (rwsplit::Target::Primary, rwsplit::Reason::Consistency),
+            "a per-call ReadYourWrites without a session reads from the primary"
+        );
+        let d = pool.explain(&format!("SELECT v FROM {t}"));
+        assert_eq!(
+            d.target,
+            rwsplit::Target::Replica,
+            "the pool itself stays eventual"
+        );
+        let refused = RoutingPool::builder(sqlx_pool::<DB>(&primary, 1, Duration::from_secs(5)))
+            .options(PoolOptions {
+                consistency: rwsplit::Consistency::ReadYourWrites,
+                ..options()
+            })
+            .build();
+        assert!(
+            matches!(
+                refused,
+                Err(Error::InvalidOption {
+                    option: "consistency",
+                    ..
+                })
+            ),
+            "pool-level ReadYourWrites is refused at build"
+        );
+        f.kind.delay(Server::Replica(1), 0).await;
+    }
+
     /// With a token key: a signed token carries the session to another pool; forged,
     /// truncated, unsigned and foreign tokens are refused.
     pub async fn signed_tokens<DB: Backend>(f: &Flavor)
@@ -747,6 +838,12 @@ mod mariadb {
         let _serial = SERIAL.lock().await;
         cluster::signed_tokens::<MySql>(&F).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_your_writes_through_the_pool_in_a_session_or_scope() {
+        let _serial = SERIAL.lock().await;
+        cluster::ambient_sessions::<MySql>(&F, 1000).await;
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -881,5 +978,11 @@ mod postgres {
     async fn signed_tokens_refuse_forgeries() {
         let _serial = SERIAL.lock().await;
         cluster::signed_tokens::<Postgres>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_your_writes_through_the_pool_in_a_session_or_scope() {
+        let _serial = SERIAL.lock().await;
+        cluster::ambient_sessions::<Postgres>(&F, 1000).await;
     }
 }

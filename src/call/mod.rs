@@ -50,6 +50,9 @@ pub(crate) struct Call {
     pub causal_wait: Option<std::time::Duration>,
     /// A replica refused this statement as a write: run it on the primary.
     pub refused: bool,
+    /// A causal session planned this call (its `ReadYourWrites` is served by the session's
+    /// position; without a session, such a read goes to the primary).
+    pub session: bool,
 }
 
 pub(crate) type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
@@ -335,6 +338,17 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             routed.analysis.operation(),
         ));
         self.replica = replica;
+        // Where each statement went, for a plain `fmt` subscriber at DEBUG (one atomic load
+        // when nothing listens at that level).
+        tracing::debug!(
+            target: "rwsplit",
+            server = replica.map_or("primary", |r| &*r.name),
+            route = routed.decision.target.as_str(),
+            reason = routed.decision.reason.label(),
+            attempt = self.attempts,
+            statement = routed.analysis.summary(),
+            "routed"
+        );
         match replica {
             Some(r) => {
                 self.tried |= r.bit();

@@ -9,6 +9,7 @@
 //! `pg_last_wal_replay_lsn()`), bounded by `causal_wait_timeout`; on timeout it reads from the
 //! primary. A session with no writes reads from replicas like the pool does.
 
+mod ambient;
 mod position;
 
 use std::sync::{Arc, Mutex};
@@ -16,15 +17,16 @@ use std::time::Instant;
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::{stream, FutureExt, StreamExt};
 use sqlx::{Execute, Executor, SqlStr};
 
+pub(crate) use ambient::ambient;
+pub use ambient::{with_consistency, with_session};
 pub(crate) use position::cluster_id;
 pub use position::{CausalToken, Position, TokenKey};
 
 use crate::backend::Backend;
 use crate::call::{error_stream, Call, Step};
-use crate::executor::Owned;
+use crate::executor::{session_many, session_optional, Owned};
 use crate::options::Consistency;
 use crate::route::{Target, Verdict};
 use crate::telemetry::FallbackCause;
@@ -189,11 +191,17 @@ impl<DB: Backend> Session<DB> {
         Ok(())
     }
 
+    /// Counts a transaction begun on the pool inside [`with_session`] as a write.
+    pub(crate) fn wrote_in_transaction(&self) {
+        self.wrote();
+    }
+
     /// Works out the per-call routing of one statement of this session.
-    async fn plan(&self, sql: &str) -> Result<Call, sqlx::Error> {
+    pub(crate) async fn plan(&self, sql: &str) -> Result<Call, sqlx::Error> {
         let pool = &self.pool;
         let mut call = Call {
             consistency: Some(Consistency::ReadYourWrites),
+            session: true,
             ..Call::default()
         };
         let probe = pool.route(sql, &call, 0);
@@ -260,18 +268,10 @@ impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
         's: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let owned = match Owned::take(query) {
-            Ok(owned) => owned,
-            Err(e) => return error_stream(sqlx::Error::Encode(e)),
-        };
-        stream::once(async move {
-            match self.plan(owned.sql_str()).await {
-                Ok(call) => self.pool.run_many(call, owned),
-                Err(e) => error_stream(e),
-            }
-        })
-        .flatten()
-        .boxed()
+        match Owned::take(query) {
+            Ok(owned) => session_many(self.clone(), &self.pool, owned),
+            Err(e) => error_stream(sqlx::Error::Encode(e)),
+        }
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(
@@ -282,13 +282,10 @@ impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
         's: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let owned = Owned::take(query);
-        async move {
-            let owned = owned.map_err(sqlx::Error::Encode)?;
-            let call = self.plan(owned.sql_str()).await?;
-            self.pool.run_optional(call, owned).await
+        match Owned::take(query) {
+            Ok(owned) => session_optional(self.clone(), &self.pool, owned),
+            Err(e) => Box::pin(std::future::ready(Err(sqlx::Error::Encode(e)))),
         }
-        .boxed()
     }
 
     fn prepare_with<'e>(

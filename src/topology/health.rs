@@ -62,9 +62,10 @@ pub(crate) enum Observation {
 }
 
 /// Consecutive probes without an answer that count as evidence that a server is down. One
-/// late answer proves nothing (a loaded machine, a long lock); two in a row, each given
-/// `probe_timeout` on the monitor's own thread and connection, do.
-pub(crate) const SILENT_PROBES: u32 = 2;
+/// late answer proves nothing (a loaded machine, a long lock, a slow fork of a new backend);
+/// three in a row, each given `probe_timeout` on the monitor's own thread and connection (so
+/// at least three probe timeouts of silence), do.
+pub(crate) const SILENT_PROBES: u32 = 3;
 
 impl Health {
     pub fn new() -> Self {
