@@ -5,6 +5,7 @@
 
 mod ast;
 mod functions;
+mod lex;
 mod scan;
 
 use std::collections::HashSet;
@@ -343,6 +344,9 @@ impl Classifier {
         if sql.len() > opts.max_statement_bytes {
             return primary(Reason::TooLarge, None, "UNKNOWN");
         }
+        if let Some(reason) = lex::check(sql, opts.dialect) {
+            return primary(reason, None, first_word(sql));
+        }
         let dialect = opts.dialect.parser_dialect();
         let tokens = match Tokenizer::new(dialect, sql).tokenize_with_location() {
             Ok(tokens) => tokens,
@@ -422,6 +426,26 @@ impl Classifier {
         }
         out
     }
+}
+
+/// The operation name for a statement that is not tokenized: its first word when that is a
+/// common statement keyword, else `UNKNOWN` (bounded: never text from the statement).
+fn first_word(sql: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "SET", "SHOW", "CALL", "DO",
+        "CREATE", "ALTER", "DROP", "TRUNCATE", "LOCK", "BEGIN", "COMMIT", "ROLLBACK", "EXPLAIN",
+        "VALUES", "TABLE", "COPY", "MERGE",
+    ];
+    let word = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    KNOWN
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(word))
+        .copied()
+        .unwrap_or("UNKNOWN")
 }
 
 #[cfg(test)]

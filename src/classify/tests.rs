@@ -66,6 +66,8 @@ fn write_keywords_in_literals_comments_and_identifiers_do_not_matter() {
     replica(P, "SELECT 'nextval(''s'')'");
     replica(M, "SELECT 1 -- FOR UPDATE");
     replica(M, "SELECT 'it\\'s FOR UPDATE'");
+    // Under NO_BACKSLASH_ESCAPES the string ends at the backslash and `FOR UPDATE` is SQL.
+    primary(M, "SELECT 'a\\' FOR UPDATE -- '", "lexical_ambiguity");
 }
 
 #[test]
