@@ -106,6 +106,10 @@ pub enum Reason {
     ServerState(&'static str),
     /// A MySQL executable comment (`/*! ... */`), whose content the server runs.
     ExecutableComment,
+    /// Text that the server's lexer and the classifier's could read differently (comment,
+    /// quote or whitespace rules that depend on the server or its settings), so what the
+    /// classifier judged may not be what the server runs.
+    LexicalAmbiguity,
     /// The statement did not parse in the backend's dialect (or was empty).
     Unparseable,
     /// The statement is longer than the classifier's size limit.
@@ -143,6 +147,7 @@ pub(crate) const REASON_LABELS: &[&str] = &[
     "session_control",
     "server_state",
     "executable_comment",
+    "lexical_ambiguity",
     "unparseable",
     "too_large",
     "hint_call",
@@ -177,17 +182,18 @@ impl Reason {
             Reason::SessionControl(_) => 10,
             Reason::ServerState(_) => 11,
             Reason::ExecutableComment => 12,
-            Reason::Unparseable => 13,
-            Reason::TooLarge => 14,
-            Reason::Hint(HintSource::Call) => 15,
-            Reason::Hint(HintSource::Scope) => 16,
-            Reason::Hint(HintSource::Comment) => 17,
-            Reason::Transaction => 18,
-            Reason::NoReplica => 19,
-            Reason::NoEligibleReplica => 20,
-            Reason::ForcedToPrimary => 21,
-            Reason::Consistency => 22,
-            Reason::ReplicaRefused => 23,
+            Reason::LexicalAmbiguity => 13,
+            Reason::Unparseable => 14,
+            Reason::TooLarge => 15,
+            Reason::Hint(HintSource::Call) => 16,
+            Reason::Hint(HintSource::Scope) => 17,
+            Reason::Hint(HintSource::Comment) => 18,
+            Reason::Transaction => 19,
+            Reason::NoReplica => 20,
+            Reason::NoEligibleReplica => 21,
+            Reason::ForcedToPrimary => 22,
+            Reason::Consistency => 23,
+            Reason::ReplicaRefused => 24,
         }
     }
 }
@@ -210,6 +216,9 @@ impl fmt::Display for Reason {
             Reason::SessionControl(kw) => write!(f, "session control ({kw})"),
             Reason::ServerState(kw) => write!(f, "server state ({kw})"),
             Reason::ExecutableComment => f.write_str("executable comment /*! */"),
+            Reason::LexicalAmbiguity => {
+                f.write_str("lexical ambiguity (the server may read it differently)")
+            }
             Reason::Unparseable => f.write_str("unparseable"),
             Reason::TooLarge => f.write_str("statement too large to classify"),
             Reason::Hint(src) => write!(f, "hint ({})", src.as_str()),

@@ -9,18 +9,23 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    Expr, ObjectName, ObjectNamePart, Query, Select, SetExpr, Statement, TableFactor, Visit,
-    Visitor,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName,
+    ObjectNamePart, Query, Select, SetExpr, ShowStatementFilter, Statement, TableFactor, Value,
+    Visit, Visitor,
 };
 
-use super::functions::SESSION_VARIABLES;
+use super::functions::{self, SESSION_VARIABLES};
+use super::Dialect;
 use crate::route::{Reason, Verdict};
 
 /// Function knowledge used by the walk.
 #[derive(Debug, Clone)]
 pub(crate) struct FunctionRules {
+    pub dialect: Dialect,
     pub side_effect: HashSet<Box<str>>,
     pub pure: HashSet<Box<str>>,
+    /// Built-in operators, for dialects with user-defined ones (PostgreSQL).
+    pub operators: Option<HashSet<&'static str>>,
 }
 
 /// What the walk learned, beyond the verdict, for telemetry.
@@ -58,11 +63,23 @@ pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Fact
         | Statement::ShowCharset(_)
         | Statement::ShowObjects(_)
         | Statement::ShowCatalogs { .. }
-        | Statement::ShowVariables { .. }
-        | Statement::ShowStatus { .. }
         | Statement::ShowProcessList { .. } => {
             let _ = walk(stmt, rules, facts);
             Verdict::Read
+        }
+        Statement::ShowVariables { filter, global, .. } => {
+            show_session(*global, filter.as_ref(), SESSION_VARIABLES, &[])
+        }
+        Statement::ShowStatus { filter, global, .. } => {
+            show_session(*global, filter.as_ref(), &[], GLOBAL_ONLY_STATUS)
+        }
+        Statement::ShowVariable { variable } if rules.dialect == Dialect::Postgres => {
+            // `SHOW name`: a custom setting (`app.user_id`) is what this session SET.
+            if variable.iter().any(|v| v.value.contains('.')) || variable.len() != 1 {
+                Verdict::Primary(Reason::SessionVariable("SHOW".into()))
+            } else {
+                Verdict::Read
+            }
         }
         Statement::ShowVariable { variable } => show_variable(variable),
         Statement::Lock(_) | Statement::LockTables { .. } => Verdict::Primary(Reason::LockingRead),
@@ -97,6 +114,73 @@ fn show_variable(words: &[sqlparser::ast::Ident]) -> Verdict {
         Verdict::Primary(Reason::ServerState("SHOW"))
     } else {
         Verdict::Read
+    }
+}
+
+/// Status counters that exist only globally, so `SHOW STATUS LIKE` them reads no session.
+const GLOBAL_ONLY_STATUS: &[&str] = &[
+    "threads_",
+    "uptime",
+    "innodb_",
+    "max_used_",
+    "open_",
+    "slave_",
+    "rpl_",
+    "connections",
+    "aborted_",
+    "wsrep",
+];
+
+/// `SHOW [SESSION] VARIABLES|STATUS`: session-scoped unless `GLOBAL`. Session scope reads this
+/// connection's values, so it goes to the primary unless a `LIKE` filter without wildcards
+/// names a variable that is not session state (`session_only`), or names a status counter
+/// with one of the global-only prefixes (`global_prefixes`).
+fn show_session(
+    global: bool,
+    filter: Option<&ShowStatementFilter>,
+    session_only: &[&str],
+    global_prefixes: &[&str],
+) -> Verdict {
+    if global {
+        return Verdict::Read;
+    }
+    let session = Verdict::Primary(Reason::SessionVariable("SHOW SESSION".into()));
+    let Some(ShowStatementFilter::Like(pattern)) = filter else {
+        return session;
+    };
+    let pattern = pattern.to_ascii_lowercase();
+    if pattern.contains(['%', '_', '\\']) && global_prefixes.is_empty() {
+        // A wildcard pattern: does it match any session-only variable?
+        if session_only
+            .iter()
+            .any(|v| like(pattern.as_bytes(), v.as_bytes()))
+        {
+            return session;
+        }
+        return Verdict::Read;
+    }
+    if !global_prefixes.is_empty() {
+        let literal = !pattern.contains(['%', '\\']);
+        return if literal && global_prefixes.iter().any(|p| pattern.starts_with(p)) {
+            Verdict::Read
+        } else {
+            session
+        };
+    }
+    if session_only.contains(&pattern.as_str()) {
+        session
+    } else {
+        Verdict::Read
+    }
+}
+
+/// SQL `LIKE` on ASCII bytes (`%`, `_`), case already folded.
+fn like(p: &[u8], s: &[u8]) -> bool {
+    match p.split_first() {
+        None => s.is_empty(),
+        Some((b'%', rest)) => (0..=s.len()).any(|i| like(rest, &s[i..])),
+        Some((b'_', rest)) => !s.is_empty() && like(rest, &s[1..]),
+        Some((c, rest)) => s.first() == Some(c) && like(rest, &s[1..]),
     }
 }
 
@@ -208,11 +292,70 @@ fn function_name(name: &ObjectName) -> String {
     }
 }
 
+/// Relations that hold one session's state (MariaDB/MySQL `information_schema` session
+/// tables, PostgreSQL views of the session's settings, cursors and prepared statements).
+const SESSION_RELATIONS: &[&str] = &[
+    "session_variables",
+    "session_status",
+    "user_variables",
+    "user_variables_by_thread",
+    "session_connect_attrs",
+    "session_account_connect_attrs",
+    "pg_settings",
+    "pg_prepared_statements",
+    "pg_cursors",
+];
+
+/// Schemas whose every table is session or server state: `performance_schema` (per-thread
+/// tables), PostgreSQL temporary schemas and `sys` (MySQL/MariaDB views over them).
+fn session_schema(schema: &str) -> bool {
+    schema.eq_ignore_ascii_case("performance_schema")
+        || schema.eq_ignore_ascii_case("sys")
+        || schema.to_ascii_lowercase().starts_with("pg_temp")
+}
+
+fn part(p: &ObjectNamePart) -> String {
+    match p {
+        ObjectNamePart::Identifier(ident) => ident.value.clone(),
+        other => other.to_string(),
+    }
+}
+
 impl ReadCheck<'_> {
     fn function(&mut self, name: &ObjectName) -> ControlFlow<Reason> {
+        let pg = self.rules.dialect == Dialect::Postgres;
+        let parts: Vec<String> = name.0.iter().map(part).collect();
+        let builtin_schema = pg && parts.len() == 2 && parts[0].eq_ignore_ascii_case("pg_catalog");
+        let quoted_upper = pg
+            && matches!(name.0.last(), Some(ObjectNamePart::Identifier(i))
+                if i.quote_style.is_some() && i.value.bytes().any(|b| b.is_ascii_uppercase()));
         let lower = function_name(name);
-        if self.rules.side_effect.contains(lower.as_str()) {
+        if self.rules.side_effect.contains(lower.as_str())
+            || functions::side_effect_prefixes(self.rules.dialect)
+                .iter()
+                .any(|p| lower.starts_with(p))
+        {
             return ControlFlow::Break(Reason::SideEffectFunction(lower.into()));
+        }
+        if (parts.len() > 1 && !builtin_schema) || quoted_upper {
+            // A schema- or database-qualified name is a user function, never the built-in of
+            // the same name (`app.lower`), and so is a case-sensitive PostgreSQL name.
+            let full: Arc<str> = if quoted_upper {
+                parts.join(".")
+            } else {
+                parts.join(".").to_ascii_lowercase()
+            }
+            .into();
+            if !self.unknown.contains(&full) {
+                self.unknown.push(full);
+            }
+            return ControlFlow::Continue(());
+        }
+        if functions::pure_prefixes(self.rules.dialect)
+            .iter()
+            .any(|p| lower.starts_with(p))
+        {
+            return ControlFlow::Continue(());
         }
         if !self.rules.pure.contains(lower.as_str()) && !self.unknown.iter().any(|u| **u == *lower)
         {
@@ -269,6 +412,17 @@ impl Visitor for ReadCheck<'_> {
     }
 
     fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<Reason> {
+        let parts: Vec<String> = relation.0.iter().map(part).collect();
+        if let Some(last) = parts.last() {
+            let last = last.to_ascii_lowercase();
+            let qualified_session = parts.len() > 1 && session_schema(&parts[0]);
+            if qualified_session
+                || SESSION_RELATIONS.contains(&last.as_str())
+                || last.starts_with("pg_stat_xact_")
+            {
+                return ControlFlow::Break(Reason::SessionVariable(last.into()));
+            }
+        }
         if self.relations.len() < 2 && !self.relations.contains(relation) {
             self.relations.push(relation.clone());
         }
@@ -289,7 +443,31 @@ impl Visitor for ReadCheck<'_> {
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Reason> {
         match expr {
-            Expr::Function(f) => self.function(&f.name),
+            Expr::Function(f) => {
+                if self.rules.dialect == Dialect::Postgres
+                    && function_name(&f.name) == "current_setting"
+                    && f.name.0.len() == 1
+                    && builtin_setting(&f.args)
+                {
+                    // `current_setting('work_mem')`: a server setting, not one this session
+                    // made up (`current_setting('app.user_id')`).
+                    return ControlFlow::Continue(());
+                }
+                self.function(&f.name)
+            }
+            Expr::BinaryOp { op, .. } => self.operator(op),
+            Expr::CompoundIdentifier(parts)
+                if self.rules.dialect == Dialect::MySql
+                    && parts.len() > 1
+                    && parts.last().is_some_and(|p| {
+                        ["nextval", "currval", "lastval"]
+                            .iter()
+                            .any(|s| p.value.eq_ignore_ascii_case(s))
+                    }) =>
+            {
+                // MariaDB `seq.nextval` / `seq.currval` (Oracle syntax).
+                ControlFlow::Break(Reason::SideEffectFunction("nextval".into()))
+            }
             Expr::Identifier(ident) => self.variable(&ident.value),
             Expr::CompoundIdentifier(parts) => match parts.first() {
                 Some(first) if first.value.starts_with("@@") => {
@@ -304,6 +482,46 @@ impl Visitor for ReadCheck<'_> {
             },
             _ => ControlFlow::Continue(()),
         }
+    }
+}
+
+/// `current_setting('name')` with a literal name of a built-in (undotted) setting.
+fn builtin_setting(args: &FunctionArguments) -> bool {
+    let FunctionArguments::List(list) = args else {
+        return false;
+    };
+    match list.args.first() {
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => {
+            matches!(&v.value, Value::SingleQuotedString(s) if !s.contains('.') && !s.is_empty())
+        }
+        _ => false,
+    }
+}
+
+impl ReadCheck<'_> {
+    /// PostgreSQL operators outside the built-in set are user-defined: like unknown functions.
+    fn operator(&mut self, op: &BinaryOperator) -> ControlFlow<Reason> {
+        let Some(builtin) = &self.rules.operators else {
+            return ControlFlow::Continue(());
+        };
+        let name = match op {
+            BinaryOperator::Custom(s) if !builtin.contains(s.as_str()) => s.clone(),
+            BinaryOperator::PGCustomBinaryOperator(parts) => {
+                let is_builtin = matches!(parts.as_slice(),
+                    [schema, op] if schema.eq_ignore_ascii_case("pg_catalog") && builtin.contains(op.as_str()))
+                    || matches!(parts.as_slice(), [op] if builtin.contains(op.as_str()));
+                if is_builtin {
+                    return ControlFlow::Continue(());
+                }
+                parts.join(".")
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        let name: Arc<str> = format!("operator({name})").into();
+        if !self.unknown.contains(&name) {
+            self.unknown.push(name);
+        }
+        ControlFlow::Continue(())
     }
 }
 

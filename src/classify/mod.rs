@@ -5,6 +5,7 @@
 
 mod ast;
 mod functions;
+mod lex;
 mod scan;
 
 use std::collections::HashSet;
@@ -142,13 +143,24 @@ impl ClassifierOptions {
             .map(Box::from)
             .chain(self.extra_pure.iter().map(lower))
             .filter(|f| !side_effect.contains(f))
+            .filter(|f| {
+                !functions::side_effect_prefixes(self.dialect)
+                    .iter()
+                    .any(|p| f.starts_with(p))
+            })
             .collect();
+        let operators = functions::builtin_operators(self.dialect).map(|ops| ops.collect());
         let cache = (self.cache_bytes > 0).then(|| {
             let estimated = (self.cache_bytes / 512).max(16) as usize;
             Cache::with_weighter(estimated, self.cache_bytes, EntryWeight)
         });
         Classifier(Arc::new(Inner {
-            rules: FunctionRules { side_effect, pure },
+            rules: FunctionRules {
+                dialect: self.dialect,
+                side_effect,
+                pure,
+                operators,
+            },
             cache,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -357,6 +369,9 @@ impl Classifier {
         if sql.len() > opts.max_statement_bytes {
             return primary(Reason::TooLarge, None, "UNKNOWN");
         }
+        if let Some(reason) = lex::check(sql, opts.dialect) {
+            return primary(reason, None, first_word(sql));
+        }
         let dialect = opts.dialect.parser_dialect();
         let tokens = match Tokenizer::new(dialect, sql).tokenize_with_location() {
             Ok(tokens) => tokens,
@@ -371,7 +386,12 @@ impl Classifier {
             .with_tokens_with_locations(tokens);
         let statements = match parser.parse_statements() {
             Ok(statements) => statements,
-            Err(_) => return primary(Reason::Unparseable, scan.hint, scan.first_keyword),
+            Err(_) => {
+                if let Some(read) = self.unparsed_read(sql, &scan) {
+                    return read;
+                }
+                return primary(Reason::Unparseable, scan.hint, scan.first_keyword);
+            }
         };
         // `parse_statements` stops early at some keywords (an `END` closing a block) and
         // returns what it parsed so far: `SELECT x END; DELETE FROM t` would look like one
@@ -410,6 +430,88 @@ impl Classifier {
         }
     }
 
+    /// Reads sqlparser cannot parse but whose tokens alone prove them reads: MySQL `SHOW`
+    /// forms and `DESCRIBE t col` made of words and literals only (no parentheses, so no
+    /// function call; no variables), and PostgreSQL `TABLE [ONLY] name`. Rare text (the
+    /// failure path), so it tokenizes again rather than cloning the tokens of every parse.
+    fn unparsed_read(&self, sql: &str, scan: &scan::Scan) -> Option<Analysis> {
+        use sqlparser::tokenizer::Token;
+        if scan.primary.is_some() {
+            return None;
+        }
+        let dialect = self.0.options.dialect;
+        let tokens = Tokenizer::new(dialect.parser_dialect(), sql)
+            .tokenize()
+            .ok()?;
+        let sig: Vec<&Token> = tokens
+            .iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF))
+            .collect();
+        let word = |i: usize| match sig.get(i) {
+            Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        };
+        let plain = |from: usize| {
+            sig[from..].iter().all(|t| match t {
+                Token::Word(w) => !w.value.starts_with('@'),
+                Token::SingleQuotedString(_) | Token::Number(..) | Token::Period => true,
+                Token::Eq | Token::Neq | Token::Comma => true,
+                _ => false,
+            })
+        };
+        let (operation, ok) = match (dialect, word(0).as_deref()) {
+            (Dialect::MySql, Some("SHOW")) => {
+                const SAFE: &[&str] = &[
+                    "CREATE",
+                    "PROCEDURE",
+                    "FUNCTION",
+                    "TABLE",
+                    "ENGINES",
+                    "PLUGINS",
+                    "INDEX",
+                    "INDEXES",
+                    "KEYS",
+                    "TRIGGERS",
+                    "EVENTS",
+                    "CHARACTER",
+                    "CHARSET",
+                    "COLLATION",
+                    "DATABASES",
+                    "SCHEMAS",
+                    "GRANTS",
+                    "PRIVILEGES",
+                    "FULL",
+                    "OPEN",
+                    "STORAGE",
+                ];
+                let second = word(1).unwrap_or_default();
+                ("SHOW", SAFE.contains(&second.as_str()) && plain(1))
+            }
+            (Dialect::MySql, Some("DESCRIBE" | "DESC")) => ("DESCRIBE", sig.len() <= 3 && plain(1)),
+            (Dialect::Postgres, Some("TABLE")) => {
+                let from = if word(1).as_deref() == Some("ONLY") {
+                    2
+                } else {
+                    1
+                };
+                let name_only = sig[from..]
+                    .iter()
+                    .all(|t| matches!(t, Token::Word(_) | Token::Period));
+                ("SELECT", sig.len() > from && name_only)
+            }
+            _ => return None,
+        };
+        ok.then(|| Analysis {
+            verdict: Verdict::Read,
+            hint: scan.hint,
+            operation,
+            collection: None,
+            summary: operation.into(),
+            sanitized: std::sync::OnceLock::new(),
+            refused: std::sync::OnceLock::new(),
+        })
+    }
+
     /// `sql` with every literal replaced by `?`, for `db.query.text` of statements that carry
     /// values inline. Text that does not tokenize is replaced whole.
     pub fn sanitize(&self, sql: &str) -> String {
@@ -437,6 +539,26 @@ impl Classifier {
         }
         out
     }
+}
+
+/// The operation name for a statement that is not tokenized: its first word when that is a
+/// common statement keyword, else `UNKNOWN` (bounded: never text from the statement).
+fn first_word(sql: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "SET", "SHOW", "CALL", "DO",
+        "CREATE", "ALTER", "DROP", "TRUNCATE", "LOCK", "BEGIN", "COMMIT", "ROLLBACK", "EXPLAIN",
+        "VALUES", "TABLE", "COPY", "MERGE",
+    ];
+    let word = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    KNOWN
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(word))
+        .copied()
+        .unwrap_or("UNKNOWN")
 }
 
 #[cfg(test)]

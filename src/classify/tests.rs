@@ -66,6 +66,8 @@ fn write_keywords_in_literals_comments_and_identifiers_do_not_matter() {
     replica(P, "SELECT 'nextval(''s'')'");
     replica(M, "SELECT 1 -- FOR UPDATE");
     replica(M, "SELECT 'it\\'s FOR UPDATE'");
+    // Under NO_BACKSLASH_ESCAPES the string ends at the backslash and `FOR UPDATE` is SQL.
+    primary(M, "SELECT 'a\\' FOR UPDATE -- '", "lexical_ambiguity");
 }
 
 #[test]
@@ -235,7 +237,8 @@ fn show_and_explain() {
     replica(M, "DESCRIBE users");
     replica(M, "EXPLAIN SELECT * FROM users");
     primary(M, "EXPLAIN DELETE FROM users", "write");
-    replica(M, "SHOW STATUS");
+    // Session counters of the connection that asks.
+    primary(M, "SHOW STATUS", "session_variable");
     replica(M, "SHOW VARIABLES LIKE 'read_only'");
     replica(M, "SHOW INDEX FROM users");
     primary(M, "SHOW WARNINGS", "session_variable");
@@ -315,4 +318,169 @@ fn telemetry_facts() {
     assert_eq!(a.operation(), "UPDATE");
     let a = c.analyze("SELECT * FROM a JOIN b ON a.id = b.id");
     assert_eq!(a.collection(), None);
+}
+
+#[test]
+fn lexical_ambiguity_goes_to_primary() {
+    for sql in [
+        "SELECT * FROM t WHERE id = 1 --\u{00A0}x\nFOR UPDATE",
+        "SELECT * FROM t WHERE id = 1 --\u{3000}\nFOR UPDATE",
+        "SELECT 1 /* a /* b */ , GET_LOCK('x', 0) -- */",
+        "SELECT\u{2028}1",
+        "SELECT 1\u{000B}",
+    ] {
+        primary(M, sql, "lexical_ambiguity");
+    }
+    primary(
+        M,
+        "SELECT 1 /*!50000 /* x */ , GET_LOCK('a', 0) */",
+        "executable_comment",
+    );
+    primary(M, "SELECT 1 /*M!100000 FOR UPDATE */", "executable_comment");
+    primary(
+        P,
+        "SELECT 1 /* /* */ , pg_advisory_lock(1) -- */",
+        "lexical_ambiguity",
+    );
+    primary(
+        P,
+        "SELECT 1 -- x\r, pg_advisory_lock(1)",
+        "lexical_ambiguity",
+    );
+    primary(
+        P,
+        "SELECT 'a\\' , pg_advisory_lock(1) -- '",
+        "lexical_ambiguity",
+    );
+    replica(P, "SELECT $$it's$$, E'it\\'s'");
+}
+
+#[test]
+fn qualified_functions_are_user_functions() {
+    for (d, sql, name) in [
+        (M, "SELECT app.lower(name) FROM users", "app.lower"),
+        (M, "SELECT mydb.log(1)", "mydb.log"),
+        (M, "SELECT `app`.`concat`('a')", "app.concat"),
+        (P, "SELECT public.lower(name) FROM users", "public.lower"),
+        (P, "SELECT app.now()", "app.now"),
+        (P, "SELECT \"Lower\"('x')", "Lower"),
+    ] {
+        assert_eq!(
+            Classifier::new(d).decide(sql).reason,
+            Reason::UnknownFunction(name.into()),
+            "{sql}"
+        );
+    }
+    replica(P, "SELECT pg_catalog.lower('X'), \"lower\"('y')");
+    primary(M, "SELECT app.get_lock('a', 1)", "side_effect_function");
+    let lenient = ClassifierOptions::new(P)
+        .unknown_functions(UnknownFunctionPolicy::Replica)
+        .build();
+    assert_eq!(
+        lenient.decide("SELECT app.lower('x')").target,
+        Target::Replica
+    );
+}
+
+#[test]
+fn user_operators_follow_the_unknown_function_policy() {
+    for sql in [
+        "SELECT 1 ##> 2",
+        "SELECT a OPERATOR(app.%%>) b FROM t",
+        "SELECT a OPERATOR(public.+) b FROM t",
+    ] {
+        primary(P, sql, "unknown_function");
+    }
+    replica(
+        P,
+        "SELECT a OPERATOR(pg_catalog.+) b, c @> d, e <-> f, g ~~* h FROM t",
+    );
+    replica(P, "SELECT '{1}'::int[] && '{1,2}'::int[]");
+}
+
+#[test]
+fn sequences_and_session_state_go_to_primary() {
+    for sql in [
+        "SELECT s1.nextval",
+        "SELECT s1.NEXTVAL FROM dual",
+        "SELECT app.s1.currval",
+        "SELECT NEXT VALUE FOR s1",
+        "SELECT PREVIOUS VALUE FOR s1",
+        "SELECT NEXTVAL(app.s1)",
+    ] {
+        assert_eq!(label(M, sql).0, Target::Primary, "{sql}");
+    }
+    for sql in [
+        "SHOW VARIABLES LIKE 'last_insert_id'",
+        "SHOW SESSION VARIABLES LIKE 'last%'",
+        "SHOW VARIABLES",
+        "SHOW SESSION STATUS",
+        "SHOW STATUS LIKE 'Last_query_cost'",
+        "SELECT * FROM information_schema.session_variables",
+        "SELECT variable_value FROM INFORMATION_SCHEMA.SESSION_STATUS",
+        "SELECT * FROM information_schema.user_variables",
+        "SELECT * FROM performance_schema.status_by_thread",
+        "SELECT * FROM sys.session",
+    ] {
+        primary(M, sql, "session_variable");
+    }
+    replica(M, "SHOW VARIABLES LIKE 'read_only'");
+    replica(M, "SHOW GLOBAL STATUS");
+    replica(M, "SHOW STATUS LIKE 'Threads_connected'");
+    for sql in [
+        "SELECT * FROM pg_settings",
+        "SELECT * FROM pg_prepared_statements",
+        "SELECT * FROM pg_temp.scratch",
+        "SHOW app.user_id",
+        "SELECT * FROM pg_stat_xact_user_tables",
+    ] {
+        primary(P, sql, "session_variable");
+    }
+    for sql in [
+        "SELECT pg_backend_pid()",
+        "SELECT current_setting('app.user_id')",
+        "SELECT pg_stat_get_backend_pid(1)",
+        "SELECT pg_stat_get_xact_tuples_inserted(1)",
+        "SELECT pg_trigger_depth()",
+    ] {
+        primary(P, sql, "side_effect_function");
+    }
+    replica(P, "SELECT current_setting('work_mem')");
+}
+
+#[test]
+fn catalog_generated_builtins_are_pure() {
+    for sql in [
+        "SELECT string_to_table('a,b', ',')",
+        "SELECT to_regtype('int4'), sind(30), cosd(60), atan2d(1, 1)",
+        "SELECT has_table_privilege('users', 'select'), pg_get_viewdef('v'::regclass)",
+        "SELECT point(1, 2) <-> point(4, 6)",
+    ] {
+        replica(P, sql);
+    }
+    replica(
+        M,
+        "SELECT ST_AsText(ST_Buffer(ST_GeomFromText('POINT(1 1)'), 1))",
+    );
+}
+
+#[test]
+fn unparsed_but_provable_reads() {
+    replica(M, "SHOW CREATE DATABASE rwsplit_test");
+    replica(M, "SHOW PROCEDURE STATUS WHERE Db = 'rwsplit_test'");
+    replica(M, "DESCRIBE users email");
+    replica(P, "TABLE users");
+    replica(P, "TABLE ONLY app.products");
+    assert_eq!(
+        label(M, "SHOW PROCEDURE STATUS WHERE Db = GET_LOCK('a', 0)").0,
+        Target::Primary
+    );
+    assert_eq!(
+        label(M, "SHOW FUNCTION STATUS WHERE Db = @x").0,
+        Target::Primary
+    );
+    assert_eq!(
+        label(M, "SHOW CREATE TABLE t; DELETE FROM t").0,
+        Target::Primary
+    );
 }
