@@ -414,8 +414,8 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                     return None;
                 }
                 let name = replica.name.to_string();
-                if self.queued {
-                    // Its breaker opened while this call queued for a connection.
+                if self.queued || replica.health.is_open() {
+                    // Its breaker opened on evidence while this call waited on it.
                     let error = Error::ReplicaDown { replica: name }.into_sqlx();
                     return Some((error, Failure::Error(ErrorClass::ServerDown)));
                 }

@@ -37,7 +37,8 @@ pub(crate) struct Replica<DB: Database> {
     pub applied: RwLock<Option<Position>>,
     /// Abandons calls that get no answer within `replica_timeout`.
     pub watchdog: Watchdog,
-    /// Calls waiting for a connection in the replica's pool, ended when its breaker opens.
+    /// Calls waiting for a connection in the replica's saturated pool (not yet watched by the
+    /// watchdog), ended when its breaker opens.
     pub queue: Watchdog,
 }
 
@@ -78,14 +79,21 @@ impl<DB: Database> Replica<DB> {
     /// connection to this replica (they move elsewhere).
     pub fn trip(&self, error: &dyn std::fmt::Display) {
         self.health.trip(error);
-        self.queue.expire_all();
+        self.down();
     }
 
-    /// Records a probe; when it opens the breaker, the calls queueing here move elsewhere.
+    /// Records a probe; when it opens the breaker, the calls waiting here move elsewhere.
     pub fn observed(&self, observation: Observation, cooldown: Duration) {
         if self.health.observe(observation, cooldown) {
-            self.queue.expire_all();
+            self.down();
         }
+    }
+
+    /// The server is down: every call still waiting on it (for a connection, or for the
+    /// server's first answer) ends now and moves elsewhere.
+    fn down(&self) {
+        self.queue.expire_all();
+        self.watchdog.expire_all();
     }
 
     /// Has this replica (as of the monitor's last probe) applied `position`?

@@ -265,11 +265,11 @@ where
                     }
                 }
             }
-            Err(_) => {
-                // A stuck connection is not reused.
-                *conn = None;
-                return Err(silent());
-            }
+            // The connection is kept: sqlx waits for it to be ready before its next use, so
+            // a slow server is asked again without the cost of a new connection (which on a
+            // loaded machine could make every following probe late too); a hung one stays
+            // silent and is judged by the count of silent probes.
+            Err(_) => return Err(silent()),
         }
     }
     Err(silent())
