@@ -24,6 +24,7 @@ mod cluster {
         pub kind: Kind,
         pub primary: &'static str,
         pub replica: &'static str,
+        pub replica2: &'static str,
     }
 
     pub fn sqlx_pool<DB: Backend>(url: &str, size: u32, acquire: Duration) -> sqlx::Pool<DB> {
@@ -523,6 +524,15 @@ mod cluster {
         let Some(pool) = pool::<DB>(f, options(), true, 8, Duration::from_secs(5)).await else {
             return;
         };
+        // A second, undelayed replica: the session's reads wait briefly for it instead of
+        // timing out on the delayed one and going to the primary.
+        let second = sqlx_pool::<DB>(&server_url(f.replica2).unwrap(), 8, Duration::from_secs(5));
+        let pool = RoutingPool::builder(pool.primary_pool().clone())
+            .replica("replica1", pool.replica_pool("replica1").unwrap().clone())
+            .replica("replica2", second)
+            .options(options())
+            .build()
+            .unwrap();
         let t = table(&pool).await;
         f.kind.delay(Server::Replica(1), 1).await;
         // Code that takes `&pool`, unchanged: how many of its reads were stale.
@@ -545,6 +555,7 @@ mod cluster {
         };
         let eventual = cycle(&pool, 1).await;
         eprintln!("without a session: {eventual} of {cycles} reads stale");
+        assert!(eventual > 0, "the test can see stale reads without a session");
         let session = pool.session();
         let stale = rwsplit::with_session(session.clone(), cycle(&pool, 1_000_000)).await;
         assert_eq!(stale, 0, "with_session: stale reads through &pool");
@@ -711,6 +722,7 @@ mod mariadb {
         kind: Kind::MariaDb,
         primary: "RWSPLIT_MYSQL_PRIMARY",
         replica: "RWSPLIT_MYSQL_REPLICA_1",
+        replica2: "RWSPLIT_MYSQL_REPLICA_2",
     };
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -860,6 +872,7 @@ mod postgres {
         kind: Kind::Postgres,
         primary: "RWSPLIT_PG_PRIMARY",
         replica: "RWSPLIT_PG_STANDBY_1",
+        replica2: "RWSPLIT_PG_STANDBY_2",
     };
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
