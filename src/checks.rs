@@ -18,6 +18,10 @@ pub struct ServerFacts {
     pub writable: bool,
     /// The server's connection limit.
     pub max_connections: Option<u32>,
+    /// A privilege of this login that lets it write although the server is read-only
+    /// (MariaDB `READ_ONLY ADMIN`, `SUPER` or `ALL PRIVILEGES ON *.*`; MySQL `SUPER` or
+    /// `CONNECTION_ADMIN` with `super_read_only` off), if any.
+    pub bypasses_read_only: Option<&'static str>,
 }
 
 /// A configuration problem found by [`RoutingPool::check_config`].
@@ -35,6 +39,18 @@ pub enum ConfigIssue {
     WritableReplica {
         /// The replica's name.
         replica: String,
+    },
+    /// A replica's login can write although the replica is read-only, so a statement that
+    /// writes and reaches it would succeed on the wrong server instead of failing loudly. The
+    /// classifier keeps writes off replicas, but side effects that a read-only server does not
+    /// refuse anyway (`GET_LOCK`, user variables) are caught only by the classifier; a
+    /// read-only refusal, the last line of defence behind it, needs a login without this
+    /// privilege. Give replica pools a login with rights on the application's database only.
+    ReplicaLoginBypassesReadOnly {
+        /// The replica's name.
+        replica: String,
+        /// The privilege that bypasses read-only.
+        privilege: &'static str,
     },
     /// The primary does not accept writes (a failover happened?).
     ReadOnlyPrimary,
@@ -76,6 +92,10 @@ impl fmt::Display for ConfigIssue {
             ConfigIssue::WritableReplica { replica } => write!(
                 f,
                 "replica `{replica}` accepts writes; set read_only (MySQL) or check it is a standby"
+            ),
+            ConfigIssue::ReplicaLoginBypassesReadOnly { replica, privilege } => write!(
+                f,
+                "replica `{replica}`: the pool's login has {privilege}, which bypasses read_only; a write reaching this replica would succeed instead of failing. Use a login with rights on the application's database only"
             ),
             ConfigIssue::ReadOnlyPrimary => f.write_str("the primary is read-only; was there a failover?"),
             ConfigIssue::IdleTimeoutNotBelowMaxLifetime { server, idle_timeout, max_lifetime } => write!(
@@ -143,6 +163,11 @@ impl<DB: Backend> RoutingPool<DB> {
             } else if facts.writable {
                 issues.push(ConfigIssue::WritableReplica {
                     replica: name.clone(),
+                });
+            } else if let Some(privilege) = facts.bypasses_read_only {
+                issues.push(ConfigIssue::ReplicaLoginBypassesReadOnly {
+                    replica: name.clone(),
+                    privilege,
                 });
             }
         }

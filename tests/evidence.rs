@@ -709,6 +709,8 @@ mod cluster {
 
 #[cfg(feature = "mysql")]
 mod mariadb {
+    use std::time::Duration;
+
     use rwsplit::RoutingPool;
     use sqlx::{AssertSqlSafe, Executor, MySql};
     use tokio::sync::Mutex;
@@ -740,6 +742,42 @@ mod mariadb {
         ];
         let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
         cluster::refused_by_replica::<MySql>(&F, &setup, &v, &t).await;
+    }
+
+    /// The last line of defence needs a replica login that cannot bypass read-only:
+    /// `check_config` names the privilege of one that can (the admin's `ALL PRIVILEGES ON
+    /// *.*`, which on MariaDB 10.11 includes `READ_ONLY ADMIN`), and is silent for the
+    /// application's login (rights on its own database only).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replica_login_that_bypasses_read_only_is_reported() {
+        let _serial = SERIAL.lock().await;
+        let Some(primary) = super::common::server_url(F.primary) else {
+            return;
+        };
+        let Some(app) = super::common::server_url(F.replica) else {
+            return;
+        };
+        let admin = std::env::var("RWSPLIT_MYSQL_ADMIN_REPLICA_1").expect("admin url");
+        let pool = RoutingPool::builder(cluster::sqlx_pool::<MySql>(&primary, 2, Duration::from_secs(5)))
+            .replica("app", cluster::sqlx_pool(&app, 2, Duration::from_secs(5)))
+            .replica("admin", cluster::sqlx_pool(&admin, 2, Duration::from_secs(5)))
+            .options(super::common::no_monitor())
+            .build()
+            .unwrap();
+        let issues = pool.check_config().await;
+        let bypass: Vec<_> = issues
+            .iter()
+            .filter_map(|i| match i {
+                rwsplit::ConfigIssue::ReplicaLoginBypassesReadOnly { replica, privilege } => {
+                    Some((replica.as_str(), *privilege))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bypass, [("admin", "ALL PRIVILEGES")], "{issues:?}");
+        let text = issues.iter().map(|i| i.to_string()).collect::<String>();
+        assert!(!text.contains("PASSWORD"), "no grant line, no hash: {text}");
+        pool.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,10 +106,25 @@ impl Backend for MySql {
             )
             .fetch_one(pool)
             .await?;
+            let version: String = sqlx::query_scalar("SELECT VERSION()")
+                .fetch_one(pool)
+                .await?;
+            let mariadb = is_mariadb(&version);
+            let super_read_only = !mariadb
+                && sqlx::query_scalar::<_, i64>("SELECT CAST(@@global.super_read_only AS SIGNED)")
+                    .fetch_one(pool)
+                    .await?
+                    == 1;
+            let grants: Vec<Vec<u8>> = sqlx::query_scalar("SHOW GRANTS").fetch_all(pool).await?;
+            let grants: Vec<String> = grants
+                .iter()
+                .map(|g| String::from_utf8_lossy(g).into_owned())
+                .collect();
             Ok(Some(crate::ServerFacts {
                 identity: format!("{host}:{port}#{id}"),
                 writable: read_only == 0,
                 max_connections: u32::try_from(max).ok(),
+                bypasses_read_only: bypass_privilege(&grants, mariadb, super_read_only),
             }))
         }
         .boxed()
@@ -201,6 +216,27 @@ impl Backend for MySql {
     }
 }
 
+/// The global privilege in `SHOW GRANTS` output that lets a login write on a read-only
+/// server, if any. Only the privilege's name is returned: grant lines can carry password
+/// hashes, which must never reach a log.
+fn bypass_privilege(grants: &[String], mariadb: bool, super_read_only: bool) -> Option<&'static str> {
+    if super_read_only {
+        return None;
+    }
+    let bypassing: &[&'static str] = if mariadb {
+        &["ALL PRIVILEGES", "SUPER", "READ_ONLY ADMIN", "READ ONLY ADMIN"]
+    } else {
+        &["ALL PRIVILEGES", "SUPER", "CONNECTION_ADMIN"]
+    };
+    grants.iter().find_map(|g| {
+        let g = g.to_ascii_uppercase();
+        let (list, _) = g.strip_prefix("GRANT ")?.split_once(" ON *.* ")?;
+        list.split(',')
+            .map(str::trim)
+            .find_map(|p| bypassing.iter().copied().find(|b| *b == p))
+    })
+}
+
 fn is_mariadb(version: &str) -> bool {
     version.to_ascii_lowercase().contains("mariadb")
 }
@@ -243,4 +279,29 @@ fn number(row: &MySqlRow, names: &[&str]) -> Option<i64> {
             })
             .or_else(|| text(row, &[n]).and_then(|t| t.trim().parse().ok()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bypass_privilege;
+
+    #[test]
+    fn grants_that_bypass_read_only_are_named_without_the_grant_line() {
+        let g = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        let admin = g(&["GRANT ALL PRIVILEGES ON *.* TO `a`@`%` IDENTIFIED BY PASSWORD '*AB'"]);
+        assert_eq!(bypass_privilege(&admin, true, false), Some("ALL PRIVILEGES"));
+        let app = g(&[
+            "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*AB'",
+            "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`",
+            "GRANT SLAVE MONITOR, BINLOG MONITOR ON *.* TO `app`@`%`",
+        ]);
+        assert_eq!(bypass_privilege(&app, true, false), None, "rights on its own database");
+        let ro = g(&["GRANT SELECT, READ_ONLY ADMIN ON *.* TO `x`@`%`"]);
+        assert_eq!(bypass_privilege(&ro, true, false), Some("READ_ONLY ADMIN"));
+        let mysql = g(&["GRANT SELECT ON *.* TO `x`@`%`", "GRANT CONNECTION_ADMIN ON *.* TO `x`@`%`"]);
+        assert_eq!(bypass_privilege(&mysql, false, false), Some("CONNECTION_ADMIN"));
+        assert_eq!(bypass_privilege(&mysql, false, true), None, "super_read_only holds");
+        let super_ = g(&["GRANT SUPER ON *.* TO `x`@`%`"]);
+        assert_eq!(bypass_privilege(&super_, false, false), Some("SUPER"));
+    }
 }

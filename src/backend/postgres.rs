@@ -101,6 +101,8 @@ impl Backend for Postgres {
                 identity,
                 writable: !in_recovery,
                 max_connections: u32::try_from(max).ok(),
+                // Nobody writes on a standby in recovery, whatever their privileges.
+                bypasses_read_only: None,
             }))
         }
         .boxed()
