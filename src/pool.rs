@@ -525,7 +525,11 @@ mod tests {
             })
             .build()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Wait for a count, not a time: a loaded machine may take a while to run the first probe.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while pool.status().replicas[0].probes == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(pool.status().monitor_tasks, 2);
         assert!(pool.status().replicas[0].probes > 0, "the monitor probes");
         let topology = Arc::downgrade(&pool.0.topology);
@@ -533,7 +537,10 @@ mod tests {
         drop(pool);
         assert!(topology.upgrade().is_some(), "a clone keeps the pool alive");
         drop(clone);
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while topology.upgrade().is_some() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert!(topology.upgrade().is_none(), "no task keeps the pool alive");
         std::fs::remove_dir_all(&dir).unwrap();
     }
