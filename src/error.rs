@@ -62,6 +62,7 @@ pub enum Error {
     #[error(
         "registering metrics failed: {0}; give each pool on a shared registry its own pool label"
     )]
+    #[cfg(feature = "metrics")]
     Metrics(#[from] prometheus::Error),
 
     /// A causal token could not be parsed.

@@ -70,6 +70,7 @@ pub struct RoutingPoolBuilder<DB: Backend> {
     balance: Balance,
     classifier: ClassifierOptions,
     options: PoolOptions,
+    #[cfg(feature = "metrics")]
     metrics: Option<(prometheus::Registry, Option<String>)>,
 }
 
@@ -121,6 +122,7 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
     /// Registers the pool's Prometheus metrics on `registry`. `pool_label`, when given, is
     /// added to every metric as the constant label `pool`, so several pools can share one
     /// registry.
+    #[cfg(feature = "metrics")]
     pub fn metrics(mut self, registry: &prometheus::Registry, pool_label: Option<&str>) -> Self {
         self.metrics = Some((registry.clone(), pool_label.map(str::to_string)));
         self
@@ -179,6 +181,9 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             monitored,
         ));
         let classifier = self.classifier.build();
+        #[cfg(not(feature = "metrics"))]
+        let metrics: Option<Metrics> = None;
+        #[cfg(feature = "metrics")]
         let metrics = match &self.metrics {
             None => None,
             Some((registry, label)) => {
@@ -239,6 +244,7 @@ impl<DB: Backend> RoutingPool<DB> {
             balance: Balance::default(),
             classifier: ClassifierOptions::new(DB::DIALECT),
             options: PoolOptions::default(),
+            #[cfg(feature = "metrics")]
             metrics: None,
         }
     }

@@ -616,6 +616,7 @@ macro_rules! cluster_suite {
                 KIND.heal(2).await;
             }
 
+            #[cfg(feature = "metrics")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn causal_wait_timeout_falls_back_to_the_primary_and_bad_tokens_are_rejected() {
                 let _serial = SERIAL.lock().await;
