@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell helpers of scripts/*.sh: free loopback ports and PID checks. Sourced, never run:
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
