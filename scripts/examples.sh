@@ -3,18 +3,24 @@
 # environment (scripts/test.sh exports them). Fails on the first example that fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# The library's own examples (examples/) and the heavy ones of the tools package (tools/examples/).
-run_in() {
-  local package=$1 name=$2; shift 2
+# Examples of both workspace packages: the library's (examples/) and the tools' (tools/examples/).
+# No `-p`: the workspace's default members are selected, as by `cargo test --all-features`, so
+# the features unify the same way and the binaries that cargo test built are reused (selecting
+# one package changes the unified features and rebuilds much of the graph).
+run() {
+  local name=$1 rc=0; shift
   echo "-- example: $name $*"
-  timeout 120 cargo run -q -p "$package" --all-features --example "$name" -- "$@"
+  timeout 300 cargo run -q --all-features --example "$name" -- "$@" || rc=$?
+  if ((rc != 0)); then
+    echo "-- example $name failed (exit $rc$( ((rc == 124)) && echo ': timed out'))" >&2
+    return "$rc"
+  fi
 }
-run() { run_in rwsplit "$@"; }
-tool() { run_in rwsplit-tools "$@"; }
+tool() { run "$@"; }
 
 run quickstart | tail -n 4
 out=$(printf 'SELECT 1\n\nSELECT * FROM t FOR UPDATE\nSELECT nextval($$s$$)\n' \
-  | timeout 60 cargo run -q -p rwsplit --all-features --example classify -- --dialect postgres)
+  | timeout 300 cargo run -q --all-features --example classify -- --dialect postgres)
 echo "$out"
 [ "$(printf '%s\n' "$out" | wc -l)" -eq 3 ] || { echo "classify printed the wrong number of lines"; exit 1; }
 printf '%s\n' "$out" | head -n 1 | grep -q "^replica	pure read$"

@@ -62,8 +62,12 @@ macro_rules! cluster_suite {
                     .expect("pool options")
             }
 
+            /// The sqlx pools wait up to 10 s for a connection: a loaded machine can take well
+            /// over a second to open one (PostgreSQL forks a backend and runs SCRAM), and a read
+            /// must not fail for that. A hung server cannot hold a read that long: the replica
+            /// watchdog (`replica_timeout`) ends it.
             async fn cluster_of(options: PoolOptions, replicas: &[u8]) -> Option<Cluster> {
-                cluster_with(options, replicas, Duration::from_millis(800)).await
+                cluster_with(options, replicas, Duration::from_secs(10)).await
             }
 
             /// A cluster whose sqlx pools wait `acquire_timeout` for a connection.
@@ -641,6 +645,14 @@ macro_rules! cluster_suite {
                     .unwrap();
                 let t = c.table().await;
                 KIND.delay(Server::Replica(1), 2).await;
+                // The metered pool is new: wait for its monitor to find the replica eligible (a
+                // read before that falls back for want of an eligible replica, not for the wait).
+                let ready = eventually(Duration::from_secs(30), || async {
+                    let r = &metered.status().replicas[0];
+                    r.eligible && r.probes > 0
+                })
+                .await;
+                assert!(ready, "metered pool ready: {:?}", metered.status());
                 let session = metered.session();
                 let update = format!("UPDATE {t} SET v = 77 WHERE id = 1");
                 session.execute(AssertSqlSafe(update)).await.unwrap();
