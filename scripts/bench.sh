@@ -89,7 +89,7 @@ start_server() {
 
 build_loadgen() {
     log "building the loadgen example (release, features mysql,postgres)"
-    (cd "$REPO_ROOT" && cargo build --release --quiet --features mysql,postgres --example loadgen) \
+    (cd "$REPO_ROOT" && cargo build --release --quiet -p rwsplit-tools --features mysql,postgres --example loadgen) \
         || die "cargo build failed"
     [[ -x "$LOADGEN" ]] || die "no $LOADGEN after the build"
 }

@@ -29,6 +29,9 @@ SCRIPT_DIR="$(dirname "$SCRIPT_PATH")"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 SQL_DIR="$SCRIPT_DIR/sql"
 
+# shellcheck source=scripts/lib.sh
+source "$SCRIPT_DIR/lib.sh"
+
 STATE_ROOT="${RWSPLIT_STATE_DIR:-$REPO_ROOT/.servers}"
 case "$STATE_ROOT" in
   /*) ;;
@@ -108,34 +111,26 @@ existing_servers() {
   done
 }
 
-read_pid() { # NAME -> pid from the pid file, or nothing
-  local f
-  f="$(pid_file "$1")"
-  if [[ -s "$f" ]]; then
-    local p
-    p="$(tr -dc '0-9' <"$f")"
-    if [[ -n "$p" ]]; then echo "$p"; fi
-  fi
+launched_pid_file() { echo "$STATE/$1/launched.pid"; }
+
+# NAME -> the server's PID, or nothing. mariadbd rewrites its pid file at startup (truncate, then
+# write), so the file can be empty for a moment; the PID this script launched it with (the same
+# process: setsid execs, it does not fork) is kept in launched.pid and used then.
+read_pid() { # NAME
+  local p
+  p="$(rw_read_pid "$(pid_file "$1")")"
+  if [[ -z "$p" ]]; then p="$(rw_read_pid "$(launched_pid_file "$1")")"; fi
+  if [[ -n "$p" ]]; then echo "$p"; fi
   return 0
 }
 
 # True if PID is a live (non-zombie) mariadbd serving NAME's data dir. Guards against PID reuse:
 # a stale pid file must never make us signal an unrelated process.
 pid_is_server() { # PID NAME
-  local pid="$1" name="$2" cmdline
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  cmdline="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-  grep -qxF -- "--datadir=$STATE/$name/data" <<<"$cmdline"
+  rw_pid_is "$1" "--datadir=$STATE/$2/data"
 }
 
-# Process state letter from /proc (R, S, D, T = stopped by SIGSTOP, Z, ...).
-proc_state() { # PID
-  local stat
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  stat="${stat##*) }"
-  echo "${stat%% *}"
-}
+proc_state() { rw_proc_state "$@"; }
 
 server_pid() { # NAME -> pid if that server is alive, else nothing (exit status 1)
   local pid
@@ -201,34 +196,7 @@ slave_status_field() { # NAME FIELD
 # ---------------------------------------------------------------------------------------------
 # ports
 
-pick_ports() { # COUNT -> COUNT distinct free loopback ports, one per line
-  local n="$1"
-  if command -v python3 >/dev/null 2>&1; then
-    python3 - "$n" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)  # keep all bound until the end so the ports are distinct
-print("\n".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-PY
-    return
-  fi
-  # Fallback without python3: random ports that nothing answers on.
-  local -a got=()
-  local p tries=0
-  while ((${#got[@]} < n)); do
-    ((tries++ < 1000)) || die "could not find $n free ports"
-    p=$((20000 + RANDOM % 30000))
-    if [[ " ${got[*]-} " == *" $p "* ]]; then continue; fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then continue; fi
-    got+=("$p")
-  done
-  printf '%s\n' "${got[@]}"
-}
+pick_ports() { rw_free_ports "$@"; } # COUNT -> COUNT distinct free loopback ports, one per line
 
 # ---------------------------------------------------------------------------------------------
 # server lifecycle
@@ -274,7 +242,9 @@ write_server_config() { # NAME SERVER_ID PORT ROLE
 }
 
 # Starts NAME in the background from its saved command; records the PID in its pid file
-# (mariadbd rewrites the same PID there once it is up).
+# (mariadbd rewrites the same PID there once it is up) and in launched.pid, and sets
+# LAUNCHED_PID. The script has no job control, so the background child is no process group
+# leader and setsid execs mariadbd in it: $! is mariadbd's own PID.
 launch_server() { # NAME
   local name="$1" dir
   dir="$(srv_dir "$name")"
@@ -292,21 +262,29 @@ launch_server() { # NAME
     nohup "${cmd[@]}" </dev/null >>"$dir/mariadbd.out" 2>&1 9>&- &
   fi
   local pid=$!
+  LAUNCHED_PID="$pid"
+  echo "$pid" >"$dir/launched.pid"
   echo "$pid" >"$dir/mariadbd.pid"
   log "$name: launched mariadbd pid $pid on 127.0.0.1:$(server_port "$name")"
 }
 
-wait_ready() { # NAME -- until it accepts connections on its socket (and TCP port)
-  local name="$1" deadline=$((SECONDS + START_TIMEOUT)) pid
+ping_ok() { # NAME
+  "$MARIADB_ADMIN" --no-defaults --protocol=socket --socket="$(sock_file "$1")" \
+    -u"$CLIENT_USER" --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+# Waits until NAME accepts connections on its socket. PID is the process to watch: the one this
+# script launched (never re-read from the pid file, which mariadbd truncates and rewrites while
+# it starts). Returns 1 if that process exits first, dies after START_TIMEOUT.
+wait_ready_or_gone() { # NAME PID
+  local name="$1" pid="$2" deadline=$((SECONDS + START_TIMEOUT))
   while :; do
-    if "$MARIADB_ADMIN" --no-defaults --protocol=socket --socket="$(sock_file "$name")" \
-      -u"$CLIENT_USER" --connect-timeout=2 ping >/dev/null 2>&1; then
-      return 0
-    fi
-    pid="$(read_pid "$name")"
-    if [[ -z "$pid" ]] || ! pid_is_server "$pid" "$name"; then
-      print_log_tail "$name"
-      die "$name: mariadbd exited during startup (see $(err_log "$name"))"
+    if ping_ok "$name"; then return 0; fi
+    # The process may have become ready and then died, or died at once: ping once more after
+    # seeing it gone, so a server that came up is never reported as exited.
+    if ! pid_is_server "$pid" "$name"; then
+      if ping_ok "$name"; then return 0; fi
+      return 1
     fi
     if ((SECONDS >= deadline)); then
       print_log_tail "$name"
@@ -314,6 +292,13 @@ wait_ready() { # NAME -- until it accepts connections on its socket (and TCP por
     fi
     sleep 0.2
   done
+}
+
+wait_ready() { # NAME PID
+  if ! wait_ready_or_gone "$1" "$2"; then
+    print_log_tail "$1"
+    die "$1: mariadbd (pid $2) exited during startup (see $(err_log "$1"))"
+  fi
 }
 
 # SIGCONT (in case a test SIGSTOPped it), SIGTERM, wait, SIGKILL -- for each given server, in
@@ -547,8 +532,12 @@ cmd_start() {
   done
   rm -rf "$template"
 
-  for name in "${names[@]}"; do launch_server "$name"; done
-  for name in "${names[@]}"; do wait_ready "$name"; done
+  local -A launched=()
+  for name in "${names[@]}"; do
+    launch_server "$name"
+    launched[$name]="$LAUNCHED_PID"
+  done
+  for name in "${names[@]}"; do wait_ready "$name" "${launched[$name]}"; done
   log "all servers accept connections"
 
   log "primary: running common/primary-init.sql + mariadb/primary-init.sql"
@@ -612,19 +601,23 @@ cmd_restart() {
     if [[ "$(proc_state "$pid" || true)" == T ]]; then
       log "$name: pid $pid is stopped (SIGSTOP); sending SIGCONT"
       kill -CONT "$pid"
-      wait_ready "$name"
-    else
-      log "$name: already running (pid $pid); nothing to do"
     fi
-    return 0
+    # Running, or still being torn down after a SIGKILL sent just before this call: whichever
+    # comes first, it answers (nothing to do) or it is gone (start it again).
+    if wait_ready_or_gone "$name" "$pid"; then
+      log "$name: running (pid $pid); nothing to do"
+      return 0
+    fi
+    log "$name: pid $pid exited; starting it again"
   fi
   launch_server "$name"
-  wait_ready "$name"
+  pid="$LAUNCHED_PID"
+  wait_ready "$name" "$pid"
   if [[ "$(cat "$STATE/$name/role")" == replica ]]; then
     wait_replication "$name" 0
     log "$name: replication threads running"
   fi
-  log "$name: up again on 127.0.0.1:$(server_port "$name") (pid $(read_pid "$name"))"
+  log "$name: up again on 127.0.0.1:$(server_port "$name") (pid $pid)"
 }
 
 cmd_status() {

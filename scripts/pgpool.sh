@@ -22,6 +22,8 @@ set -euo pipefail
 
 SCRIPT_PATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 REPO_ROOT="$(cd "$(dirname "$SCRIPT_PATH")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$REPO_ROOT/scripts/lib.sh"
 STATE_ROOT="${RWSPLIT_STATE_DIR:-$REPO_ROOT/.servers}"
 case "$STATE_ROOT" in /*) ;; *) STATE_ROOT="$PWD/$STATE_ROOT" ;; esac
 STATE="$STATE_ROOT/pgpool"
@@ -40,29 +42,20 @@ APP_USER=rwsplit APP_PW=rwsplit_pw DB=rwsplit_test
 log() { printf '[pgpool.sh] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-free_ports() { # $1 = how many distinct free loopback TCP ports
-    python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
+free_ports() { # $1 = how many distinct free loopback TCP ports, on one line
+    local -a ports
+    mapfile -t ports < <(rw_free_ports "$1")
+    ((${#ports[@]} == $1)) || die "could not pick $1 free ports"
+    echo "${ports[*]}"
 }
 
 # The PID in our pid file, only if it is alive and really is a pgpool using our config.
 our_pid() {
-    local pid cmd
-    [[ -r "$PID_FILE" ]] || return 1
-    pid="$(head -n 1 "$PID_FILE" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    [[ -r "/proc/$pid/cmdline" ]] || return 1
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmd" == *pgpool* && "$cmd" == *"$CONF"* ]] || return 1
+    local pid
+    pid="$(rw_read_pid "$PID_FILE")"
+    [[ -n "$pid" ]] || return 1
+    rw_pid_cmdline_has "$pid" pgpool || return 1
+    rw_pid_cmdline_has "$pid" "$CONF" || return 1
     echo "$pid"
 }
 
@@ -129,8 +122,7 @@ stop_ours() {
     # SIGINT = fast shutdown: pgpool closes client connections and exits with its children.
     kill -INT "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + 20))
-    while kill -0 "$pid" 2>/dev/null; do
-        [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo X)" == Z ]] && break
+    while rw_pid_alive "$pid"; do
         if ((SECONDS >= deadline)); then
             log "pgpool pid $pid ignored SIGINT for 20 s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
@@ -256,7 +248,9 @@ EOF
     until out="$(PGCONNECT_TIMEOUT=3 psql -X -At \
         "postgres://$APP_USER:$APP_PW@127.0.0.1:$PORT/$DB" \
         -c "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END" 2>&1)"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        # (our own child: once it exits it stays a zombie until we exit, so kill -0 would
+        # still succeed; rw_pid_alive counts a zombie as gone)
+        if ! rw_pid_alive "$pid"; then
             tail -n 30 "$LOG" >&2 || true
             die "pgpool exited during start-up (log: $LOG)"
         fi

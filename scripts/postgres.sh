@@ -24,6 +24,8 @@ set -euo pipefail
 
 SCRIPT_PATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 REPO_ROOT="$(cd "$(dirname "$SCRIPT_PATH")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$REPO_ROOT/scripts/lib.sh"
 STATE_ROOT="${RWSPLIT_STATE_DIR:-$REPO_ROOT/.servers}"
 PG_STATE="$STATE_ROOT/postgres"
 ENV_FILE="$PG_STATE/env"
@@ -109,29 +111,11 @@ chown_pg() { if [[ $EUID -eq 0 ]]; then chown "$PG_OS_USER:" "$@"; fi; }
 # ---------------------------------------------------------------------------------------
 # helpers
 
-free_ports() { # $1 = how many distinct free loopback TCP ports
-    if command -v python3 >/dev/null 2>&1; then
-        python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-    else
-        local out=() p
-        while ((${#out[@]} < $1)); do
-            p=$((20000 + RANDOM % 40000))
-            [[ " ${out[*]} " == *" $p "* ]] && continue
-            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-            out+=("$p")
-        done
-        echo "${out[*]}"
-    fi
+free_ports() { # $1 = how many distinct free loopback TCP ports, on one line
+    local -a ports
+    mapfile -t ports < <(rw_free_ports "$1")
+    ((${#ports[@]} == $1)) || die "could not pick $1 free ports"
+    echo "${ports[*]}"
 }
 
 # psql over the unix socket as the bootstrap superuser (trust auth). $1 = node.
@@ -166,26 +150,15 @@ known_nodes() {
 # PID in the data dir's postmaster.pid when that PID is alive and really is a postgres
 # server for that data dir (so a recycled PID is never signalled).
 server_pid() {
-    local data="$1" pid cmd
-    [[ -r "$data/postmaster.pid" ]] || return 1
-    pid="$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    [[ -r "/proc/$pid/cmdline" ]] || return 1
-    cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
-    [[ "$cmd" == *postgres* && "$cmd" == *"-D $data"* ]] || return 1
+    local data="$1" pid
+    pid="$(rw_read_pid "$data/postmaster.pid")"
+    [[ -n "$pid" ]] || return 1
+    rw_pid_cmdline_has "$pid" postgres || return 1
+    rw_pid_cmdline_has "$pid" "-D $data" || return 1
     echo "$pid"
 }
 
-wait_gone() { # pid, seconds
-    local pid="$1" deadline=$((SECONDS + $2))
-    while kill -0 "$pid" 2>/dev/null; do
-        # a zombie counts as gone
-        [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo X)" == Z ]] && return 0
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1
-    done
-    return 0
-}
+wait_gone() { rw_wait_gone "$@"; } # pid, seconds (a zombie counts as gone)
 
 stop_node() {
     local node="$1" data pid
@@ -274,6 +247,13 @@ pg_ctl_start() { # node
         while [[ -n "$(orphan_pids "$node")" ]] && ((SECONDS < deadline)); do sleep 0.1; done
     fi
     until out="$(as_pg "$BIN/pg_ctl" start -D "$data" -l "$logf" -w -t "$WAIT_SECS" 2>&1)"; do
+        # pg_ctl gives up after its own wait (a loaded machine) or refuses because an attempt
+        # before this one did start the server: a server that runs on this data dir and
+        # answers is up, whatever pg_ctl said.
+        if [[ -n "$(server_pid "$data" || true)" ]] && pg_answers "$node"; then
+            log "$node: pg_ctl said '$(tail -n 1 <<<"$out")', but the server is up"
+            return 0
+        fi
         if ((SECONDS >= deadline)); then
             echo "$out" >&2
             tail -n 30 "$logf" >&2 || true
@@ -284,9 +264,13 @@ pg_ctl_start() { # node
     done
 }
 
+pg_answers() { # node
+    "$BIN/pg_isready" -q -h "$(node_sockdir "$1")" -p "$(node_port "$1")" -d postgres -U "$PG_OS_USER"
+}
+
 wait_ready() {
     local node="$1" deadline=$((SECONDS + WAIT_SECS))
-    until "$BIN/pg_isready" -q -h "$(node_sockdir "$node")" -p "$(node_port "$node")" -d postgres -U "$PG_OS_USER"; do
+    until pg_answers "$node"; do
         ((SECONDS < deadline)) || die "$node: not accepting connections after ${WAIT_SECS}s (log: $(node_log "$node"))"
         sleep 0.1
     done
@@ -512,7 +496,7 @@ cmd_status() {
         if [[ -z "$pid" ]]; then
             echo "$n: DOWN (port $(node_port "$n"))"; rc=1; continue
         fi
-        if [[ "$(awk '{print $3}' "/proc/$pid/stat")" == T ]]; then
+        if [[ "$(rw_proc_state "$pid" || true)" == T ]]; then
             echo "$n: STOPPED (SIGSTOP) pid $pid port $(node_port "$n")"; rc=1; continue
         fi
         rec="$(su_query "$n" "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END" 2>/dev/null || echo '?')"
@@ -547,7 +531,7 @@ cmd_restart() {
         for n in $(known_nodes | grep standby || true); do
             spid="$(server_pid "$(node_data "$n")" || true)"
             [[ -n "$spid" ]] || continue
-            if [[ "$(awk '{print $3}' "/proc/$spid/stat" 2>/dev/null)" == T ]]; then
+            if [[ "$(rw_proc_state "$spid" || true)" == T ]]; then
                 log "$n is SIGSTOPped: not waiting for it to stream"; continue
             fi
             wait_streaming "$n"
@@ -559,7 +543,7 @@ cmd_restart() {
             log "primary is down: $node is up but cannot stream"
         fi
     fi
-    log "$node: up (pid $(head -n 1 "$(node_data "$node")/postmaster.pid")) in $((SECONDS - t0))s"
+    log "$node: up (pid $(server_pid "$(node_data "$node")" || echo '?')) in $((SECONDS - t0))s"
 }
 
 cmd_wait_sync() {

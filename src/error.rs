@@ -76,6 +76,7 @@ pub enum Error {
     #[error(
         "registering metrics failed: {0}; give each pool on a shared registry its own pool label"
     )]
+    #[cfg(feature = "metrics")]
     Metrics(#[from] prometheus::Error),
 
     /// The health monitor's thread could not be started.

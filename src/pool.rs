@@ -61,6 +61,7 @@ pub struct RoutingPoolBuilder<DB: Backend> {
     balance: Balance,
     classifier: ClassifierOptions,
     options: PoolOptions,
+    #[cfg(feature = "metrics")]
     metrics: Option<(prometheus::Registry, Option<String>)>,
 }
 
@@ -112,6 +113,7 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
     /// Registers the pool's Prometheus metrics on `registry`. `pool_label`, when given, is
     /// added to every metric as the constant label `pool`, so several pools can share one
     /// registry.
+    #[cfg(feature = "metrics")]
     pub fn metrics(mut self, registry: &prometheus::Registry, pool_label: Option<&str>) -> Self {
         self.metrics = Some((registry.clone(), pool_label.map(str::to_string)));
         self
@@ -165,6 +167,9 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             monitored,
         ));
         let classifier = self.classifier.build();
+        #[cfg(not(feature = "metrics"))]
+        let metrics: Option<Metrics> = None;
+        #[cfg(feature = "metrics")]
         let metrics = match &self.metrics {
             None => None,
             Some((registry, label)) => {
@@ -225,6 +230,7 @@ impl<DB: Backend> RoutingPool<DB> {
             balance: Balance::default(),
             classifier: ClassifierOptions::new(DB::DIALECT),
             options: PoolOptions::default(),
+            #[cfg(feature = "metrics")]
             metrics: None,
         }
     }
@@ -598,7 +604,11 @@ mod tests {
             })
             .build()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Wait for a count, not a time: a loaded machine may take a while to run the first probe.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while pool.status().replicas[0].probes == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(pool.status().monitor_tasks, 2);
         assert!(pool.status().replicas[0].probes > 0, "the monitor probes");
         let topology = Arc::downgrade(&pool.0.topology);
@@ -606,7 +616,10 @@ mod tests {
         drop(pool);
         assert!(topology.upgrade().is_some(), "a clone keeps the pool alive");
         drop(clone);
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while topology.upgrade().is_some() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert!(topology.upgrade().is_none(), "no task keeps the pool alive");
         std::fs::remove_dir_all(&dir).unwrap();
     }

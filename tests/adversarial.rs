@@ -6,6 +6,8 @@
 //! error or leaves a side effect must have been routed to the primary; a line labelled `read`
 //! must run there cleanly; a `write` line must demonstrably fail there.
 
+#![cfg(any(feature = "mysql", feature = "postgres"))]
+
 mod common;
 
 #[derive(Debug, PartialEq)]

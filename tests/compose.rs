@@ -108,7 +108,7 @@ fn compose_services_ports_and_credentials_match_the_examples_and_readme() {
         .iter()
         .any(|x| x.ends_with(":3000")));
     assert!(
-        read("examples/otel.rs").contains("127.0.0.1:4317"),
+        read("tools/examples/otel.rs").contains("127.0.0.1:4317"),
         "otel example targets Jaeger's OTLP port"
     );
     assert!(
@@ -116,7 +116,7 @@ fn compose_services_ports_and_credentials_match_the_examples_and_readme() {
         "Prometheus scrapes the metrics example"
     );
     assert!(
-        read("examples/metrics_server.rs").contains("9898"),
+        read("tools/examples/metrics_server.rs").contains("9898"),
         "metrics example listens on 9898"
     );
 }

@@ -259,39 +259,56 @@ async fn scenario(primary: &MySqlPool, replica: &MySqlPool, admin_url: &str, tab
     );
 
     // A busy primary: rows change all through the check. Writes still replicating must never
-    // be reported as confirmed drift; the planted differences still are.
+    // be reported as confirmed drift; the planted differences still are. Nothing here depends
+    // on how many writes a loaded machine manages: the check starts once the writer has done a
+    // fixed number of writes, and the writer must still be running (no write failed) and must
+    // have completed at least one write while the check ran (a check that blocked writes on the
+    // primary would stop it).
+    const WARM_UP: u64 = 20;
     let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writer = {
         let (primary, table, writes) = (primary.clone(), table.to_string(), writes.clone());
         tokio::spawn(async move {
             let mut id: i64 = 17;
             loop {
-                writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 id = (id * 7919 + 13) % ROWS + 1;
                 if id == 1 || id == 2500 {
                     continue; // changing a drifted row would break replication
                 }
                 let sql = format!("UPDATE {table} SET v = v + 1 WHERE id = {id}");
-                if sqlx::raw_sql(AssertSqlSafe(sql))
+                sqlx::raw_sql(AssertSqlSafe(sql))
                     .execute(&primary)
                     .await
-                    .is_err()
-                {
-                    return;
-                }
+                    .unwrap_or_else(|e| panic!("write on the busy primary: {e}"));
+                writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let warmed = common::eventually(Duration::from_secs(120), || async {
+        writes.load(std::sync::atomic::Ordering::Relaxed) >= WARM_UP || writer.is_finished()
+    })
+    .await;
+    assert!(
+        warmed && !writer.is_finished(),
+        "the writer did not get to {WARM_UP} writes"
+    );
     let mut small = opts.clone();
     small.chunk_rows = 250;
     let before = writes.load(std::sync::atomic::Ordering::Relaxed);
     let report = check(primary, replica, &small).await;
     let during = writes.load(std::sync::atomic::Ordering::Relaxed) - before;
-    writer.abort();
     eprintln!("{during} rows changed on the primary during the check");
-    assert!(during > 20, "the primary was not busy: {during} writes");
+    assert!(
+        !writer.is_finished(),
+        "the writer stopped during the check: {:?}",
+        writer.await
+    );
+    writer.abort();
     let _ = writer.await;
+    assert!(
+        during > 0,
+        "no write completed on the primary during the check"
+    );
     let planted = |r: &KeyRange| {
         [1, 2500, 1000000]
             .iter()

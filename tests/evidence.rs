@@ -555,7 +555,10 @@ mod cluster {
         };
         let eventual = cycle(&pool, 1).await;
         eprintln!("without a session: {eventual} of {cycles} reads stale");
-        assert!(eventual > 0, "the test can see stale reads without a session");
+        assert!(
+            eventual > 0,
+            "the test can see stale reads without a session"
+        );
         let session = pool.session();
         let stale = rwsplit::with_session(session.clone(), cycle(&pool, 1_000_000)).await;
         assert_eq!(stale, 0, "with_session: stale reads through &pool");
@@ -758,12 +761,19 @@ mod mariadb {
             return;
         };
         let admin = std::env::var("RWSPLIT_MYSQL_ADMIN_REPLICA_1").expect("admin url");
-        let pool = RoutingPool::builder(cluster::sqlx_pool::<MySql>(&primary, 2, Duration::from_secs(5)))
-            .replica("app", cluster::sqlx_pool(&app, 2, Duration::from_secs(5)))
-            .replica("admin", cluster::sqlx_pool(&admin, 2, Duration::from_secs(5)))
-            .options(super::common::no_monitor())
-            .build()
-            .unwrap();
+        let pool = RoutingPool::builder(cluster::sqlx_pool::<MySql>(
+            &primary,
+            2,
+            Duration::from_secs(5),
+        ))
+        .replica("app", cluster::sqlx_pool(&app, 2, Duration::from_secs(5)))
+        .replica(
+            "admin",
+            cluster::sqlx_pool(&admin, 2, Duration::from_secs(5)),
+        )
+        .options(super::common::no_monitor())
+        .build()
+        .unwrap();
         let issues = pool.check_config().await;
         let bypass: Vec<_> = issues
             .iter()

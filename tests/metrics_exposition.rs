@@ -179,7 +179,7 @@ async fn exposition_matches_workload_and_passes_promtool() {
             .unwrap();
     }
     // Let the monitor probe at least once, so the state gauges are known.
-    let probed = common::eventually(Duration::from_secs(5), || async {
+    let probed = common::eventually(Duration::from_secs(30), || async {
         pool.status().replicas[0].probes > 0 && pool.status().primary.probes > 0
     })
     .await;
@@ -613,18 +613,22 @@ async fn sqlite_outputs_carry_no_inline_secret() {
     .fetch_all(&pool)
     .await
     .expect_err("no such table");
-    tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let statement_spans = em
-        .spans()
-        .into_iter()
-        .filter(|s| {
-            s.attributes
-                .iter()
-                .any(|kv| kv.key.as_str() == "rwsplit.target")
-        })
-        .count();
-    assert!(statement_spans >= 4, "{}", em.span_text());
+    // A span ends when its last handle drops, which can be a moment after the call returned
+    // (SQLite's worker thread): wait for the four statement spans rather than a fixed time.
+    let statement_spans = || {
+        em.spans()
+            .into_iter()
+            .filter(|s| {
+                s.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == "rwsplit.target")
+            })
+            .count()
+    };
+    let ended =
+        common::eventually(Duration::from_secs(30), || async { statement_spans() >= 4 }).await;
+    assert!(ended, "{}", em.span_text());
     // rwsplit's own log lines (sqlx logs statements verbatim under its own target, by design).
     let rwsplit_logs: String = em
         .log_text()
@@ -772,7 +776,12 @@ mod mariadb {
             "expected an access-denied error, got {refused}"
         );
         let refused_rwsplit = rwsplit::Error::from(refused);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Spans end when their last handle drops: wait for the replica's, not a fixed time.
+        let captured = eventually(Duration::from_secs(30), || async {
+            em.span_text().contains("rwsplit.replica=replica1")
+        })
+        .await;
+        assert!(captured, "spans were captured:\n{}", em.span_text());
 
         let span_text = em.span_text();
         let log_text = em.log_text();

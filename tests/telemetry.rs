@@ -64,7 +64,7 @@ impl Capture {
     /// handle drops, which can be just after the call returned (SQLite's worker thread holds
     /// one until it has finished the command), so this waits a little for it.
     async fn one(&self) -> SpanData {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while self.spans().is_empty() && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

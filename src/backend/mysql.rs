@@ -219,12 +219,21 @@ impl Backend for MySql {
 /// The global privilege in `SHOW GRANTS` output that lets a login write on a read-only
 /// server, if any. Only the privilege's name is returned: grant lines can carry password
 /// hashes, which must never reach a log.
-fn bypass_privilege(grants: &[String], mariadb: bool, super_read_only: bool) -> Option<&'static str> {
+fn bypass_privilege(
+    grants: &[String],
+    mariadb: bool,
+    super_read_only: bool,
+) -> Option<&'static str> {
     if super_read_only {
         return None;
     }
     let bypassing: &[&'static str] = if mariadb {
-        &["ALL PRIVILEGES", "SUPER", "READ_ONLY ADMIN", "READ ONLY ADMIN"]
+        &[
+            "ALL PRIVILEGES",
+            "SUPER",
+            "READ_ONLY ADMIN",
+            "READ ONLY ADMIN",
+        ]
     } else {
         &["ALL PRIVILEGES", "SUPER", "CONNECTION_ADMIN"]
     };
@@ -289,18 +298,35 @@ mod tests {
     fn grants_that_bypass_read_only_are_named_without_the_grant_line() {
         let g = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
         let admin = g(&["GRANT ALL PRIVILEGES ON *.* TO `a`@`%` IDENTIFIED BY PASSWORD '*AB'"]);
-        assert_eq!(bypass_privilege(&admin, true, false), Some("ALL PRIVILEGES"));
+        assert_eq!(
+            bypass_privilege(&admin, true, false),
+            Some("ALL PRIVILEGES")
+        );
         let app = g(&[
             "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*AB'",
             "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`",
             "GRANT SLAVE MONITOR, BINLOG MONITOR ON *.* TO `app`@`%`",
         ]);
-        assert_eq!(bypass_privilege(&app, true, false), None, "rights on its own database");
+        assert_eq!(
+            bypass_privilege(&app, true, false),
+            None,
+            "rights on its own database"
+        );
         let ro = g(&["GRANT SELECT, READ_ONLY ADMIN ON *.* TO `x`@`%`"]);
         assert_eq!(bypass_privilege(&ro, true, false), Some("READ_ONLY ADMIN"));
-        let mysql = g(&["GRANT SELECT ON *.* TO `x`@`%`", "GRANT CONNECTION_ADMIN ON *.* TO `x`@`%`"]);
-        assert_eq!(bypass_privilege(&mysql, false, false), Some("CONNECTION_ADMIN"));
-        assert_eq!(bypass_privilege(&mysql, false, true), None, "super_read_only holds");
+        let mysql = g(&[
+            "GRANT SELECT ON *.* TO `x`@`%`",
+            "GRANT CONNECTION_ADMIN ON *.* TO `x`@`%`",
+        ]);
+        assert_eq!(
+            bypass_privilege(&mysql, false, false),
+            Some("CONNECTION_ADMIN")
+        );
+        assert_eq!(
+            bypass_privilege(&mysql, false, true),
+            None,
+            "super_read_only holds"
+        );
         let super_ = g(&["GRANT SUPER ON *.* TO `x`@`%`"]);
         assert_eq!(bypass_privilege(&super_, false, false), Some("SUPER"));
     }

@@ -2,30 +2,15 @@
 //! routed statements) use label handles bound once at build time, so recording allocates
 //! nothing. Server state (lag, up, breaker, connections) and cache counters are read at scrape
 //! time by a collector, so the hot path pays nothing for them.
+//!
+//! Without the `metrics` feature, `Metrics` is a type with no values: a pool never has one,
+//! and every recording site compiles to nothing.
 
-use std::sync::Weak;
+#[cfg(feature = "metrics")]
+mod prom;
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
-use prometheus::{
-    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry,
-};
-use sqlx::Database;
-
-use crate::classify::Classifier;
-use crate::route::{Decision, Target, REASON_LABELS};
-use crate::topology::{BreakerState, Topology};
-
-/// OpenTelemetry's advisory buckets for `db.client.operation.duration`.
-pub(crate) const DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
-
-/// Operation label values; anything else is `OTHER`.
-const OPERATIONS: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE", "OTHER"];
-
-fn operation_index(op: &str) -> usize {
-    OPERATIONS[..4].iter().position(|o| *o == op).unwrap_or(4)
-}
+#[cfg(feature = "metrics")]
+pub(crate) use prom::Metrics;
 
 /// Why a read was retried elsewhere.
 #[derive(Debug, Clone, Copy)]
@@ -46,291 +31,30 @@ pub(crate) enum FallbackCause {
     CausalWaitTimeout,
 }
 
-/// Handles bound for one server: duration by operation and outcome (ok, error).
+/// Stands in for the Prometheus metrics without the `metrics` feature: no value of it exists.
+#[cfg(not(feature = "metrics"))]
 #[derive(Debug)]
-struct ServerHandles {
-    duration: Vec<[Histogram; 2]>,
-}
+pub(crate) enum Metrics {}
 
-/// The per-call metrics of one pool.
-#[derive(Debug)]
-pub(crate) struct Metrics {
-    servers: Vec<ServerHandles>,
-    routed: [Vec<IntCounter>; 2],
-    retries: [IntCounter; 3],
-    fallbacks: [IntCounter; 3],
-    no_eligible: IntCounter,
-    causal_wait: Histogram,
-}
-
-fn opts(name: &str, help: &str, pool: Option<&str>) -> Opts {
-    let o = Opts::new(name, help);
-    match pool {
-        Some(p) => o.const_label("pool", p),
-        None => o,
-    }
-}
-
-fn hopts(name: &str, help: &str, pool: Option<&str>) -> HistogramOpts {
-    HistogramOpts {
-        common_opts: opts(name, help, pool),
-        buckets: DURATION_BUCKETS.to_vec(),
-    }
-}
-
+#[cfg(not(feature = "metrics"))]
 impl Metrics {
-    /// Registers the metrics. `servers` are (role, replica name) pairs, the primary first.
-    pub(crate) fn register<DB: Database>(
-        registry: &Registry,
-        pool: Option<&str>,
-        system: &'static str,
-        servers: &[(&'static str, &str)],
-        topology: Weak<Topology<DB>>,
-        classifier: Classifier,
-    ) -> Result<Metrics, prometheus::Error> {
-        let duration = HistogramVec::new(
-            hopts(
-                "db_client_operation_duration_seconds",
-                "Duration of database client operations (OpenTelemetry db.client.operation.duration).",
-                pool,
-            ),
-            &["db_system", "role", "replica", "operation", "outcome"],
-        )?;
-        let routed = IntCounterVec::new(
-            opts(
-                "rwsplit_routed_statements_total",
-                "Statements routed, by target and reason.",
-                pool,
-            ),
-            &["target", "reason"],
-        )?;
-        let retries = IntCounterVec::new(
-            opts(
-                "rwsplit_retries_total",
-                "Reads retried elsewhere after a replica failed.",
-                pool,
-            ),
-            &["cause"],
-        )?;
-        let fallbacks = IntCounterVec::new(
-            opts(
-                "rwsplit_fallbacks_total",
-                "Reads sent to the primary instead of a replica.",
-                pool,
-            ),
-            &["cause"],
-        )?;
-        let no_eligible = IntCounter::with_opts(opts(
-            "rwsplit_no_eligible_replica_total",
-            "Reads that found no eligible replica.",
-            pool,
-        ))?;
-        let causal_wait = Histogram::with_opts(hopts(
-            "rwsplit_causal_wait_seconds",
-            "Time read-your-writes reads waited for a replica to reach the session's position.",
-            pool,
-        ))?;
-        let state = StateCollector::new(pool, topology, classifier)?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(routed.clone()))?;
-        registry.register(Box::new(retries.clone()))?;
-        registry.register(Box::new(fallbacks.clone()))?;
-        registry.register(Box::new(no_eligible.clone()))?;
-        registry.register(Box::new(causal_wait.clone()))?;
-        registry.register(Box::new(state))?;
-
-        let servers = servers
-            .iter()
-            .map(|(role, name)| ServerHandles {
-                duration: OPERATIONS
-                    .iter()
-                    .map(|op| {
-                        ["ok", "error"].map(|outcome| {
-                            duration.with_label_values(&[system, role, name, op, outcome])
-                        })
-                    })
-                    .collect(),
-            })
-            .collect();
-        let routed = [Target::Primary, Target::Replica].map(|t| {
-            REASON_LABELS
-                .iter()
-                .map(|r| routed.with_label_values(&[t.as_str(), r]))
-                .collect()
-        });
-        Ok(Metrics {
-            servers,
-            routed,
-            retries: ["replica_error", "replica_timeout", "replica_refused"]
-                .map(|c| retries.with_label_values(&[c])),
-            fallbacks: [
-                "no_eligible_replica",
-                "forced_to_primary",
-                "causal_wait_timeout",
-            ]
-            .map(|c| fallbacks.with_label_values(&[c])),
-            no_eligible,
-            causal_wait,
-        })
+    pub(crate) fn observe(&self, _server: usize, _operation: &str, _ok: bool, _seconds: f64) {
+        match *self {}
     }
 
-    /// Records one call: `server` 0 is the primary, `i + 1` replica `i`.
-    pub(crate) fn observe(&self, server: usize, operation: &str, ok: bool, seconds: f64) {
-        if let Some(s) = self.servers.get(server) {
-            s.duration[operation_index(operation)][usize::from(!ok)].observe(seconds);
-        }
+    pub(crate) fn routed(&self, _decision: &crate::route::Decision) {
+        match *self {}
     }
 
-    pub(crate) fn routed(&self, decision: &Decision) {
-        let t = usize::from(decision.target == Target::Replica);
-        self.routed[t][decision.reason.ordinal()].inc();
+    pub(crate) fn retry(&self, _cause: RetryCause) {
+        match *self {}
     }
 
-    pub(crate) fn retry(&self, cause: RetryCause) {
-        self.retries[cause as usize].inc();
+    pub(crate) fn fallback(&self, _cause: FallbackCause) {
+        match *self {}
     }
 
-    pub(crate) fn fallback(&self, cause: FallbackCause) {
-        if matches!(cause, FallbackCause::NoEligibleReplica) {
-            self.no_eligible.inc();
-        }
-        self.fallbacks[cause as usize].inc();
-    }
-
-    pub(crate) fn causal_wait(&self, seconds: f64) {
-        self.causal_wait.observe(seconds);
-    }
-}
-
-/// Reads server state and cache counters at scrape time.
-struct StateCollector<DB: Database> {
-    topology: Weak<Topology<DB>>,
-    classifier: Classifier,
-    lag: GaugeVec,
-    up: IntGaugeVec,
-    breaker: IntGaugeVec,
-    connections: IntGaugeVec,
-    cache: IntCounterVec,
-    descs: Vec<Desc>,
-}
-
-impl<DB: Database> StateCollector<DB> {
-    fn new(
-        pool: Option<&str>,
-        topology: Weak<Topology<DB>>,
-        classifier: Classifier,
-    ) -> Result<Self, prometheus::Error> {
-        let lag = GaugeVec::new(
-            opts(
-                "rwsplit_replica_lag_seconds",
-                "Replication lag measured by the monitor.",
-                pool,
-            ),
-            &["replica"],
-        )?;
-        let up = IntGaugeVec::new(
-            opts(
-                "rwsplit_server_up",
-                "1 when the last probe found the server usable in its role.",
-                pool,
-            ),
-            &["role", "replica"],
-        )?;
-        let breaker = IntGaugeVec::new(
-            opts(
-                "rwsplit_circuit_breaker_state",
-                "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-                pool,
-            ),
-            &["role", "replica"],
-        )?;
-        let connections = IntGaugeVec::new(
-            opts(
-                "rwsplit_pool_connections",
-                "Connections of each server's sqlx pool.",
-                pool,
-            ),
-            &["role", "replica", "state"],
-        )?;
-        let cache = IntCounterVec::new(
-            opts(
-                "rwsplit_classifier_cache_total",
-                "Classification cache lookups.",
-                pool,
-            ),
-            &["result"],
-        )?;
-        let descs = [
-            lag.desc(),
-            up.desc(),
-            breaker.desc(),
-            connections.desc(),
-            cache.desc(),
-        ]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-        Ok(StateCollector {
-            topology,
-            classifier,
-            lag,
-            up,
-            breaker,
-            connections,
-            cache,
-            descs,
-        })
-    }
-}
-
-impl<DB: Database> Collector for StateCollector<DB> {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let stats = self.classifier.cache_stats();
-        let hit = self.cache.with_label_values(&["hit"]);
-        hit.inc_by(stats.hits.saturating_sub(hit.get()));
-        let miss = self.cache.with_label_values(&["miss"]);
-        miss.inc_by(stats.misses.saturating_sub(miss.get()));
-        let mut out = self.cache.collect();
-        let Some(t) = self.topology.upgrade() else {
-            return out;
-        };
-        let breaker_value = |b: BreakerState| match b {
-            BreakerState::Closed => 0,
-            BreakerState::HalfOpen => 1,
-            BreakerState::Open => 2,
-        };
-        let server =
-            |role: &str, name: &str, pool: &sqlx::Pool<DB>, health: &crate::topology::Health| {
-                self.up
-                    .with_label_values(&[role, name])
-                    .set(i64::from(health.probe_ok()));
-                self.breaker
-                    .with_label_values(&[role, name])
-                    .set(breaker_value(health.breaker(t.cooldown, t.monitored)));
-                let size = i64::from(pool.size());
-                let idle = pool.num_idle() as i64;
-                let max = i64::from(pool.options().get_max_connections());
-                for (state, v) in [("in_use", size - idle), ("idle", idle), ("max", max)] {
-                    self.connections
-                        .with_label_values(&[role, name, state])
-                        .set(v);
-                }
-            };
-        server("primary", "", &t.primary, &t.primary_health);
-        for r in &t.replicas {
-            server("replica", &r.name, &r.pool, &r.health);
-            let lag = r.health.lag().map_or(f64::NAN, |l| l.as_secs_f64());
-            self.lag.with_label_values(&[&r.name]).set(lag);
-        }
-        out.extend(self.lag.collect());
-        out.extend(self.up.collect());
-        out.extend(self.breaker.collect());
-        out.extend(self.connections.collect());
-        out
+    pub(crate) fn causal_wait(&self, _seconds: f64) {
+        match *self {}
     }
 }

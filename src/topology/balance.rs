@@ -24,12 +24,43 @@ pub enum Balance {
     Weighted,
 }
 
+/// What a balancer needs to know about a replica: its requests in flight and its weight.
+/// `Replica` in the pool; plain structs in the tests.
+pub(super) trait Candidate {
+    fn in_flight(&self) -> usize;
+    fn weight(&self) -> u32;
+}
+
+impl<DB: Database> Candidate for Replica<DB> {
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+}
+
+/// Chooses a replica with the thread-local generator (`rand::rng()`: no lock, no allocation).
 pub(super) fn pick<'a, DB: Database>(
     balance: Balance,
     replicas: &'a [Replica<DB>],
     cursor: &AtomicUsize,
     ok: impl Fn(&Replica<DB>) -> bool,
 ) -> Option<&'a Replica<DB>> {
+    pick_with(balance, replicas, cursor, ok, &mut rand::rng())
+}
+
+/// Chooses one of the `replicas` that pass `ok`, drawing any randomness from `rng` (any
+/// [`Rng`]: a seeded one makes the choice reproducible, as in the tests). `None` when no replica
+/// passes. Allocates nothing and takes no lock.
+pub(super) fn pick_with<'a, C: Candidate, R: Rng + ?Sized>(
+    balance: Balance,
+    replicas: &'a [C],
+    cursor: &AtomicUsize,
+    ok: impl Fn(&C) -> bool,
+    rng: &mut R,
+) -> Option<&'a C> {
     match replicas {
         [] => None,
         [only] => ok(only).then_some(only),
@@ -40,15 +71,15 @@ pub(super) fn pick<'a, DB: Database>(
                     .map(|i| &replicas[(start + i) % replicas.len()])
                     .find(|r| ok(r))
             }
-            Balance::Random => nth_eligible(replicas, &ok, |n| rand::rng().random_range(0..n)),
+            Balance::Random => nth_eligible(replicas, &ok, |n| rng.random_range(0..n)),
             Balance::Weighted => {
-                let total: u64 = eligible(replicas, &ok).map(|r| u64::from(r.weight)).sum();
+                let total: u64 = eligible(replicas, &ok).map(|r| u64::from(r.weight())).sum();
                 if total == 0 {
                     return None;
                 }
-                let mut ticket = rand::rng().random_range(0..total);
+                let mut ticket = rng.random_range(0..total);
                 eligible(replicas, &ok).find(|r| {
-                    let w = u64::from(r.weight);
+                    let w = u64::from(r.weight());
                     if ticket < w {
                         true
                     } else {
@@ -62,37 +93,183 @@ pub(super) fn pick<'a, DB: Database>(
                 if n <= 1 {
                     return eligible(replicas, &ok).next();
                 }
-                let mut rng = rand::rng();
+                // Two distinct eligible replicas, uniformly.
                 let a = rng.random_range(0..n);
                 let b = (a + rng.random_range(1..n)) % n;
                 let ra = eligible(replicas, &ok).nth(a)?;
                 let rb = eligible(replicas, &ok).nth(b)?;
-                let load =
-                    |r: &Replica<DB>| (r.in_flight.load(Ordering::Relaxed), u32::MAX - r.weight);
+                let load = |r: &C| (r.in_flight(), u32::MAX - r.weight());
                 Some(if load(rb) < load(ra) { rb } else { ra })
             }
         },
     }
 }
 
-fn eligible<'a, 'f, DB: Database>(
-    replicas: &'a [Replica<DB>],
-    ok: &'f impl Fn(&Replica<DB>) -> bool,
-) -> impl Iterator<Item = &'a Replica<DB>> + 'f
+fn eligible<'a, 'f, C>(
+    replicas: &'a [C],
+    ok: &'f impl Fn(&C) -> bool,
+) -> impl Iterator<Item = &'a C> + 'f
 where
     'a: 'f,
 {
     replicas.iter().filter(move |r| ok(r))
 }
 
-fn nth_eligible<'a, DB: Database>(
-    replicas: &'a [Replica<DB>],
-    ok: &impl Fn(&Replica<DB>) -> bool,
+fn nth_eligible<'a, C>(
+    replicas: &'a [C],
+    ok: &impl Fn(&C) -> bool,
     choose: impl FnOnce(usize) -> usize,
-) -> Option<&'a Replica<DB>> {
+) -> Option<&'a C> {
     let n = eligible(replicas, ok).count();
     if n == 0 {
         return None;
     }
     eligible(replicas, ok).nth(choose(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Fake {
+        id: usize,
+        in_flight: usize,
+        weight: u32,
+    }
+
+    impl Candidate for Fake {
+        fn in_flight(&self) -> usize {
+            self.in_flight
+        }
+
+        fn weight(&self) -> u32 {
+            self.weight
+        }
+    }
+
+    /// Replicas with these `(in_flight, weight)`, identified by position.
+    fn fakes(spec: &[(usize, u32)]) -> Vec<Fake> {
+        spec.iter()
+            .enumerate()
+            .map(|(id, &(in_flight, weight))| Fake {
+                id,
+                in_flight,
+                weight,
+            })
+            .collect()
+    }
+
+    /// How often each replica is picked in `rounds` picks, with a generator seeded by `seed`.
+    fn histogram(
+        balance: Balance,
+        replicas: &[Fake],
+        ok: impl Fn(&Fake) -> bool,
+        seed: u64,
+        rounds: usize,
+    ) -> Vec<usize> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cursor = AtomicUsize::new(0);
+        let mut counts = vec![0; replicas.len()];
+        for _ in 0..rounds {
+            let r = pick_with(balance, replicas, &cursor, &ok, &mut rng).expect("a replica");
+            counts[r.id] += 1;
+        }
+        counts
+    }
+
+    const P2C: Balance = Balance::LeastOutstanding;
+
+    #[test]
+    fn p2c_picks_the_less_loaded_of_two() {
+        // With two eligible replicas both are always drawn: the idle one always wins.
+        for seed in 0..20 {
+            let r = fakes(&[(7, 1), (0, 1)]);
+            assert_eq!(histogram(P2C, &r, |_| true, seed, 100), [0, 100]);
+            let r = fakes(&[(0, 1), (7, 1)]);
+            assert_eq!(histogram(P2C, &r, |_| true, seed, 100), [100, 0]);
+        }
+    }
+
+    #[test]
+    fn p2c_never_picks_the_more_loaded_of_the_pair() {
+        // The busiest replica loses every pair it is in; the idlest wins every pair it is in
+        // (drawn in 2 of the 3 possible pairs); the middle one wins only against the busiest.
+        let r = fakes(&[(10, 1), (0, 1), (5, 1)]);
+        let counts = histogram(P2C, &r, |_| true, 7, 3000);
+        assert_eq!(counts[0], 0, "{counts:?}");
+        assert!(counts[1] > counts[2], "{counts:?}");
+        assert!((1700..=2300).contains(&counts[1]), "{counts:?}");
+    }
+
+    #[test]
+    fn p2c_breaks_ties_by_weight() {
+        for seed in 0..20 {
+            let r = fakes(&[(3, 1), (3, 5)]);
+            assert_eq!(histogram(P2C, &r, |_| true, seed, 50), [0, 50]);
+        }
+        // Load comes first: a heavier but busier replica loses.
+        let r = fakes(&[(1, 1), (2, 100)]);
+        assert_eq!(histogram(P2C, &r, |_| true, 3, 50), [50, 0]);
+    }
+
+    #[test]
+    fn p2c_draws_every_pair_when_loads_are_equal() {
+        let r = fakes(&[(0, 1), (0, 1), (0, 1), (0, 1)]);
+        let counts = histogram(P2C, &r, |_| true, 11, 4000);
+        for c in &counts {
+            assert!((700..=1300).contains(c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn ineligible_replicas_are_never_picked() {
+        // The idlest replica is out: the choice is among the others only.
+        let r = fakes(&[(0, 9), (4, 1), (2, 1)]);
+        for balance in [P2C, Balance::RoundRobin, Balance::Random, Balance::Weighted] {
+            let counts = histogram(balance, &r, |f| f.id != 0, 5, 300);
+            assert_eq!(counts[0], 0, "{balance:?}: {counts:?}");
+            assert_eq!(counts.iter().sum::<usize>(), 300);
+        }
+        // One eligible replica left: it, whatever its load; none left: nothing.
+        assert_eq!(histogram(P2C, &r, |f| f.id == 1, 5, 10), [0, 10, 0]);
+        let mut rng = StdRng::seed_from_u64(1);
+        let cursor = AtomicUsize::new(0);
+        for balance in [P2C, Balance::RoundRobin, Balance::Random, Balance::Weighted] {
+            assert!(pick_with(balance, &r, &cursor, |_| false, &mut rng).is_none());
+            assert!(pick_with(balance, &r[..1], &cursor, |_| false, &mut rng).is_none());
+            assert!(pick_with::<Fake, _>(balance, &[], &cursor, |_| true, &mut rng).is_none());
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_choices() {
+        let r = fakes(&[(1, 1), (1, 2), (0, 1), (2, 3), (1, 1)]);
+        for balance in [P2C, Balance::Random, Balance::Weighted] {
+            let run = |seed| {
+                let mut rng = StdRng::seed_from_u64(seed);
+                let cursor = AtomicUsize::new(0);
+                (0..200)
+                    .map(|_| {
+                        pick_with(balance, &r, &cursor, |_| true, &mut rng)
+                            .unwrap()
+                            .id
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(run(42), run(42), "{balance:?}");
+            assert_ne!(run(42), run(43), "{balance:?}");
+        }
+    }
+
+    #[test]
+    fn weighted_follows_the_weights() {
+        let r = fakes(&[(0, 1), (0, 3), (0, 0)]);
+        let counts = histogram(Balance::Weighted, &r, |_| true, 9, 4000);
+        assert_eq!(counts[2], 0, "weight 0 is never picked: {counts:?}");
+        assert!((2700..=3300).contains(&counts[1]), "{counts:?}");
+    }
 }

@@ -2,10 +2,10 @@
 //! against the pool: the setup behind `ops/prometheus/prometheus.yml` and the Grafana dashboard.
 //!
 //! ```text
-//! cargo run --example metrics_server                         # 127.0.0.1:9898, 10 s, SQLite
-//! cargo run --example metrics_server -- --duration 60
-//! cargo run --example metrics_server -- --listen 0.0.0.0:9898   # reachable from containers
-//! cargo run --example metrics_server -- --statements 100 --duration 5
+//! cargo run -p rwsplit-tools --example metrics_server                         # 127.0.0.1:9898, 10 s, SQLite
+//! cargo run -p rwsplit-tools --example metrics_server -- --duration 60
+//! cargo run -p rwsplit-tools --example metrics_server -- --listen 0.0.0.0:9898   # reachable from containers
+//! cargo run -p rwsplit-tools --example metrics_server -- --statements 100 --duration 5
 //! curl -s http://127.0.0.1:9898/metrics | grep rwsplit_routed_statements_total
 //! ```
 //!
@@ -52,7 +52,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run --example metrics_server -- [--listen ADDR] [--duration SECS] \
+        "usage: cargo run -p rwsplit-tools --example metrics_server -- [--listen ADDR] [--duration SECS] \
          [--statements N] [--pool-label NAME] [--mysql]"
     );
     std::process::exit(2)

@@ -6,14 +6,14 @@
 //! reach the session's position, or goes to the primary.
 //!
 //! ```text
-//! cargo run --example axum_session                       # SQLite, http://127.0.0.1:8080
+//! cargo run -p rwsplit-tools --example axum_session                       # SQLite, http://127.0.0.1:8080
 //! curl -si -X POST --data 'hello' http://127.0.0.1:8080/items/1    # note x-rwsplit-token
 //! curl -si -H "x-rwsplit-token: <token>" http://127.0.0.1:8080/items/1
 //!
 //! eval "$(scripts/mariadb.sh start --replicas 1)"
-//! cargo run --example axum_session --features mysql -- --mysql
+//! cargo run -p rwsplit-tools --example axum_session --features mysql -- --mysql
 //!
-//! cargo run --example axum_session -- --self-test        # both requests in-process; prints OK
+//! cargo run -p rwsplit-tools --example axum_session -- --self-test        # both requests in-process; prints OK
 //! ```
 //!
 //! Options: `--listen ADDR` (default `127.0.0.1:8080`), `--mysql` (use `RWSPLIT_MYSQL_PRIMARY`
@@ -50,7 +50,7 @@ struct Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cargo run --example axum_session -- [--listen ADDR] [--mysql] [--self-test]");
+    eprintln!("usage: cargo run -p rwsplit-tools --example axum_session -- [--listen ADDR] [--mysql] [--self-test]");
     std::process::exit(2)
 }
 

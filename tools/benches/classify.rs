@@ -2,8 +2,8 @@
 //! parse of a statement never seen before (cache disabled, so every call parses).
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench classify
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench classify -- cached/decide
+//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p rwsplit-tools --bench classify
+//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p rwsplit-tools --bench classify -- cached/decide
 //! ```
 //!
 //! Groups (benchmark ids are `group/function/dialect-size`):

@@ -24,9 +24,9 @@
 //!   that memory plateaus at the classification cache's budget.
 //!
 //! ```text
-//! cargo run --release --features mysql --example loadgen -- --mode routed --backend mysql \
+//! cargo run --release -p rwsplit-tools --features mysql --example loadgen -- --mode routed --backend mysql \
 //!     --primary mysql://u:p@127.0.0.1:3306/db --replica mysql://u:p@127.0.0.1:3307/db
-//! cargo run --release --example loadgen -- --mode memory --statements 1000000
+//! cargo run --release -p rwsplit-tools --example loadgen -- --mode memory --statements 1000000
 //! ```
 //!
 //! All pools (either mode) get `max_connections = min_connections = --concurrency`, and by

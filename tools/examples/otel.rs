@@ -12,9 +12,9 @@
 //!
 //! ```text
 //! docker compose --profile observability up -d jaeger   # OTLP on 127.0.0.1:4317 and :4318
-//! cargo run --example otel                              # gRPC to http://127.0.0.1:4317
-//! cargo run --example otel -- http                      # HTTP to http://127.0.0.1:4318/v1/traces
-//! cargo run --example otel -- grpc --endpoint http://collector:4317
+//! cargo run -p rwsplit-tools --example otel                              # gRPC to http://127.0.0.1:4317
+//! cargo run -p rwsplit-tools --example otel -- http                      # HTTP to http://127.0.0.1:4318/v1/traces
+//! cargo run -p rwsplit-tools --example otel -- grpc --endpoint http://collector:4317
 //! ```
 //!
 //! Then open <http://127.0.0.1:16686>, pick the service `rwsplit-example` and find the trace
@@ -27,7 +27,7 @@
 //!
 //! ```text
 //! eval "$(scripts/mariadb.sh start --replicas 1)"
-//! cargo run --example otel --features mysql
+//! cargo run -p rwsplit-tools --example otel --features mysql
 //! scripts/mariadb.sh stop
 //! ```
 //!
@@ -83,7 +83,7 @@ struct Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cargo run --example otel -- [grpc|http] [--endpoint URL]");
+    eprintln!("usage: cargo run -p rwsplit-tools --example otel -- [grpc|http] [--endpoint URL]");
     std::process::exit(2)
 }
 

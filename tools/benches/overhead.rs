@@ -2,7 +2,7 @@
 //! timed: a `RoutingPool<Sqlite>` over a temp-file WAL database (one writer, reader pool).
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench overhead
+//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p rwsplit-tools --bench overhead
 //! ```
 //!
 //! Groups:

@@ -4,6 +4,7 @@
 //! sqlx's own `Transaction`. SQLite (embedded): the writer is the primary, the readers the
 //! replicas.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use rwsplit::{Reason, RoutingPool, Target};

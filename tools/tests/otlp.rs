@@ -2,6 +2,7 @@
 //! with protobuf bodies) send the pool's statement spans to in-process OTLP receivers on
 //! 127.0.0.1:0, and the test reads them back as a collector would. Every wait is bounded.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::net::SocketAddr;
