@@ -93,7 +93,7 @@ macro_rules! routing_executor {
                 match Owned::take(query) {
                     Ok(owned) => match self.ambient() {
                         None => self.pool().run_many(self.call(), owned),
-                        Some(session) => session_many(session, self.pool(), owned),
+                        Some(session) => session_many(session, self.pool(), self.call(), owned),
                     },
                     Err(err) => error_stream(sqlx::Error::Encode(err)),
                 }
@@ -110,7 +110,7 @@ macro_rules! routing_executor {
                 match Owned::take(query) {
                     Ok(owned) => match self.ambient() {
                         None => self.pool().run_optional(self.call(), owned),
-                        Some(session) => session_optional(session, self.pool(), owned),
+                        Some(session) => session_optional(session, self.pool(), self.call(), owned),
                     },
                     Err(err) => async move { Err(sqlx::Error::Encode(err)) }.boxed(),
                 }
@@ -162,7 +162,12 @@ impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for Hinted<'p, DB> {
         self.call
     }
     fn ambient(&self) -> Option<Session<DB>> {
-        None
+        // A handle's route hint keeps its meaning inside a session; a per-call consistency
+        // level beats the session (as it beats a scope).
+        match self.call.consistency {
+            None => crate::consistency::ambient(self.pool),
+            Some(_) => None,
+        }
     }
 }
 
@@ -178,11 +183,17 @@ trait RoutingPoolRef<'p, DB: Backend> {
 pub(crate) fn session_optional<'e, DB: Backend>(
     session: Session<DB>,
     pool: &'e RoutingPool<DB>,
+    base: Call,
     owned: Owned<DB>,
 ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>> {
     async move {
-        let call = session.plan(owned.sql_str()).await?;
-        pool.run_optional(call, owned).await
+        let (call, analysis) = session.plan(owned.sql_str(), base).await?;
+        let result = pool.run_optional(call, owned).await;
+        if analysis.was_refused() {
+            // A replica refused it as a write: it ran on the primary, and wrote there.
+            session.wrote_elsewhere();
+        }
+        result
     }
     .boxed()
 }
@@ -191,16 +202,29 @@ pub(crate) fn session_optional<'e, DB: Backend>(
 pub(crate) fn session_many<'e, DB: Backend>(
     session: Session<DB>,
     pool: &'e RoutingPool<DB>,
+    base: Call,
     owned: Owned<DB>,
 ) -> BoxStream<'e, Result<Step<DB>, sqlx::Error>> {
-    futures_util::stream::once(async move {
-        match session.plan(owned.sql_str()).await {
-            Ok(call) => pool.run_many(call, owned),
-            Err(e) => error_stream(e),
+    let after = session.clone();
+    let planned = futures_util::stream::once(async move {
+        match session.plan(owned.sql_str(), base).await {
+            Ok((call, analysis)) => (pool.run_many(call, owned), Some(analysis)),
+            Err(e) => (error_stream(e), None),
         }
-    })
-    .flatten()
-    .boxed()
+    });
+    planned
+        .flat_map(move |(steps, analysis)| {
+            let after = after.clone();
+            // When the steps end: a statement a replica refused ran, and wrote, on the primary.
+            let end = futures_util::stream::poll_fn(move |_| {
+                if analysis.as_ref().is_some_and(|a| a.was_refused()) {
+                    after.wrote_elsewhere();
+                }
+                std::task::Poll::Ready(None)
+            });
+            steps.chain(end)
+        })
+        .boxed()
 }
 
 routing_executor!(&'p RoutingPool<DB>);
@@ -231,7 +255,11 @@ impl<'p, DB: Backend> Hinted<'p, DB> {
 
     /// The decision this handle would make for `sql` now, in the current task scope.
     pub fn explain(&self, sql: &str) -> crate::Decision {
-        self.pool.route(sql, &self.call, 0).decision
+        let call = Call {
+            session: self.ambient().is_some(),
+            ..self.call
+        };
+        self.pool.route(sql, &call, 0).decision
     }
 
     /// The route hint this handle applies, if any.

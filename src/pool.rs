@@ -126,8 +126,8 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
     }
 
     /// Validates the configuration and builds the pool. With the monitor on (the default),
-    /// this starts the monitor's thread (its own small Tokio runtime, one loop and one
-    /// connection per server), so it works inside or outside a runtime.
+    /// this starts the monitor's threads (one per server, each with its own small Tokio
+    /// runtime and its own connection), so it works inside or outside a runtime.
     pub fn build(self) -> Result<RoutingPool<DB>, Error> {
         self.options.validate()?;
         if self.classifier.dialect() != DB::DIALECT {
@@ -294,7 +294,7 @@ impl<DB: Backend> RoutingPool<DB> {
     /// ```
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
         if let Some(session) = crate::consistency::ambient(self) {
-            session.wrote_in_transaction();
+            session.wrote_elsewhere();
         }
         self.on_primary(self.0.topology.primary.begin()).await
     }
@@ -312,6 +312,10 @@ impl<DB: Backend> RoutingPool<DB> {
     /// session settings, or any code generic over [`sqlx::Acquire`]). Refused at once while
     /// the primary's breaker is open.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+        if let Some(session) = crate::consistency::ambient(self) {
+            // Whatever runs on the connection may write: the session's next read waits for it.
+            session.wrote_elsewhere();
+        }
         self.on_primary(self.0.topology.primary.acquire()).await
     }
 
@@ -371,7 +375,11 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// The decision the pool would make for `sql` now, in the current task scope.
     pub fn explain(&self, sql: &str) -> Decision {
-        self.route(sql, &Call::default(), 0).decision
+        let call = Call {
+            session: crate::consistency::ambient(self).is_some(),
+            ..Call::default()
+        };
+        self.route(sql, &call, 0).decision
     }
 
     /// The classifier.

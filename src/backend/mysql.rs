@@ -59,10 +59,12 @@ impl Backend for MySql {
                     "SELECT CAST(TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS SIGNED) \
                      FROM {table} WHERE id = 1"
                 );
-                let us: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+                // A heartbeat that cannot be read (a lock, a dropped table) leaves the
+                // server's own lag in place.
+                let us: Result<Option<i64>, _> = sqlx::query_scalar(AssertSqlSafe(sql))
                     .fetch_optional(&mut *conn)
-                    .await?;
-                if let Some(us) = us {
+                    .await;
+                if let Ok(Some(us)) = us {
                     probe.lag = Some(Duration::from_micros(us.max(0) as u64));
                 }
             }
@@ -196,15 +198,21 @@ impl Backend for MySql {
                     .fetch_one(&mut *conn)
                     .await?;
             if let (Some(table), 0) = (heartbeat, read_only) {
-                let create = format!(
-                    "CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL)"
-                );
-                sqlx::raw_sql(AssertSqlSafe(create)).execute(&mut *conn).await?;
+                // The server answered: that is the probe. The beat is best effort, and must not
+                // wait long behind an application's lock on the heartbeat table (a lock there
+                // is not an outage): a short lock wait, and a failed beat is skipped.
+                let bound = if is_mariadb(&version) {
+                    "SET STATEMENT max_statement_time = 0.1 FOR "
+                } else {
+                    ""
+                };
                 let beat = format!(
-                    "INSERT INTO {table} (id, ts) VALUES (1, UTC_TIMESTAMP(6)) \
+                    "SET SESSION innodb_lock_wait_timeout = 1; \
+                     CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL); \
+                     {bound}INSERT INTO {table} (id, ts) VALUES (1, UTC_TIMESTAMP(6)) \
                      ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
                 );
-                sqlx::raw_sql(AssertSqlSafe(beat)).execute(&mut *conn).await?;
+                let _ = sqlx::raw_sql(AssertSqlSafe(beat)).execute(&mut *conn).await;
             }
             let system = if is_mariadb(&version) { "mariadb" } else { "mysql" };
             Ok(PrimaryProbe {

@@ -53,14 +53,19 @@ impl Backend for Postgres {
                 position: applied.as_deref().and_then(Position::parse_lsn),
             };
             if let (Some(table), true) = (heartbeat, applying) {
+                // A lock on the heartbeat table replayed from the primary must not hold the
+                // probe: a short lock timeout, and the server's own lag when it fails.
+                let _ = sqlx::raw_sql("SET lock_timeout = '100ms'")
+                    .execute(&mut *conn)
+                    .await;
                 let sql = format!(
                     "SELECT (EXTRACT(EPOCH FROM (clock_timestamp() - ts)) * 1000000)::int8 \
                      FROM {table} WHERE id = 1"
                 );
-                let us: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+                let us: Result<Option<i64>, _> = sqlx::query_scalar(AssertSqlSafe(sql))
                     .fetch_optional(&mut *conn)
-                    .await?;
-                if let Some(us) = us {
+                    .await;
+                if let Ok(Some(us)) = us {
                     probe.lag = Some(Duration::from_micros(us.max(0) as u64));
                 }
             }
@@ -177,15 +182,16 @@ impl Backend for Postgres {
                 .fetch_one(&mut *conn)
                 .await?;
             if let (Some(table), false) = (heartbeat, in_recovery) {
-                let create = format!(
-                    "CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, ts timestamptz NOT NULL)"
-                );
-                sqlx::raw_sql(AssertSqlSafe(create)).execute(&mut *conn).await?;
+                // The server answered: that is the probe. The beat is best effort, and must not
+                // wait behind an application's lock on the heartbeat table (a lock there is not
+                // an outage): a short lock timeout, and a failed beat is skipped.
                 let beat = format!(
-                    "INSERT INTO {table} (id, ts) VALUES (1, clock_timestamp()) \
+                    "SET lock_timeout = '100ms'; \
+                     CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, ts timestamptz NOT NULL); \
+                     INSERT INTO {table} (id, ts) VALUES (1, clock_timestamp()) \
                      ON CONFLICT (id) DO UPDATE SET ts = excluded.ts"
                 );
-                sqlx::raw_sql(AssertSqlSafe(beat)).execute(&mut *conn).await?;
+                let _ = sqlx::raw_sql(AssertSqlSafe(beat)).execute(&mut *conn).await;
             }
             Ok(PrimaryProbe {
                 writable: !in_recovery,

@@ -293,6 +293,9 @@ struct CallState<'e, DB: Backend> {
     attempts: usize,
     /// Replicas tried so far (bits by index).
     tried: u64,
+    /// The statement's analysis (moved out of the routing, no extra count), where a replica's
+    /// read-only refusal is learned.
+    analysis: Option<std::sync::Arc<crate::Analysis>>,
 }
 
 impl<'e, DB: Backend> CallState<'e, DB> {
@@ -311,6 +314,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             in_flight: None,
             attempts: 0,
             tried: 0,
+            analysis: None,
         }
     }
 
@@ -378,8 +382,10 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                     .describe_server(&self.span, &routed.decision, None)
             }
         }
+        let pool = routed.pool;
+        self.analysis = Some(routed.analysis);
         Attempt {
-            pool: routed.pool,
+            pool,
             queued: self.queued,
         }
     }
@@ -489,8 +495,8 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             },
             Next::Elsewhere => self.retry_elsewhere(error, RetryCause::Error),
             Next::Primary => {
-                if let Some(copy) = &self.retry {
-                    self.pool.0.classifier.analyze(copy.sql_str()).refused();
+                if let Some(analysis) = &self.analysis {
+                    analysis.refused();
                 }
                 self.call.refused = true;
                 self.retry_elsewhere(error, RetryCause::Refused)
@@ -718,8 +724,15 @@ impl<DB: Backend> Stream for Steps<'_, DB> {
                             return Poll::Ready(None);
                         }
                         // After the first answer, errors go to the caller as they are: rows
-                        // were delivered, so the read cannot move elsewhere.
+                        // were delivered, so the read cannot move elsewhere. A replica that
+                        // refused it as a write then (a function that writes on a later row)
+                        // still teaches the router: the next call goes to the primary.
                         Poll::Ready(Some(Err(e))) if !state.first => {
+                            if state.replica.is_some() && judge::<DB>(&e) == ErrorClass::ReadOnly {
+                                if let Some(analysis) = &state.analysis {
+                                    analysis.refused();
+                                }
+                            }
                             state.deliver_error(&e);
                             return Poll::Ready(Some(Err(e)));
                         }

@@ -26,6 +26,7 @@ pub use position::{CausalToken, Position, TokenKey};
 
 use crate::backend::Backend;
 use crate::call::{error_stream, Call, Step};
+use crate::classify::Analysis;
 use crate::executor::{session_many, session_optional, Owned};
 use crate::options::Consistency;
 use crate::route::{Target, Verdict};
@@ -191,23 +192,45 @@ impl<DB: Backend> Session<DB> {
         Ok(())
     }
 
-    /// Counts a transaction begun on the pool inside [`with_session`] as a write.
-    pub(crate) fn wrote_in_transaction(&self) {
+    /// Counts a transaction begun, or a connection acquired, on the pool inside
+    /// [`with_session`] as a write; also a statement a replica refused as a write after it
+    /// ran on the primary.
+    pub(crate) fn wrote_elsewhere(&self) {
         self.wrote();
     }
 
-    /// Works out the per-call routing of one statement of this session.
-    pub(crate) async fn plan(&self, sql: &str) -> Result<Call, sqlx::Error> {
+    /// Works out the per-call routing of one statement of this session (`base`: a handle's
+    /// route hint), with the statement's analysis, which tells after the call whether a
+    /// replica refused it as a write (it then ran, and wrote, on the primary).
+    pub(crate) async fn plan(
+        &self,
+        sql: &str,
+        base: Call,
+    ) -> Result<(Call, Arc<Analysis>), sqlx::Error> {
         let pool = &self.pool;
-        let mut call = Call {
+        let call = Call {
             consistency: Some(Consistency::ReadYourWrites),
             session: true,
-            ..Call::default()
+            ..base
         };
         let probe = pool.route(sql, &call, 0);
-        if probe.analysis.verdict != Verdict::Read {
+        // A write, or a "read" a replica refused as a write (it runs on the primary).
+        if probe.analysis.verdict != Verdict::Read || probe.analysis.was_refused() {
             self.wrote();
         }
+        let analysis = probe.analysis.clone();
+        let call = self.causal(call, probe).await?;
+        Ok((call, analysis))
+    }
+
+    /// The causal part of [`Session::plan`]: a replica at the session's position, or the
+    /// primary.
+    async fn causal(
+        &self,
+        mut call: Call,
+        probe: crate::pool::Routed<'_, DB>,
+    ) -> Result<Call, sqlx::Error> {
+        let pool = &self.pool;
         if probe.decision.target != Target::Replica {
             return Ok(call);
         }
@@ -269,7 +292,7 @@ impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
         E: 'q + Execute<'q, DB>,
     {
         match Owned::take(query) {
-            Ok(owned) => session_many(self.clone(), &self.pool, owned),
+            Ok(owned) => session_many(self.clone(), &self.pool, Call::default(), owned),
             Err(e) => error_stream(sqlx::Error::Encode(e)),
         }
     }
@@ -283,7 +306,7 @@ impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
         E: 'q + Execute<'q, DB>,
     {
         match Owned::take(query) {
-            Ok(owned) => session_optional(self.clone(), &self.pool, owned),
+            Ok(owned) => session_optional(self.clone(), &self.pool, Call::default(), owned),
             Err(e) => Box::pin(std::future::ready(Err(sqlx::Error::Encode(e)))),
         }
     }

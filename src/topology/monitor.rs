@@ -1,8 +1,8 @@
 //! The health monitor: one loop per server that probes role, replication and lag on an
 //! interval, and at once when the data path asks for a verdict on a lost connection.
 //!
-//! The loops run on the monitor's own thread, on a current-thread Tokio runtime of their own,
-//! each with its own connection to its server (opened from the pool's connect options, never
+//! Each loop runs on a thread of its own, on a current-thread Tokio runtime of its own, with
+//! its own connection to its server (opened from the pool's connect options, never
 //! taken from the pool). So a probe never queues behind application traffic in a saturated
 //! pool, and never runs late because the application's runtime is busy (CPU-bound work on a
 //! current-thread runtime, say): what a probe observes is the server, and only evidence about
@@ -58,39 +58,32 @@ impl Drop for Alive {
     }
 }
 
-/// Starts the monitor thread with one loop per server.
+/// Starts the monitor: one thread per server, each with a current-thread runtime of its own,
+/// so a server that hangs (or a slow connection handshake's CPU work) never delays the probes
+/// of another.
 pub(crate) fn spawn<DB: Backend>(
     topology: &Arc<Topology<DB>>,
     options: &PoolOptions,
 ) -> std::io::Result<Monitor> {
     let (stop, stopped) = watch::channel(false);
     let alive = Arc::new(AtomicUsize::new(0));
-    let servers = topology.replicas.len() + 1;
-    // Counted before the thread starts, so `status()` sees the loops at once.
-    let guards: Vec<Alive> = (0..servers).map(|_| Alive::new(&alive)).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let weak = Arc::downgrade(topology);
-    let options = options.clone();
-    std::thread::Builder::new()
-        .name("rwsplit-monitor".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let mut loops = tokio::task::JoinSet::new();
-                for (server, alive) in guards.into_iter().enumerate() {
-                    let ctx = Loop {
-                        topology: weak.clone(),
-                        server,
-                        options: options.clone(),
-                        stopped: stopped.clone(),
-                        _alive: alive,
-                    };
-                    loops.spawn(ctx.run());
-                }
-                while loops.join_next().await.is_some() {}
-            });
-        })?;
+    for server in 0..topology.replicas.len() + 1 {
+        // Counted before the thread starts, so `status()` sees the loop at once.
+        let ctx = Loop {
+            topology: weak.clone(),
+            server,
+            options: options.clone(),
+            stopped: stopped.clone(),
+            _alive: Alive::new(&alive),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("rwsplit-monitor-{server}"))
+            .spawn(move || runtime.block_on(ctx.run()))?;
+    }
     Ok(Monitor { stop, alive })
 }
 

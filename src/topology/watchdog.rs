@@ -45,6 +45,11 @@ struct Shared {
     fired: AtomicU64,
     /// A ticker task is running (or was spawned and has not yet stopped).
     ticking: AtomicBool,
+    /// The time the ticker has seen pass, in microseconds: each tick adds the time since the
+    /// last one, but never more than two periods. A runtime that did not poll at all (a
+    /// blocked current-thread runtime) therefore ages no call: a server's answer that sat
+    /// unread in a socket meanwhile is not mistaken for silence.
+    observed_us: AtomicU64,
 }
 
 /// One shard, alone on its cache line(s).
@@ -68,7 +73,8 @@ impl Waiters {
 
 #[derive(Debug)]
 struct Waiter {
-    since: Instant,
+    /// `observed_us` when the call registered.
+    since_us: u64,
     waker: Waker,
     expired: bool,
 }
@@ -93,6 +99,7 @@ impl Watchdog {
                 period: tick_period(limit),
                 shards: (0..shards).map(|_| Shard::default()).collect(),
                 fired: AtomicU64::new(0),
+                observed_us: AtomicU64::new(0),
                 ticking: AtomicBool::new(false),
             }),
         }
@@ -154,16 +161,18 @@ impl Shared {
         (0..self.shards.len()).map(|i| self.lock(i).live()).sum()
     }
 
-    /// Wakes the calls registered for longer than the bound. Returns whether any call is
-    /// still registered.
-    fn expire(&self, now: Instant) -> bool {
+    /// Wakes the calls registered for longer than the bound, by the time the ticker has seen
+    /// pass (`observed_us`). Returns whether any call is still registered.
+    fn expire(&self) -> bool {
+        let now = self.observed_us.load(Ordering::Acquire);
+        let limit = u64::try_from(self.limit.as_micros()).unwrap_or(u64::MAX);
         let mut woke = false;
         let mut live = false;
         for i in 0..self.shards.len() {
             let mut w = self.lock(i);
             live |= w.live() > 0;
             for waiter in w.slots.iter_mut().flatten() {
-                if !waiter.expired && now.saturating_duration_since(waiter.since) >= self.limit {
+                if !waiter.expired && now.saturating_sub(waiter.since_us) >= limit {
                     waiter.expired = true;
                     waiter.waker.wake_by_ref();
                     woke = true;
@@ -241,7 +250,7 @@ impl Watch<'_> {
 
     fn register(&mut self, waker: &Waker, id: (usize, usize)) {
         let waiter = Waiter {
-            since: Instant::now(),
+            since_us: self.shared.observed_us.load(Ordering::Acquire),
             waker: waker.clone(),
             expired: false,
         };
@@ -291,10 +300,18 @@ fn spawn_ticker(shared: &Arc<Shared>) -> bool {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
         let mut idle = 0;
+        let mut last = Instant::now();
+        let cap = u64::try_from((period * 2).as_micros()).unwrap_or(u64::MAX);
         loop {
             interval.tick().await;
             let Some(shared) = weak.upgrade() else { return };
-            if shared.expire(Instant::now()) {
+            let now = Instant::now();
+            let seen = u64::try_from(now.saturating_duration_since(last).as_micros())
+                .unwrap_or(u64::MAX)
+                .min(cap);
+            last = now;
+            shared.observed_us.fetch_add(seen, Ordering::AcqRel);
+            if shared.expire() {
                 idle = 0;
                 continue;
             }
@@ -445,5 +462,36 @@ mod tests {
             async move { tokio::join!(task, expire).0 }
         });
         assert!(call.await.unwrap(), "expired by expire_all");
+    }
+
+    /// A runtime blocked past the bound (CPU-bound work on a current-thread runtime) while the
+    /// answer was already there ages no call: only time the ticker saw pass counts.
+    #[test]
+    fn a_blocked_runtime_does_not_expire_a_call_that_was_answered_meanwhile() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let wd = std::sync::Arc::new(Watchdog::new(Duration::from_millis(100)));
+            // Warm the ticker up with one call, so it runs when the block starts.
+            assert!(!watched(&wd, tokio::time::sleep(Duration::from_millis(30))).await);
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let call = tokio::spawn({
+                let wd = wd.clone();
+                async move { watched(&wd, rx).await }
+            });
+            tokio::task::yield_now().await;
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                let _ = tx.send(());
+            });
+            // The only worker thread is blocked for ten times the bound.
+            std::thread::sleep(Duration::from_secs(1));
+            assert!(
+                !call.await.unwrap(),
+                "answered during the block: not expired"
+            );
+        });
     }
 }
