@@ -490,6 +490,20 @@ mod cluster {
             (rwsplit::Target::Primary, rwsplit::Reason::ReplicaRefused),
             "learned"
         );
+        // In a session, a refused read that wrote on the primary is the session's write: with
+        // the replica 2 s late, the next read of what it wrote is not stale.
+        f.kind.delay(Server::Replica(1), 2).await;
+        let session = pool.session();
+        let count = format!("SELECT n FROM {log}");
+        let seen = rwsplit::with_session(session, async {
+            // Another text: not learned yet, so refused once more inside the session.
+            let fresh_text = format!("SELECT n FROM {view} WHERE 1 = 1");
+            pool.fetch_optional(AssertSqlSafe(fresh_text)).await.unwrap();
+            pool.fetch_all(AssertSqlSafe(count.clone())).await.unwrap().len()
+        })
+        .await;
+        f.kind.delay(Server::Replica(1), 0).await;
+        assert_eq!(seen, 6, "the session sees the row its refused read wrote");
         let text = prometheus::TextEncoder::new()
             .encode_to_string(&registry.gather())
             .unwrap();
@@ -498,7 +512,7 @@ mod cluster {
             .filter(|l| l.starts_with("rwsplit_retries_total") && l.contains("replica_refused"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
-        assert_eq!(refused, 1.0, "one refusal, then the primary directly");
+        assert_eq!(refused, 2.0, "one refusal per statement text, then the primary directly");
         // Each call wrote exactly once, on the primary.
         let rows = pool
             .primary()
@@ -506,7 +520,7 @@ mod cluster {
             .await
             .unwrap()
             .len();
-        assert_eq!(rows, 5, "the refused attempts had no effect");
+        assert_eq!(rows, 6, "the refused attempts had no effect");
         all_closed(&pool).unwrap();
     }
 
@@ -610,7 +624,35 @@ mod cluster {
             ),
             "pool-level ReadYourWrites is refused at build"
         );
+        // Both replicas late: writes through a hint handle or an acquired connection inside
+        // the session are its writes too, and a read through a hint handle stays causal.
+        f.kind.delay(Server::Replica(2), 1).await;
+        let session = pool.session();
+        let stale = rwsplit::with_session(session, async {
+            let mut stale = 0;
+            for i in 3_000_000..3_000_010_i64 {
+                let write = format!("UPDATE {t} SET v = {i} WHERE id = 1");
+                if i % 2 == 0 {
+                    pool.primary().execute(AssertSqlSafe(write)).await.unwrap();
+                } else {
+                    let mut conn = pool.acquire().await.unwrap();
+                    DB::conn_executor(&mut conn)
+                        .execute(AssertSqlSafe(write))
+                        .await
+                        .unwrap();
+                }
+                let fresh = format!("SELECT v FROM {t} WHERE id = 1 AND v >= {i}");
+                let through_pool = pool.fetch_optional(AssertSqlSafe(fresh.clone())).await;
+                let through_hint = pool.replica().fetch_optional(AssertSqlSafe(fresh)).await;
+                stale += usize::from(through_pool.unwrap().is_none());
+                stale += usize::from(through_hint.unwrap().is_none());
+            }
+            stale
+        })
+        .await;
+        f.kind.delay(Server::Replica(2), 0).await;
         f.kind.delay(Server::Replica(1), 0).await;
+        assert_eq!(stale, 0, "writes through handles and connections in a session");
     }
 
     /// With a token key: a signed token carries the session to another pool; forged,
