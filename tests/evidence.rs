@@ -498,8 +498,13 @@ mod cluster {
         let seen = rwsplit::with_session(session, async {
             // Another text: not learned yet, so refused once more inside the session.
             let fresh_text = format!("SELECT n FROM {view} WHERE 1 = 1");
-            pool.fetch_optional(AssertSqlSafe(fresh_text)).await.unwrap();
-            pool.fetch_all(AssertSqlSafe(count.clone())).await.unwrap().len()
+            pool.fetch_optional(AssertSqlSafe(fresh_text))
+                .await
+                .unwrap();
+            pool.fetch_all(AssertSqlSafe(count.clone()))
+                .await
+                .unwrap()
+                .len()
         })
         .await;
         f.kind.delay(Server::Replica(1), 0).await;
@@ -512,7 +517,10 @@ mod cluster {
             .filter(|l| l.starts_with("rwsplit_retries_total") && l.contains("replica_refused"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
-        assert_eq!(refused, 2.0, "one refusal per statement text, then the primary directly");
+        assert_eq!(
+            refused, 2.0,
+            "one refusal per statement text, then the primary directly"
+        );
         // Each call wrote exactly once, on the primary.
         let rows = pool
             .primary()
@@ -652,7 +660,10 @@ mod cluster {
         .await;
         f.kind.delay(Server::Replica(2), 0).await;
         f.kind.delay(Server::Replica(1), 0).await;
-        assert_eq!(stale, 0, "writes through handles and connections in a session");
+        assert_eq!(
+            stale, 0,
+            "writes through handles and connections in a session"
+        );
     }
 
     /// With a token key: a signed token carries the session to another pool; forged,
