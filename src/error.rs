@@ -59,6 +59,10 @@ pub enum Error {
     },
 
     /// The primary cannot be reached; writes fail fast instead of hanging.
+    ///
+    /// A write that ends with this error was not necessarily unapplied: if it had already
+    /// reached a primary that then hung (not one that refused or reset the connection), the
+    /// primary may still commit it when it resumes. Retry only idempotent writes blindly.
     #[error("the primary is unavailable (last error: {last_error}); writes fail until it is back, reads continue on healthy replicas")]
     PrimaryUnavailable {
         /// The last connection error seen on the primary, without credentials.
