@@ -51,10 +51,14 @@ pub enum ErrorClass {
     /// The server refused the statement because it is read-only (a replica, or a primary
     /// demoted by a switchover); the statement had no effect.
     ReadOnly,
-    /// The application's own pool could not hand out a connection (sqlx's `PoolTimedOut`,
-    /// `PoolClosed`): saturation, not an outage. Goes back to the caller exactly as sqlx
+    /// The application's own pool could not hand out a connection in time (sqlx's
+    /// `PoolTimedOut`): saturation, not an outage. Goes back to the caller exactly as sqlx
     /// returns it.
     Pool,
+    /// The server's sqlx pool is closed (sqlx's `PoolClosed`): that pool cannot serve, whatever
+    /// the server's health. A read moves to another server (the replica's breaker opens); on
+    /// the primary it goes back to the caller as sqlx returns it.
+    Closed,
     /// The statement failed and the server is fine (syntax, constraint, bad bind count,
     /// unsupported command, decode error, ...). Goes back to the caller; touches no breaker.
     Statement,
@@ -68,7 +72,8 @@ pub enum ErrorClass {
 /// | `Io`: anything else (reset, aborted, broken pipe, end of stream, timed out) | `ConnectionLost` |
 /// | `Tls` (the handshake failed) | `ServerDown` |
 /// | `WorkerCrashed` (SQLite's connection thread) | `ConnectionLost` |
-/// | `PoolTimedOut`, `PoolClosed` | `Pool` |
+/// | `PoolTimedOut` | `Pool` |
+/// | `PoolClosed` | `Closed` |
 /// | `Protocol`, `Encode`, `Decode`, `RowNotFound`, `Column*`, `Type*`, ... | `Statement` |
 /// | `Database`: by the backend's [`Backend::error_class`] | (MySQL/MariaDB, PostgreSQL, SQLite tables there) |
 pub fn judge<DB: Backend>(err: &sqlx::Error) -> ErrorClass {
@@ -84,7 +89,8 @@ pub fn judge<DB: Backend>(err: &sqlx::Error) -> ErrorClass {
         },
         sqlx::Error::Tls(_) => ErrorClass::ServerDown,
         sqlx::Error::WorkerCrashed => ErrorClass::ConnectionLost,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => ErrorClass::Pool,
+        sqlx::Error::PoolTimedOut => ErrorClass::Pool,
+        sqlx::Error::PoolClosed => ErrorClass::Closed,
         sqlx::Error::Database(db) => DB::error_class(db.as_ref()),
         _ => ErrorClass::Statement,
     }
@@ -250,7 +256,7 @@ mod tests {
             (sqlx::Error::Tls("handshake".into()), ErrorClass::ServerDown),
             (sqlx::Error::WorkerCrashed, ErrorClass::ConnectionLost),
             (sqlx::Error::PoolTimedOut, ErrorClass::Pool),
-            (sqlx::Error::PoolClosed, ErrorClass::Pool),
+            (sqlx::Error::PoolClosed, ErrorClass::Closed),
             (
                 sqlx::Error::Protocol("bind count".into()),
                 ErrorClass::Statement,

@@ -12,7 +12,8 @@
 //! | `ConnectionLost`, the probe found it up | `Deliver` | `Deliver` |
 //! | `ConnectionLost`, no monitor or no verdict in time | `Elsewhere` | `Deliver` |
 //! | `ReadOnly` (the replica refused a write) | `Primary` | `Deliver` |
-//! | `Pool` (sqlx's `PoolTimedOut`, `PoolClosed`), `Statement` | `Deliver` | `Deliver` |
+//! | `Closed` (sqlx's `PoolClosed`: that pool cannot serve) | `Down` | `Deliver` |
+//! | `Pool` (sqlx's `PoolTimedOut`), `Statement` | `Deliver` | `Deliver` |
 
 use crate::backend::ErrorClass;
 
@@ -72,6 +73,7 @@ pub(crate) fn next(failure: Failure, on_replica: bool, monitored: bool, probe: P
             _ => Next::Deliver,
         },
         Failure::Error(ErrorClass::ReadOnly) if on_replica => Next::Primary,
+        Failure::Error(ErrorClass::Closed) if on_replica => Next::Down,
         Failure::Error(_) => Next::Deliver,
     }
 }
@@ -135,6 +137,13 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_closed_replica_pool_moves_a_read_and_a_closed_primary_pool_reports() {
+        let closed = Failure::Error(Closed);
+        assert_eq!(next(closed, REPLICA, true, Probe::NotAsked), Next::Down);
+        assert_eq!(next(closed, PRIMARY, true, Probe::NotAsked), Next::Deliver);
     }
 
     #[test]
