@@ -178,11 +178,15 @@ mod cluster {
         all_closed(&pool).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 
-    /// Whether `close()` returns after `bad` ran on a plain sqlx pool of the server the
-    /// statement is routed to (`server`: the primary's or the replica's variable), and on a
-    /// routing pool: rwsplit must not hang where sqlx does not. A leaked connection hangs
-    /// `close()` for ever, so the bound is generous (10 s): it tells a leak from a loaded
-    /// machine, and no timing is asserted.
+    /// After a statement-level failure, rwsplit holds no more connections than plain sqlx:
+    /// the statement ran once, on one server, through that server's own sqlx pool (it is not
+    /// retried elsewhere, so a connection the statement breaks is broken on one server only),
+    /// and no connection of another pool is in use. Whether `close()` then returns is
+    /// reported for both (`server`: the pool plain sqlx runs the statement on, the one
+    /// rwsplit routes it to). sqlx's own `close()` after a bind-count mismatch on MySQL or a
+    /// `COPY FROM STDIN` through the executor on PostgreSQL hangs or not depending on timing
+    /// (the same statement on the routing pool's inner sqlx pool, used directly, shows it),
+    /// so it is reported, not asserted.
     pub async fn closes_like_sqlx<DB, P, R>(
         f: &Flavor,
         name: &str,
@@ -200,17 +204,27 @@ mod cluster {
         let bound = Duration::from_secs(10);
         let sqlx_pool = sqlx_pool::<DB>(&url, 4, Duration::from_secs(5));
         plain(&sqlx_pool).await;
+        let plain_busy = sqlx_pool.size() as usize - sqlx_pool.num_idle();
         let sqlx_closes = tokio::time::timeout(bound, sqlx_pool.close()).await.is_ok();
         let Some(pool) = pool::<DB>(f, options(), true, 4, Duration::from_secs(5)).await else {
             return;
         };
         routed(&pool).await;
-        let closes = tokio::time::timeout(bound, pool.close()).await.is_ok();
+        let s = pool.status();
+        let busy: Vec<usize> = std::iter::once(&s.primary)
+            .chain(&s.replicas)
+            .map(|server| server.connections as usize - server.idle_connections)
+            .collect();
         assert!(
-            closes || !sqlx_closes,
-            "{name}: plain sqlx's pool closes, rwsplit's hangs"
+            busy.iter().filter(|b| **b > 0).count() <= 1 && busy.iter().sum::<usize>() <= 1,
+            "{name}: connections in use per server after the failure: {busy:?}"
         );
-        eprintln!("{name}: sqlx closes: {sqlx_closes}, rwsplit closes: {closes}");
+        all_closed(&pool).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let closes = tokio::time::timeout(bound, pool.close()).await.is_ok();
+        eprintln!(
+            "{name}: plain sqlx: {plain_busy} in use, close returns: {sqlx_closes}; \
+             rwsplit: {busy:?} in use, close returns: {closes}"
+        );
     }
 
     /// A primary pool of 2 connections under 50 writers: where sqlx's pool times out, the
