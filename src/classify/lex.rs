@@ -24,7 +24,9 @@
 //! * PostgreSQL: any `$` that is not a `$n` parameter (dollar quotes, `$` in identifiers), and
 //!   `--` or `/*` glued to operator characters (PostgreSQL ends the operator there, sqlparser
 //!   reads one custom operator);
-//! * a backslash outside literals (MySQL reads `\N` as NULL).
+//! * a backslash outside literals (MySQL reads `\N` as NULL);
+//! * MySQL: `@` or `@@` not followed by a name character or a quote (sqlparser takes the next
+//!   character, whatever it is, into the variable's name).
 //!
 //! It is one pass over the bytes with no allocation.
 
@@ -290,6 +292,21 @@ fn scan(b: &[u8], dialect: Dialect, mode: Mode) -> Result<u64, Found> {
                 if i < n && is_ident_byte(b[i]) {
                     return Err(Found::Ambiguous);
                 }
+            }
+            // MySQL variables: sqlparser takes the character after `@@` into the name whatever
+            // it is (`@@;x` is one token to it, `@@` `;` `x` to the server), and likewise after
+            // `@`. Only a name character, a quote or a second `@` may follow.
+            b'@' if mysql => {
+                let mut j = i + 1;
+                if b.get(j) == Some(&b'@') {
+                    j += 1;
+                }
+                match b.get(j) {
+                    Some(&d) if is_ident_byte(d) && d < 0x80 => {}
+                    Some(b'\'' | b'"' | b'`') => {}
+                    _ => return Err(Found::Ambiguous),
+                }
+                i = j;
             }
             // MySQL reads `\N` as NULL; any other backslash is a syntax error.
             b'\\' if mysql && next != Some(b'N') => return Err(Found::Invalid),

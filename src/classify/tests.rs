@@ -484,3 +484,28 @@ fn unparsed_but_provable_reads() {
         Target::Primary
     );
 }
+
+/// Found by the fuzzer: sqlparser reads `@@;comment` as one variable name, the server as `@@`,
+/// `;` and a second statement.
+#[test]
+fn mysql_variable_sigils_followed_by_a_non_name_character_are_ambiguous() {
+    let c = Classifier::new(Dialect::MySql);
+    for sql in [
+        "SELECT @@;comment",
+        "SELECT @;DELETE FROM t",
+        "SELECT @@ ;x",
+        "SELECT @",
+    ] {
+        let d = c.decide(sql);
+        assert_eq!(d.target, Target::Primary, "{sql}: {d:?}");
+    }
+    for sql in [
+        "SELECT @@version",
+        "SELECT @x",
+        "SELECT @@session.sql_mode",
+        "SELECT @'a b'",
+    ] {
+        let d = c.decide(sql);
+        assert_ne!(d.reason, Reason::LexicalAmbiguity, "{sql}: {d:?}");
+    }
+}
