@@ -1015,6 +1015,125 @@ mod postgres {
         cluster::refused_by_replica::<Postgres>(&F, &setup, &v, &t).await;
     }
 
+    /// Found by the independent attack: an application's lock on the heartbeat table made the
+    /// monitor's heartbeat write wait, its probes went silent and the primary's breaker opened.
+    /// The beat is best effort now: a lock held for longer than three probe timeouts fails no
+    /// write and opens no breaker.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lock_on_the_heartbeat_table_is_not_an_outage() {
+        let _serial = SERIAL.lock().await;
+        use std::time::Duration;
+        let hb = super::common::unique_table("evhb");
+        let opts = rwsplit::PoolOptions {
+            heartbeat_table: Some(hb.clone()),
+            probe_timeout: Duration::from_millis(300),
+            ..cluster::options()
+        };
+        let Some(pool) = cluster::pool::<Postgres>(&F, opts, true, 4, Duration::from_secs(5)).await
+        else {
+            return;
+        };
+        let t = cluster::table(&pool).await;
+        let exists = super::common::eventually(Duration::from_secs(20), || async {
+            pool.primary()
+                .fetch_optional(sqlx::AssertSqlSafe(format!("SELECT 1 FROM {hb}")))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(exists, "the monitor created the heartbeat table");
+        let mut locker = pool.begin().await.unwrap();
+        locker
+            .execute(sqlx::AssertSqlSafe(format!(
+                "LOCK TABLE {hb} IN ACCESS EXCLUSIVE MODE"
+            )))
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        let mut failed = Vec::new();
+        while start.elapsed() < Duration::from_secs(3) {
+            let write = format!("UPDATE {t} SET v = v + 1 WHERE id = 1");
+            if let Err(e) = pool.execute(sqlx::AssertSqlSafe(write)).await {
+                failed.push(e.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let status = pool.status();
+        locker.rollback().await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "{} writes failed: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(3)]
+        );
+        assert_eq!(
+            status.primary.breaker,
+            rwsplit::BreakerState::Closed,
+            "{status:?}"
+        );
+    }
+
+    /// Found by the independent attack: a function that writes only on a late row makes the
+    /// standby refuse the read after rows were streamed. That call's error cannot be undone,
+    /// but the statement is learned: the next call goes to the primary and succeeds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_after_rows_were_streamed_is_learned() {
+        let _serial = SERIAL.lock().await;
+        use std::time::Duration;
+        let t = super::common::unique_table("evlate");
+        let (w, v) = (format!("{t}_w"), format!("{t}_v"));
+        let setup = [
+            format!("CREATE TABLE {t} (n BIGINT)"),
+            format!(
+                "CREATE FUNCTION {w}(g int) RETURNS int LANGUAGE plpgsql VOLATILE AS \
+                 $$BEGIN IF g = 900 THEN INSERT INTO {t} VALUES (g); END IF; RETURN g; END$$"
+            ),
+            format!(
+                "CREATE VIEW {v} AS SELECT g, {w}(g) AS n, repeat('x', 200) AS pad \
+                 FROM generate_series(1, 1000) AS g"
+            ),
+            format!("GRANT ALL ON {t}, {v} TO rwsplit"),
+        ];
+        let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+        F.kind
+            .admin(super::common::faults::Server::Primary, &setup)
+            .await;
+        let Some(pool) =
+            cluster::pool::<Postgres>(&F, cluster::options(), true, 4, Duration::from_secs(5))
+                .await
+        else {
+            return;
+        };
+        let sql = format!("SELECT g, n, pad FROM {v} ORDER BY g");
+        let replicated = super::common::eventually(Duration::from_secs(20), || async {
+            let replica = pool.replica_pool("replica1").unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SELECT 1 FROM {v} WHERE false"
+            )))
+            .execute(replica)
+            .await
+            .is_ok()
+        })
+        .await;
+        assert!(replicated);
+        assert_eq!(pool.explain(&sql).target, rwsplit::Target::Replica);
+        // The first call may fail after rows arrived (the refusal came mid-stream) or succeed
+        // (the standby's executor refused before sending a row): either way it is learned.
+        let first = pool.fetch_all(sqlx::AssertSqlSafe(sql.clone())).await;
+        let d = pool.explain(&sql);
+        assert_eq!(
+            (d.target, d.reason),
+            (rwsplit::Target::Primary, rwsplit::Reason::ReplicaRefused),
+            "learned (first call: {:?})",
+            first.as_ref().map(Vec::len)
+        );
+        let rows = pool
+            .fetch_all(sqlx::AssertSqlSafe(sql))
+            .await
+            .expect("the next call runs on the primary");
+        assert_eq!(rows.len(), 1000);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_bind_count_mismatch_opens_no_breaker() {
         let _serial = SERIAL.lock().await;
