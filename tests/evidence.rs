@@ -77,10 +77,7 @@ mod cluster {
     }
 
     /// A table with one row `(1, 0)`, on every replica of `pool`.
-    pub async fn table<DB: Backend>(pool: &RoutingPool<DB>) -> String
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub async fn table<DB: Backend>(pool: &RoutingPool<DB>) -> String {
         let t = unique_table("ev");
         let ddl = format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)");
         pool.execute(AssertSqlSafe(ddl)).await.expect("create");
@@ -155,7 +152,6 @@ mod cluster {
     pub async fn isolated<DB, F>(f: &Flavor, name: &str, bad: F)
     where
         DB: Backend,
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
         F: AsyncFnOnce(&RoutingPool<DB>, &str) -> Result<(), sqlx::Error>,
     {
         let Some(pool) = pool::<DB>(f, options(), true, 8, Duration::from_secs(5)).await else {
@@ -229,10 +225,7 @@ mod cluster {
 
     /// A primary pool of 2 connections under 50 writers: where sqlx's pool times out, the
     /// caller gets sqlx's own `PoolTimedOut`, never a breaker; afterwards writes work at once.
-    pub async fn saturated_primary<DB: Backend>(f: &Flavor)
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub async fn saturated_primary<DB: Backend>(f: &Flavor) {
         let acquire = Duration::from_millis(300);
         let Some(pool) = pool::<DB>(f, options(), true, 2, acquire).await else {
             return;
@@ -274,10 +267,7 @@ mod cluster {
 
     /// The same storm through plain sqlx pools and through rwsplit, side by side: rwsplit's
     /// failures are sqlx's own `PoolTimedOut`, never `PrimaryUnavailable`.
-    pub async fn storm_side_by_side<DB: Backend>(f: &Flavor)
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub async fn storm_side_by_side<DB: Backend>(f: &Flavor) {
         let acquire = Duration::from_secs(2);
         let Some(pool) = pool::<DB>(f, options(), true, 10, acquire).await else {
             return;
@@ -323,10 +313,7 @@ mod cluster {
 
     /// A current-thread runtime blocked for 5 s by CPU-bound work (password hashing in the
     /// application that found this): every statement afterwards succeeds; no breaker opened.
-    pub fn blocked_runtime<DB: Backend>(f: &Flavor, replica: bool)
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub fn blocked_runtime<DB: Backend>(f: &Flavor, replica: bool) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -354,10 +341,7 @@ mod cluster {
 
     /// SIGKILL of the primary under a write load: every write in flight or started after it
     /// fails within 2 s with `PrimaryUnavailable`; reads go on; the primary comes back.
-    pub async fn killed_primary<DB: Backend>(f: &Flavor)
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub async fn killed_primary<DB: Backend>(f: &Flavor) {
         // sqlx would wait 30 s for a connection to a dead server.
         let Some(pool) = pool::<DB>(f, options(), true, 4, Duration::from_secs(30)).await else {
             return;
@@ -425,10 +409,7 @@ mod cluster {
 
     /// Read-your-writes with the monitor off, right after `build()`: `cycles` write-then-read
     /// cycles in one session, no error, no stale read.
-    pub async fn causal_without_monitor<DB: Backend>(f: &Flavor, cycles: i64)
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub async fn causal_without_monitor<DB: Backend>(f: &Flavor, cycles: i64) {
         let opts = PoolOptions {
             monitor_interval: Duration::ZERO,
             ..options()
@@ -462,10 +443,12 @@ mod cluster {
     /// refuses it as a write. The first call is retried on the primary and succeeds (the
     /// refused attempt had no effect), the statement is learned, and later calls go to the
     /// primary directly. No error reaches the caller.
-    pub async fn refused_by_replica<DB: Backend>(f: &Flavor, setup: &[&str], view: &str, log: &str)
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub async fn refused_by_replica<DB: Backend>(
+        f: &Flavor,
+        setup: &[&str],
+        view: &str,
+        log: &str,
+    ) {
         let registry = prometheus::Registry::new();
         let Some(primary) = server_url(f.primary) else {
             return;
@@ -555,10 +538,7 @@ mod cluster {
     /// inside `with_session`, then inside a `with_consistency(ReadYourWrites)` scope, with
     /// replica 1 applying 1 s late: no stale read. A per-call `ReadYourWrites` without a
     /// session reads from the primary, and a pool-level one is refused at build.
-    pub async fn ambient_sessions<DB: Backend>(f: &Flavor, cycles: i64)
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub async fn ambient_sessions<DB: Backend>(f: &Flavor, cycles: i64) {
         let Some(primary) = server_url(f.primary) else {
             return;
         };
@@ -687,10 +667,7 @@ mod cluster {
 
     /// With a token key: a signed token carries the session to another pool; forged,
     /// truncated, unsigned and foreign tokens are refused.
-    pub async fn signed_tokens<DB: Backend>(f: &Flavor)
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    {
+    pub async fn signed_tokens<DB: Backend>(f: &Flavor) {
         let key = rwsplit::TokenKey::new("a secret of at least 16 bytes").unwrap();
         let keyed = |name: &str| PoolOptions {
             token_key: Some(key.clone()),
