@@ -1,28 +1,16 @@
 //! Configuration checks against the live servers: mistakes that otherwise show up only in
 //! production (a "replica" that is the primary, a writable replica, pools larger than the
 //! server allows, idle timeouts that never fire).
+//!
+//! Layer: surface (above `pool`).
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::{Error, RoutingPool, RoutingPoolBuilder};
-
-/// What a server says about itself, for the checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerFacts {
-    /// Distinguishes servers: two pools with the same identity reach the same server.
-    pub identity: String,
-    /// The server accepts writes.
-    pub writable: bool,
-    /// The server's connection limit.
-    pub max_connections: Option<u32>,
-    /// A privilege of this login that lets it write although the server is read-only
-    /// (MariaDB `READ_ONLY ADMIN`, `SUPER` or `ALL PRIVILEGES ON *.*`; MySQL `SUPER` or
-    /// `CONNECTION_ADMIN` with `super_read_only` off), if any.
-    pub bypasses_read_only: Option<&'static str>,
-}
+use crate::error::Error;
+use crate::pool::RoutingPoolBuilder;
+use crate::router::RoutingPool;
 
 /// A configuration problem found by [`RoutingPool::check_config`].
 #[derive(Debug, Clone, PartialEq, Eq)]

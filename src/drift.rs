@@ -45,6 +45,8 @@
 //! another indexed column: every range is read with `key BETWEEN low AND high`. Identifiers are
 //! ASCII letters, digits and `_` (the table may carry one `schema.` prefix); they are quoted in
 //! the SQL, and on PostgreSQL folded to lower case first, as unquoted names are.
+//!
+//! Layer: beside the surface, on `backend` and `error` only (it needs no pool).
 
 use std::fmt;
 use std::future::Future;
@@ -53,7 +55,7 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::{Pool, SqlStr};
 
-use crate::Error;
+use crate::error::Error;
 
 /// A differing range is compared this many times in all (the first time and one re-check)
 /// before it is reported as drift.

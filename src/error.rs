@@ -1,4 +1,6 @@
 //! The crate's one error type. Every variant names the condition and what to do about it.
+//!
+//! Layer: plain types (the bottom; names no other module).
 
 use std::time::Duration;
 

@@ -1,80 +1,20 @@
-//! The sqlx-facing glue: [`sqlx::Executor`] for `&RoutingPool` and for the per-call hint
-//! handles. Each call takes the query apart (statement, arguments, persistence, SQL) and hands
-//! it to `call`, which routes it and delegates to the chosen server's pool with the same
-//! prepared-statement and argument semantics.
+//! The sqlx-facing glue (surface layer): [`sqlx::Executor`] for `&RoutingPool` and for the
+//! per-call hint handles. Each call takes the query apart (statement, arguments, persistence,
+//! SQL) and hands it to `call`, which routes it and delegates to the chosen server's pool with
+//! the same prepared-statement and argument semantics; inside a session scope it goes through
+//! the session (`consistency`). Below `pool`, above every other layer.
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::{FutureExt, StreamExt};
-use sqlx::database::Database;
-use sqlx::error::BoxDynError;
+use futures_util::FutureExt;
 use sqlx::{Execute, Executor, SqlStr};
 
 use crate::backend::Backend;
-use crate::call::{error_stream, Call, Step};
-use crate::consistency::Session;
+use crate::call::{error_stream, Owned, Step};
+use crate::consistency::{ambient, session_many, session_optional, Session};
 use crate::options::Consistency;
-use crate::pool::RoutingPool;
-use crate::route::Route;
-
-/// A query taken apart, owned, so it can be routed and (for reads) sent again.
-pub(crate) struct Owned<DB: Database> {
-    sql: SqlStr,
-    statement: Option<DB::Statement>,
-    arguments: Option<DB::Arguments>,
-    persistent: bool,
-}
-
-impl<DB: Backend> Clone for Owned<DB> {
-    fn clone(&self) -> Self {
-        Owned {
-            sql: self.sql.clone(),
-            statement: self.statement.clone(),
-            arguments: self.arguments.clone(),
-            persistent: self.persistent,
-        }
-    }
-}
-
-impl<DB: Database> Owned<DB> {
-    /// The SQL text.
-    pub(crate) fn sql_str(&self) -> &str {
-        self.sql.as_str()
-    }
-
-    /// Reads the parts in the order sqlx's own types expect: statement, arguments,
-    /// persistence, then the SQL (which consumes the query).
-    pub(crate) fn take<'q, E: Execute<'q, DB>>(mut query: E) -> Result<Self, BoxDynError> {
-        let statement = query.statement().cloned();
-        let arguments = query.take_arguments()?;
-        let persistent = query.persistent();
-        let sql = query.sql();
-        Ok(Owned {
-            sql,
-            statement,
-            arguments,
-            persistent,
-        })
-    }
-}
-
-impl<'q, DB: Database> Execute<'q, DB> for Owned<DB> {
-    fn sql(self) -> SqlStr {
-        self.sql
-    }
-
-    fn statement(&self) -> Option<&DB::Statement> {
-        self.statement.as_ref()
-    }
-
-    fn take_arguments(&mut self) -> Result<Option<DB::Arguments>, BoxDynError> {
-        Ok(self.arguments.take())
-    }
-
-    fn persistent(&self) -> bool {
-        self.persistent
-    }
-}
+use crate::route::{Decision, Route};
+use crate::router::{Call, RoutingPool};
 
 /// Implements `Executor` for a type with a `pool()` and a `hint()`.
 macro_rules! routing_executor {
@@ -124,8 +64,7 @@ macro_rules! routing_executor {
             where
                 'p: 'e,
             {
-                let routed = self.pool().route(sql.as_str(), &self.call(), 0);
-                DB::pool_executor(routed.pool).prepare_with(sql, parameters)
+                self.pool().prepare_routed(&self.call(), sql, parameters)
             }
 
             #[doc(hidden)]
@@ -136,7 +75,7 @@ macro_rules! routing_executor {
             where
                 'p: 'e,
             {
-                DB::pool_executor(self.pool().primary_pool()).describe(sql)
+                self.pool().describe_on_primary(sql)
             }
         }
     };
@@ -150,7 +89,7 @@ impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for &'p RoutingPool<DB> {
         Call::default()
     }
     fn ambient(&self) -> Option<Session<DB>> {
-        crate::consistency::ambient(self)
+        ambient(self)
     }
 }
 
@@ -165,7 +104,7 @@ impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for Hinted<'p, DB> {
         // A handle's route hint keeps its meaning inside a session; a per-call consistency
         // level beats the session (as it beats a scope).
         match self.call.consistency {
-            None => crate::consistency::ambient(self.pool),
+            None => ambient(self.pool),
             Some(_) => None,
         }
     }
@@ -177,54 +116,6 @@ trait RoutingPoolRef<'p, DB: Backend> {
     fn call(&self) -> Call;
     /// The ambient session of [`crate::with_session`] for this pool, if any.
     fn ambient(&self) -> Option<Session<DB>>;
-}
-
-/// `fetch_optional` through a causal session: plan (capture, wait), then run.
-pub(crate) fn session_optional<'e, DB: Backend>(
-    session: Session<DB>,
-    pool: &'e RoutingPool<DB>,
-    base: Call,
-    owned: Owned<DB>,
-) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>> {
-    async move {
-        let (call, analysis) = session.plan(owned.sql_str(), base).await?;
-        let result = pool.run_optional(call, owned).await;
-        if analysis.was_refused() {
-            // A replica refused it as a write: it ran on the primary, and wrote there.
-            session.wrote_elsewhere();
-        }
-        result
-    }
-    .boxed()
-}
-
-/// `fetch_many` through a causal session: plan (capture, wait), then run.
-pub(crate) fn session_many<'e, DB: Backend>(
-    session: Session<DB>,
-    pool: &'e RoutingPool<DB>,
-    base: Call,
-    owned: Owned<DB>,
-) -> BoxStream<'e, Result<Step<DB>, sqlx::Error>> {
-    let after = session.clone();
-    let planned = futures_util::stream::once(async move {
-        match session.plan(owned.sql_str(), base).await {
-            Ok((call, analysis)) => (pool.run_many(call, owned), Some(analysis)),
-            Err(e) => (error_stream(e), None),
-        }
-    });
-    planned
-        .flat_map(move |(steps, analysis)| {
-            let after = after.clone();
-            // When the steps end: a statement a replica refused ran, and wrote, on the primary.
-            let end = futures_util::stream::poll_fn(move |_| {
-                if analysis.as_ref().is_some_and(|a| a.was_refused()) {
-                    after.wrote_elsewhere();
-                }
-                std::task::Poll::Ready(None)
-            });
-            steps.chain(end)
-        })
-        .boxed()
 }
 
 routing_executor!(&'p RoutingPool<DB>);
@@ -254,7 +145,7 @@ impl<'p, DB: Backend> Hinted<'p, DB> {
     }
 
     /// The decision this handle would make for `sql` now, in the current task scope.
-    pub fn explain(&self, sql: &str) -> crate::Decision {
+    pub fn explain(&self, sql: &str) -> Decision {
         let call = Call {
             session: self.ambient().is_some(),
             ..self.call

@@ -58,39 +58,56 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
-mod backend;
-mod call;
-mod checks;
-mod classify;
-mod consistency;
-#[cfg(any(feature = "mysql", feature = "postgres"))]
-pub mod drift;
+// The layers, bottom to top (no module names one above it; `tests/layers.rs` checks it):
+// plain types      error, position, options, route
+// knowledge        classify, backend, volatility
+// state            topology, status, telemetry (observes; never changes a route)
+// decision         router (the shared pool state and the routing of one statement)
+// execution        call (the hand-written call future and its retry policy)
+// scopes           consistency (sessions), transaction
+// surface          executor, pool, checks, sqlite; drift (beside, on backend only)
 mod error;
-mod executor;
 mod options;
-mod pool;
+mod position;
 mod route;
+
+mod backend;
+mod classify;
+mod volatility;
+
 mod status;
 mod telemetry;
 mod topology;
-mod transaction;
-mod volatility;
 
+mod router;
+
+mod call;
+
+mod consistency;
+mod transaction;
+
+mod checks;
+#[cfg(any(feature = "mysql", feature = "postgres"))]
+pub mod drift;
+mod executor;
+mod pool;
 #[cfg(feature = "sqlite")]
-pub use backend::sqlite;
-pub use backend::Backend;
-pub use checks::{ConfigIssue, ServerFacts};
+pub mod sqlite;
+
+pub use backend::{Backend, ServerFacts, ServerInfo};
+pub use checks::ConfigIssue;
 pub use classify::{Analysis, CacheStats, Classifier, ClassifierOptions, Dialect};
-pub use consistency::{with_consistency, with_session, CausalToken, Position, Session, TokenKey};
+pub use consistency::{with_consistency, with_session, Session};
 pub use error::{Error, Result};
 pub use executor::Hinted;
-pub use options::{Consistency, Fallback, PoolOptions};
-pub use pool::{RoutingPool, RoutingPoolBuilder};
+pub use options::{Consistency, Fallback, PoolOptions, QueryText};
+pub use pool::RoutingPoolBuilder;
+pub use position::{CausalToken, Position, TokenKey};
 pub use route::{
     current_consistency, current_scope, scope, Decision, HintSource, Reason, Route, Target,
     UnknownFunctionPolicy,
 };
+pub use router::RoutingPool;
 pub use status::{BreakerState, Role, ServerStatus, Status};
-pub use telemetry::{QueryText, ServerInfo};
 pub use topology::Balance;
 pub use transaction::{InTransaction, Transaction};

@@ -1,9 +1,9 @@
 //! Pool options: health monitoring, lag bounds, timeouts and fallback. Every default is
 //! documented with its reason.
+//!
+//! Layer: plain types (above `error` and `position`).
 
 use std::time::Duration;
-
-use crate::telemetry::QueryText;
 
 /// What a read does when no replica is eligible (all down, lagging or out of rotation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -11,7 +11,7 @@ pub enum Fallback {
     /// Read from the primary (default: a read should not fail because replicas are unhealthy).
     #[default]
     Primary,
-    /// Fail with [`crate::Error::NoEligibleReplica`] (protects an overloaded primary).
+    /// Fail with [`crate::error::Error::NoEligibleReplica`] (protects an overloaded primary).
     Error,
 }
 
@@ -87,11 +87,11 @@ pub struct PoolOptions {
     pub cluster_name: Option<String>,
     /// Authenticates causal tokens: [`crate::Session::token`] signs them, and
     /// [`crate::RoutingPool::resume`] and [`crate::Session::merge`] refuse a token that is
-    /// unsigned, tampered with or signed with another key ([`crate::Error::TokenNotAuthentic`]).
+    /// unsigned, tampered with or signed with another key ([`crate::error::Error::TokenNotAuthentic`]).
     /// Default `None`: tokens are not authenticated, so a client can edit the position its
     /// token carries (which can only make its reads wait and go to the primary, never read
     /// stale data). Set it whenever tokens travel through clients (cookies, headers).
-    pub token_key: Option<crate::TokenKey>,
+    pub token_key: Option<crate::position::TokenKey>,
     /// Ask the server whether user-defined functions the classifier does not know may write
     /// (PostgreSQL `pg_proc.provolatile`), once per name, and route accordingly: `VOLATILE`
     /// to the primary, `STABLE`/`IMMUTABLE` to replicas. The first statement calling a new
@@ -126,8 +126,8 @@ impl Default for PoolOptions {
 }
 
 impl PoolOptions {
-    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
-        let bad = |option, why| Err(crate::Error::InvalidOption { option, why });
+    pub(crate) fn validate(&self) -> Result<(), crate::error::Error> {
+        let bad = |option, why| Err(crate::error::Error::InvalidOption { option, why });
         if !(0.0..=1.0).contains(&self.lag_hysteresis) {
             return bad("lag_hysteresis", "must be between 0 and 1");
         }
@@ -159,4 +159,18 @@ impl PoolOptions {
         }
         Ok(())
     }
+}
+
+/// What `db.query.text` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum QueryText {
+    /// Not recorded.
+    Off,
+    /// Parameterized statements as written; statements with inline values with every literal
+    /// replaced by `?` (the default: values may be personal data or secrets).
+    #[default]
+    Sanitized,
+    /// Every statement as written, literals included.
+    Full,
 }

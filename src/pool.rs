@@ -1,4 +1,7 @@
-//! [`RoutingPool`], its builder, and the runtime switches operators use during incidents.
+//! The surface layer: [`RoutingPoolBuilder`], and the public methods of [`RoutingPool`] (its
+//! handles, transactions, connections, status and the runtime switches operators use during
+//! incidents) as short bodies over the router layer's shared state (`crate::router`). The
+//! top of the crate: nothing below names this module.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -6,42 +9,19 @@ use std::sync::Arc;
 use sqlx::Pool;
 
 use crate::backend::Backend;
-use crate::call::Call;
-use crate::classify::{Analysis, Classifier, ClassifierOptions};
+use crate::classify::{Classifier, ClassifierOptions};
+use crate::consistency::ambient;
+use crate::error::Error;
+use crate::executor::Hinted;
 use crate::options::{Consistency, PoolOptions};
-use crate::route::{
-    self, current_consistency, current_scope, Decision, PoolState, Reason, Route, Target,
-};
+use crate::position::cluster_id;
+use crate::route::{Decision, Route};
+use crate::router::{Call, Inner, RoutingPool};
 use crate::status::{Role, ServerStatus, Status};
 use crate::telemetry::Metrics;
 use crate::topology::{monitor, Balance, Health, LagBound, Replica, Topology};
+use crate::transaction::Transaction;
 use crate::volatility::FunctionCatalog;
-use crate::Error;
-
-/// One pool over a primary and its read replicas. Implements [`sqlx::Executor`] for
-/// `&RoutingPool`, so `sqlx::query(..).fetch_all(&pool)` routes each statement: provable pure
-/// reads to a replica, everything else to the primary. Cheap to clone.
-pub struct RoutingPool<DB: Backend>(pub(crate) Arc<Inner<DB>>);
-
-pub(crate) struct Inner<DB: Backend> {
-    pub topology: Arc<Topology<DB>>,
-    /// Carried in causal tokens: see `PoolOptions::cluster_name`.
-    pub cluster: u64,
-    pub metrics: Option<Metrics>,
-    pub classifier: Classifier,
-    pub force_primary: AtomicBool,
-    pub options: PoolOptions,
-    pub functions: FunctionCatalog,
-    /// The health monitor's thread (none when `monitor_interval` is zero); its loops stop when
-    /// this drops.
-    monitor: Option<monitor::Monitor>,
-}
-
-impl<DB: Backend> Clone for RoutingPool<DB> {
-    fn clone(&self) -> Self {
-        RoutingPool(self.0.clone())
-    }
-}
 
 impl<DB: Backend> std::fmt::Debug for RoutingPool<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -191,12 +171,12 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             None
         };
         let cluster = match &self.options.cluster_name {
-            Some(name) => crate::consistency::cluster_id(&[name]),
+            Some(name) => cluster_id(&[name]),
             None => {
                 let info = &topology.primary_info;
                 let port = info.port.map(|p| p.to_string()).unwrap_or_default();
                 let db = info.namespace.clone().unwrap_or_default();
-                crate::consistency::cluster_id(&[DB::NAME, &info.address, &port, &db])
+                cluster_id(&[DB::NAME, &info.address, &port, &db])
             }
         };
         Ok(RoutingPool(Arc::new(Inner {
@@ -210,15 +190,6 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             monitor,
         })))
     }
-}
-
-/// Where one call goes: the decision, the pool to run on, and the replica if any.
-pub(crate) struct Routed<'a, DB: Backend> {
-    pub decision: Decision,
-    pub pool: &'a Pool<DB>,
-    pub replica: Option<&'a Replica<DB>>,
-    pub analysis: Arc<Analysis>,
-    pub consistency: Consistency,
 }
 
 impl<DB: Backend> RoutingPool<DB> {
@@ -236,23 +207,23 @@ impl<DB: Backend> RoutingPool<DB> {
     }
 
     /// An executor that sends every statement to the primary (a per-call hint).
-    pub fn primary(&self) -> crate::Hinted<'_, DB> {
-        crate::Hinted::new(self, Some(Route::Primary), None)
+    pub fn primary(&self) -> Hinted<'_, DB> {
+        Hinted::new(self, Some(Route::Primary), None)
     }
 
     /// An executor that sends reads to a replica even when the classifier would not (reads
     /// calling unknown functions); writes still go to the primary.
-    pub fn replica(&self) -> crate::Hinted<'_, DB> {
-        crate::Hinted::new(self, Some(Route::Replica), None)
+    pub fn replica(&self) -> Hinted<'_, DB> {
+        Hinted::new(self, Some(Route::Replica), None)
     }
 
     /// An executor whose reads ask for `consistency` (beats a scope and the pool default).
-    pub fn with_consistency(&self, consistency: Consistency) -> crate::Hinted<'_, DB> {
-        crate::Hinted::new(self, None, Some(consistency))
+    pub fn with_consistency(&self, consistency: Consistency) -> Hinted<'_, DB> {
+        Hinted::new(self, None, Some(consistency))
     }
 
     /// An executor whose reads accept a replica at most `max` behind (bounded staleness).
-    pub fn max_staleness(&self, max: std::time::Duration) -> crate::Hinted<'_, DB> {
+    pub fn max_staleness(&self, max: std::time::Duration) -> Hinted<'_, DB> {
         self.with_consistency(Consistency::BoundedStaleness(max))
     }
 
@@ -293,18 +264,15 @@ impl<DB: Backend> RoutingPool<DB> {
     /// # }
     /// ```
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-        if let Some(session) = crate::consistency::ambient(self) {
-            session.wrote_elsewhere();
-        }
-        self.on_primary(self.0.topology.primary.begin()).await
+        crate::consistency::begin(self).await
     }
 
     /// Begins a transaction on the primary whose statements are rwsplit spans under one
     /// transaction span (`&mut *tx` is rwsplit's executor, [`crate::InTransaction`]).
     /// Converts to sqlx's type with [`crate::Transaction::into_sqlx`].
-    pub async fn begin_traced(&self) -> Result<crate::Transaction<DB>, sqlx::Error> {
+    pub async fn begin_traced(&self) -> Result<Transaction<DB>, sqlx::Error> {
         let tx = self.begin().await?;
-        Ok(crate::Transaction::new(tx, self.clone()))
+        Ok(Transaction::new(tx, self.clone()))
     }
 
     /// A connection to the primary from its pool, as [`sqlx::Pool::acquire`] gives. Statements
@@ -312,71 +280,17 @@ impl<DB: Backend> RoutingPool<DB> {
     /// session settings, or any code generic over [`sqlx::Acquire`]). Refused at once while
     /// the primary's breaker is open.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
-        if let Some(session) = crate::consistency::ambient(self) {
+        if let Some(session) = ambient(self) {
             // Whatever runs on the connection may write: the session's next read waits for it.
             session.wrote_elsewhere();
         }
         self.on_primary(self.0.topology.primary.acquire()).await
     }
 
-    /// Runs `work` against the primary: refused at once while its breaker is open, ended
-    /// with [`Error::PrimaryUnavailable`] when the breaker opens on evidence while it waits
-    /// (instead of sqlx's acquire timeout), and a failure that proves the primary down opens
-    /// the breaker.
-    pub(crate) async fn on_primary<T>(
-        &self,
-        work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, sqlx::Error> {
-        let t = &*self.0.topology;
-        if t.primary_down() {
-            return Err(self.primary_unavailable());
-        }
-        let mut watch = t.primary_watch.watch();
-        let mut work = std::pin::pin!(work);
-        let done = std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(r) = work.as_mut().poll(cx) {
-                return std::task::Poll::Ready(Some(r));
-            }
-            if watch.pending(cx) || t.primary_down() {
-                return std::task::Poll::Ready(None);
-            }
-            std::task::Poll::Pending
-        })
-        .await;
-        match done {
-            Some(result) => result.map_err(|e| self.primary_result_of(e)),
-            None => Err(self.primary_unavailable()),
-        }
-    }
-
-    /// The server family, asked of the primary the first time it is needed when no probe has
-    /// told yet (MySQL vs MariaDB decides which GTID variables exist).
-    pub(crate) async fn system(&self) -> Result<&'static str, sqlx::Error> {
-        let known = &self.0.topology.system;
-        if let Some(system) = known.get() {
-            return Ok(system);
-        }
-        match DB::detect_system(&self.0.topology.primary).await? {
-            Some(system) => Ok(known.get_or_init(|| system)),
-            None => Ok(DB::SYSTEM),
-        }
-    }
-
-    /// Maps a failure to reach the primary to [`Error::PrimaryUnavailable`] (opening its
-    /// breaker); other errors pass through.
-    pub(crate) fn primary_result_of(&self, e: sqlx::Error) -> sqlx::Error {
-        if crate::backend::judge::<DB>(&e) == crate::backend::ErrorClass::ServerDown {
-            self.0.topology.trip_primary(&e);
-            self.primary_unavailable()
-        } else {
-            e
-        }
-    }
-
     /// The decision the pool would make for `sql` now, in the current task scope.
     pub fn explain(&self, sql: &str) -> Decision {
         let call = Call {
-            session: crate::consistency::ambient(self).is_some(),
+            session: ambient(self).is_some(),
             ..Call::default()
         };
         self.route(sql, &call, 0).decision
@@ -394,7 +308,7 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// The `db.system.name` of the servers (`mariadb` once the primary's version says so).
     pub fn system_name(&self) -> &'static str {
-        self.0.topology.system.get().copied().unwrap_or(DB::SYSTEM)
+        self.system_known()
     }
 
     /// The primary's sqlx pool.
@@ -498,138 +412,6 @@ impl<DB: Backend> RoutingPool<DB> {
                 Err(e.into())
             }
         }
-    }
-
-    /// Starts a background lookup of unknown functions (needs a Tokio runtime; none, none).
-    fn learn_functions_later(&self, verdict: &route::Verdict) {
-        if !matches!(verdict, route::Verdict::ReadUnknownFunction(_)) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let missing = self.0.functions.claim_missing(verdict);
-        if missing.is_empty() {
-            return;
-        }
-        let pool = Arc::downgrade(&self.0);
-        runtime.spawn(async move {
-            let Some(inner) = pool.upgrade() else { return };
-            match DB::function_volatility(&inner.topology.primary, &missing).await {
-                Ok(answers) => inner.functions.learn(&missing, answers),
-                Err(_) => inner.functions.release(&missing),
-            }
-        });
-    }
-
-    pub(crate) fn primary_unavailable(&self) -> sqlx::Error {
-        let last_error = self
-            .0
-            .topology
-            .primary_health
-            .last_error()
-            .unwrap_or_else(|| "unknown".into());
-        Error::PrimaryUnavailable { last_error }.into_sqlx()
-    }
-
-    /// Routes one statement: decision plus the pool to run it on. `tried` holds the replicas
-    /// the call already tried (bits by index), which are skipped.
-    pub(crate) fn route(&self, sql: &str, call: &Call, tried: u64) -> Routed<'_, DB> {
-        let inner = &*self.0;
-        let t = &*inner.topology;
-        let analysis = inner.classifier.analyze(sql);
-        let consistency = call
-            .consistency
-            .or_else(current_consistency)
-            .unwrap_or(inner.options.consistency);
-        let state = PoolState {
-            has_replicas: !t.replicas.is_empty(),
-            unknown_functions: inner.classifier.unknown_functions(),
-            consistency,
-        };
-        let learned = if inner.options.function_volatility {
-            self.learn_functions_later(&analysis.verdict);
-            inner.functions.resolve(&analysis.verdict)
-        } else {
-            None
-        };
-        let verdict = learned.as_ref().unwrap_or(&analysis.verdict);
-        let mut decision =
-            route::decide(verdict, analysis.hint, call.route, current_scope(), state);
-        let mut replica = None;
-        if decision.target == Target::Replica {
-            if consistency == Consistency::ReadYourWrites && !call.session {
-                // No session knows this caller's writes: only the primary is never older.
-                decision = Decision::primary(Reason::Consistency);
-            } else if call.refused || analysis.was_refused() {
-                decision = Decision::primary(Reason::ReplicaRefused);
-            } else if inner.force_primary.load(Ordering::Relaxed) {
-                decision = Decision::primary(Reason::ForcedToPrimary);
-            } else if call.causal_fallback {
-                decision = Decision::primary(Reason::Consistency);
-            } else if let Some(pinned) = call
-                .pin
-                .and_then(|i| t.replicas.get(i.wrapping_sub(1)))
-                .filter(|r| !r.tried_in(tried))
-            {
-                replica = Some(pinned);
-            } else {
-                let bound = match consistency {
-                    Consistency::BoundedStaleness(d) => LagBound::At(d),
-                    _ => LagBound::Pool,
-                };
-                replica = t.pick(bound, tried);
-                if replica.is_none() {
-                    decision = Decision::primary(Reason::NoEligibleReplica);
-                }
-            }
-        }
-        Routed {
-            decision,
-            pool: replica.map_or(&t.primary, |r| &r.pool),
-            replica,
-            analysis,
-            consistency,
-        }
-    }
-}
-
-#[cfg(all(test, feature = "sqlite"))]
-mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    #[tokio::test]
-    async fn monitor_tasks_hold_no_strong_reference_and_stop_with_the_last_handle() {
-        let dir = std::env::temp_dir().join(format!("rwsplit-monitor-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let pool = crate::sqlite::open(dir.join("m.db"), 1)
-            .await
-            .unwrap()
-            .options(crate::PoolOptions {
-                monitor_interval: Duration::from_millis(5),
-                ..Default::default()
-            })
-            .build()
-            .unwrap();
-        // Wait for a count, not a time: a loaded machine may take a while to run the first probe.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while pool.status().replicas[0].probes == 0 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(pool.status().monitor_tasks, 2);
-        assert!(pool.status().replicas[0].probes > 0, "the monitor probes");
-        let topology = Arc::downgrade(&pool.0.topology);
-        let clone = pool.clone();
-        drop(pool);
-        assert!(topology.upgrade().is_some(), "a clone keeps the pool alive");
-        drop(clone);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while topology.upgrade().is_some() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert!(topology.upgrade().is_none(), "no task keeps the pool alive");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

@@ -11,6 +11,8 @@
 //! read to a replica that the classifier kept on the primary only because it called a function
 //! the classifier does not know, but it never sends a write, a locking read, a side-effect call
 //! or anything unparseable to a replica.
+//!
+//! Layer: plain types, with the pure precedence function [`decide`] (above `options` only).
 
 use std::fmt;
 use std::future::Future;

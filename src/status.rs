@@ -1,5 +1,7 @@
 //! [`Status`]: a snapshot of every server of a pool, for dashboards, health endpoints and
 //! incident response.
+//!
+//! Layer: state (plain snapshots of `topology`).
 
 use std::time::Duration;
 

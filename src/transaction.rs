@@ -5,6 +5,8 @@
 //! It dereferences to [`InTransaction`], the executor, so sqlx's idiom keeps working:
 //! `sqlx::query(..).execute(&mut *tx)`, then `tx.commit().await`; it converts to and from
 //! `sqlx::Transaction` ([`Transaction::into_sqlx`], [`Transaction::from_sqlx`]).
+//!
+//! Layer: scopes (above `call` and `router`; below `pool`).
 
 use std::ops::{Deref, DerefMut};
 
@@ -15,11 +17,10 @@ use sqlx::{Execute, Executor, SqlStr};
 use tracing::{Instrument, Span};
 
 use crate::backend::Backend;
-use crate::call::{error_stream, Step};
-use crate::executor::Owned;
+use crate::call::{error_stream, Owned, Step};
 use crate::route::{Decision, Reason};
+use crate::router::RoutingPool;
 use crate::telemetry::{self, span};
-use crate::RoutingPool;
 
 /// A transaction on the primary. Dropped without `commit`, it rolls back (sqlx's behaviour).
 pub struct Transaction<DB: Backend> {
@@ -67,7 +68,7 @@ impl<DB: Backend> Transaction<DB> {
     }
 
     pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, pool: RoutingPool<DB>) -> Self {
-        let span = span::transaction_span(pool.system_name());
+        let span = span::transaction_span(pool.system_known());
         Transaction {
             conn: InTransaction { tx, pool, span },
         }
@@ -108,14 +109,14 @@ impl<DB: Backend> InTransaction<DB> {
             return span;
         }
         let pool = &self.pool;
-        let analysis = pool.classifier().analyze(sql);
-        let classifier = pool.classifier();
+        let classifier = &pool.0.classifier;
+        let analysis = classifier.analyze(sql);
         span::record_call(
             &span,
             &span::CallFacts {
-                system: pool.system_name(),
+                system: pool.system_known(),
                 sql,
-                text_mode: pool.options().query_text,
+                text_mode: pool.0.options.query_text,
                 analysis: &analysis,
                 consistency: "strong",
                 sanitize: &|s| classifier.sanitize(s),

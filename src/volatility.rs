@@ -2,6 +2,8 @@
 //! per function name (PostgreSQL's `pg_proc.provolatile`, as pgpool-II does) and cached, so a
 //! user's `VOLATILE` function stays on the primary while `STABLE` and `IMMUTABLE` ones may go
 //! to replicas. Off unless `PoolOptions::function_volatility` is set.
+//!
+//! Layer: knowledge (above `route` only).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};

@@ -1,13 +1,16 @@
 //! Everything database-specific lives behind [`Backend`]: the SQL dialect, and (in later
 //! modules) the lag probe, the role check and the replication-position SQL. Adding a database
 //! means one new file here.
+//!
+//! Layer: knowledge (above the plain types and `classify`'s `Dialect`; every database-specific
+//! statement of the crate is in this module's files, `drift`'s included).
 
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
-pub mod sqlite;
+mod sqlite;
 
 use std::time::Duration;
 
@@ -15,7 +18,36 @@ use futures_core::future::BoxFuture;
 use sqlx::{Database, Executor, Pool};
 
 use crate::classify::Dialect;
-use crate::consistency::Position;
+use crate::position::Position;
+
+/// Where a server is, for `server.address`, `server.port` and `db.namespace`. Never holds
+/// credentials.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ServerInfo {
+    /// Host name or address (a file path for SQLite).
+    pub address: String,
+    /// TCP port, if any.
+    pub port: Option<u16>,
+    /// Database name.
+    pub namespace: Option<String>,
+}
+
+/// What a server says about itself, for the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerFacts {
+    /// Distinguishes servers: two pools with the same identity reach the same server.
+    pub identity: String,
+    /// The server accepts writes.
+    pub writable: bool,
+    /// The server's connection limit.
+    pub max_connections: Option<u32>,
+    /// A privilege of this login that lets it write although the server is read-only
+    /// (MariaDB `READ_ONLY ADMIN`, `SUPER` or `ALL PRIVILEGES ON *.*`; MySQL `SUPER` or
+    /// `CONNECTION_ADMIN` with `super_read_only` off), if any.
+    pub bypasses_read_only: Option<&'static str>,
+}
 
 /// What a probe of a replica found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,7 +154,7 @@ pub trait Backend: Database<Arguments: Clone> {
     const SYSTEM: &'static str;
 
     /// Host, port and database of a pool, for spans. Never the credentials.
-    fn server_info(pool: &Pool<Self>) -> crate::telemetry::ServerInfo;
+    fn server_info(pool: &Pool<Self>) -> ServerInfo;
 
     /// The pool as an executor.
     fn pool_executor(pool: &Pool<Self>) -> impl Executor<'_, Database = Self>;
@@ -168,7 +200,7 @@ pub trait Backend: Database<Arguments: Clone> {
     /// `Ok(None)` when the checks do not apply (SQLite's readers share the writer's file).
     fn server_facts<'a>(
         pool: &'a Pool<Self>,
-    ) -> BoxFuture<'a, Result<Option<crate::ServerFacts>, sqlx::Error>>;
+    ) -> BoxFuture<'a, Result<Option<ServerFacts>, sqlx::Error>>;
 
     /// Whether user-defined functions may write, by name (`true` = volatile). Names the
     /// server does not know are left out. Backends without trustworthy metadata return
@@ -216,9 +248,9 @@ pub(crate) use backend_executors;
 #[allow(unused_macros)]
 macro_rules! network_server_info {
     () => {
-        fn server_info(pool: &sqlx::Pool<Self>) -> crate::telemetry::ServerInfo {
+        fn server_info(pool: &sqlx::Pool<Self>) -> crate::backend::ServerInfo {
             let o = pool.connect_options();
-            crate::telemetry::ServerInfo {
+            crate::backend::ServerInfo {
                 address: o.get_host().to_string(),
                 port: Some(o.get_port()),
                 namespace: o.get_database().map(str::to_string),

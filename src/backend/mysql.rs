@@ -12,7 +12,7 @@ use super::{
     backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
 };
 use crate::classify::Dialect;
-use crate::consistency::Position;
+use crate::position::Position;
 
 impl Backend for MySql {
     const DIALECT: Dialect = Dialect::MySql;
@@ -100,7 +100,7 @@ impl Backend for MySql {
 
     fn server_facts<'a>(
         pool: &'a Pool<Self>,
-    ) -> BoxFuture<'a, Result<Option<crate::ServerFacts>, sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<Option<super::ServerFacts>, sqlx::Error>> {
         async move {
             let (id, host, port, read_only, max): (i64, String, i64, i64, i64) = sqlx::query_as(
                 "SELECT CAST(@@server_id AS SIGNED), @@hostname, CAST(@@port AS SIGNED), \
@@ -122,7 +122,7 @@ impl Backend for MySql {
                 .iter()
                 .map(|g| String::from_utf8_lossy(g).into_owned())
                 .collect();
-            Ok(Some(crate::ServerFacts {
+            Ok(Some(super::ServerFacts {
                 identity: format!("{host}:{port}#{id}"),
                 writable: read_only == 0,
                 max_connections: u32::try_from(max).ok(),

@@ -11,7 +11,7 @@ use super::{
     backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
 };
 use crate::classify::Dialect;
-use crate::consistency::Position;
+use crate::position::Position;
 
 /// One round trip: role, receiver, replay and lag. When everything received has been replayed
 /// the standby is caught up and lag is zero: `now() - pg_last_xact_replay_timestamp()` alone
@@ -93,7 +93,7 @@ impl Backend for Postgres {
 
     fn server_facts<'a>(
         pool: &'a Pool<Self>,
-    ) -> BoxFuture<'a, Result<Option<crate::ServerFacts>, sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<Option<super::ServerFacts>, sqlx::Error>> {
         async move {
             let (identity, in_recovery, max): (String, bool, i32) = sqlx::query_as(
                 "SELECT coalesce(host(inet_server_addr()), 'local') || ':' || \
@@ -102,7 +102,7 @@ impl Backend for Postgres {
             )
             .fetch_one(pool)
             .await?;
-            Ok(Some(crate::ServerFacts {
+            Ok(Some(super::ServerFacts {
                 identity,
                 writable: !in_recovery,
                 max_connections: u32::try_from(max).ok(),

@@ -12,8 +12,11 @@
 //! connection, which behaves exactly as sqlx's pool does (same timeout, same `PoolTimedOut`).
 //! Calls waiting on a server whose breaker opens on evidence end at once: on the primary with
 //! [`Error::PrimaryUnavailable`], on a replica by moving elsewhere.
+//!
+//! Layer: execution (above `router`; below the scopes and the surface).
 
 mod policy;
+mod query;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,33 +30,15 @@ use sqlx::{Database, Either, Executor, Pool};
 use tracing::Span;
 
 use crate::backend::{judge, Backend, ErrorClass};
-use crate::executor::Owned;
-use crate::options::{Consistency, Fallback};
-use crate::pool::{Routed, RoutingPool};
-use crate::route::{Decision, Reason, Route, Target};
+use crate::classify::Analysis;
+use crate::error::Error;
+use crate::options::Fallback;
+use crate::route::{Decision, Reason, Target};
+use crate::router::{Call, Routed, RoutingPool};
 use crate::telemetry::{self, span, CallTimer, FallbackCause, RetryCause};
 use crate::topology::{InFlight, Replica, Watch};
-use crate::Error;
 use policy::{next, Failure, Next, Probe};
-
-/// The per-call part of routing: a handle's hint and consistency, and what a causal session
-/// decided (a replica known to be at the session's position, or a fallback to the primary).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Call {
-    pub route: Option<Route>,
-    pub consistency: Option<Consistency>,
-    /// Index (as in `Replica::index`) of the replica a causal read must use.
-    pub pin: Option<usize>,
-    /// The causal wait timed out (or the time window is open): read from the primary.
-    pub causal_fallback: bool,
-    /// How long the causal wait took.
-    pub causal_wait: Option<std::time::Duration>,
-    /// A replica refused this statement as a write: run it on the primary.
-    pub refused: bool,
-    /// A causal session planned this call (its `ReadYourWrites` is served by the session's
-    /// position; without a session, such a read goes to the primary).
-    pub session: bool,
-}
+pub(crate) use query::Owned;
 
 pub(crate) type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
 pub(crate) type StepStream<'e, DB> = BoxStream<'e, Result<Step<DB>, sqlx::Error>>;
@@ -116,7 +101,7 @@ impl<DB: Backend> RoutingPool<DB> {
         span::record_call(
             span,
             &span::CallFacts {
-                system: self.system_name(),
+                system: self.system_known(),
                 sql,
                 text_mode: self.0.options.query_text,
                 analysis: &routed.analysis,
@@ -295,7 +280,7 @@ struct CallState<'e, DB: Backend> {
     tried: u64,
     /// The statement's analysis (moved out of the routing, no extra count), where a replica's
     /// read-only refusal is learned.
-    analysis: Option<std::sync::Arc<crate::Analysis>>,
+    analysis: Option<std::sync::Arc<Analysis>>,
 }
 
 impl<'e, DB: Backend> CallState<'e, DB> {

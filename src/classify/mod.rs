@@ -2,6 +2,8 @@
 //! whether it is provably a pure read. Results are kept in a bounded cache keyed by the SQL
 //! text, so a repeated statement costs a hash lookup, and a stream of unique statements
 //! (inline literals) cannot grow memory past the cache's byte budget.
+//!
+//! Layer: knowledge (above the plain types; knows no server).
 
 mod ast;
 mod functions;
@@ -44,14 +46,14 @@ impl Dialect {
 }
 
 impl std::str::FromStr for Dialect {
-    type Err = crate::Error;
+    type Err = crate::error::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "mysql" | "mariadb" => Ok(Dialect::MySql),
             "postgres" | "postgresql" | "pg" => Ok(Dialect::Postgres),
             "sqlite" => Ok(Dialect::Sqlite),
-            _ => Err(crate::Error::InvalidOption {
+            _ => Err(crate::error::Error::InvalidOption {
                 option: "dialect",
                 why: "expected mysql, postgres or sqlite",
             }),
@@ -340,7 +342,7 @@ impl Classifier {
             PoolState {
                 has_replicas: true,
                 unknown_functions: self.unknown_functions(),
-                consistency: crate::Consistency::Eventual,
+                consistency: crate::options::Consistency::Eventual,
             },
         )
     }

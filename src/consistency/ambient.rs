@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::backend::Backend;
 use crate::options::Consistency;
-use crate::RoutingPool;
+use crate::router::RoutingPool;
 
 use super::Session;
 

@@ -8,9 +8,11 @@
 //! own primitive (`MASTER_GTID_WAIT`, `WAIT_FOR_EXECUTED_GTID_SET`, or polling
 //! `pg_last_wal_replay_lsn()`), bounded by `causal_wait_timeout`; on timeout it reads from the
 //! primary. A session with no writes reads from replicas like the pool does.
+//!
+//! Layer: scopes (above `call` and `router`; below `executor` and `pool`).
 
 mod ambient;
-mod position;
+mod run;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -21,17 +23,18 @@ use sqlx::{Execute, Executor, SqlStr};
 
 pub(crate) use ambient::ambient;
 pub use ambient::{with_consistency, with_session};
-pub(crate) use position::cluster_id;
-pub use position::{CausalToken, Position, TokenKey};
+pub(crate) use run::{session_many, session_optional};
 
 use crate::backend::Backend;
-use crate::call::{error_stream, Call, Step};
+use crate::call::{error_stream, Owned, Step};
 use crate::classify::Analysis;
-use crate::executor::{session_many, session_optional, Owned};
+use crate::error::Error;
 use crate::options::Consistency;
+use crate::position::{CausalToken, Position};
 use crate::route::{Target, Verdict};
+use crate::router::{Call, Routed, RoutingPool};
 use crate::telemetry::FallbackCause;
-use crate::{Error, RoutingPool};
+use crate::topology::LagBound;
 
 #[derive(Debug, Default)]
 struct SessionState {
@@ -115,6 +118,17 @@ impl<DB: Backend> RoutingPool<DB> {
     }
 }
 
+/// Begins a transaction on `pool`'s primary (what `RoutingPool::begin` does): the ambient
+/// session, if any, counts it as a write.
+pub(crate) async fn begin<DB: Backend>(
+    pool: &RoutingPool<DB>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    if let Some(session) = ambient(pool) {
+        session.wrote_elsewhere();
+    }
+    pool.on_primary(pool.0.topology.primary.begin()).await
+}
+
 impl<DB: Backend> Session<DB> {
     /// The pool this session runs on.
     pub fn pool(&self) -> &RoutingPool<DB> {
@@ -157,7 +171,7 @@ impl<DB: Backend> Session<DB> {
     /// session counts it as a write.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
         self.wrote();
-        self.pool.begin().await
+        begin(&self.pool).await
     }
 
     fn wrote(&self) {
@@ -177,7 +191,7 @@ impl<DB: Backend> Session<DB> {
         let captured = pool
             .on_primary(async {
                 let system = pool.system().await?;
-                DB::capture_position(pool.primary_pool(), system).await
+                DB::capture_position(&pool.0.topology.primary, system).await
             })
             .await?;
         if let Ok(mut s) = self.state.lock() {
@@ -225,11 +239,7 @@ impl<DB: Backend> Session<DB> {
 
     /// The causal part of [`Session::plan`]: a replica at the session's position, or the
     /// primary.
-    async fn causal(
-        &self,
-        mut call: Call,
-        probe: crate::pool::Routed<'_, DB>,
-    ) -> Result<Call, sqlx::Error> {
+    async fn causal(&self, mut call: Call, probe: Routed<'_, DB>) -> Result<Call, sqlx::Error> {
         let pool = &self.pool;
         if probe.decision.target != Target::Replica {
             return Ok(call);
@@ -251,20 +261,17 @@ impl<DB: Backend> Session<DB> {
             return Ok(call);
         };
         let t = &pool.0.topology;
-        if let Some(r) = t.pick_at(crate::topology::LagBound::Pool, &position) {
+        if let Some(r) = t.pick_at(LagBound::Pool, &position) {
             call.pin = Some(r.index);
             return Ok(call);
         }
-        let Some(replica) = t
-            .pick_freshest(crate::topology::LagBound::Pool)
-            .or(probe.replica)
-        else {
+        let Some(replica) = t.pick_freshest(LagBound::Pool).or(probe.replica) else {
             return Ok(call);
         };
         let timeout = pool.0.options.causal_wait_timeout;
         let start = Instant::now();
         let reached =
-            DB::wait_for_position(&replica.pool, pool.system_name(), &position, timeout).await;
+            DB::wait_for_position(&replica.pool, pool.system_known(), &position, timeout).await;
         let waited = start.elapsed();
         call.causal_wait = Some(waited);
         if let Some(m) = &pool.0.metrics {
@@ -319,7 +326,7 @@ impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
     where
         's: 'e,
     {
-        (&self.pool).prepare_with(sql, parameters)
+        self.pool.prepare_routed(&Call::default(), sql, parameters)
     }
 
     #[doc(hidden)]
@@ -327,6 +334,6 @@ impl<'s, DB: Backend> Executor<'s> for &'s Session<DB> {
     where
         's: 'e,
     {
-        (&self.pool).describe(sql)
+        self.pool.describe_on_primary(sql)
     }
 }

@@ -2,6 +2,8 @@
 //! conventions, plus the routing attributes under `rwsplit.*`, and Prometheus metrics.
 //! Telemetry only observes: it reads the routing decision and the classifier's analysis (no
 //! second parse) and never changes a route.
+//!
+//! Layer: state (observes `topology`, `classify` and `route`; below the router that records into it).
 
 pub(crate) mod metrics;
 pub(crate) mod span;
@@ -10,33 +12,6 @@ use std::time::Instant;
 
 pub(crate) use metrics::{FallbackCause, Metrics, RetryCause};
 pub(crate) use span::{call_span, record_outcome};
-
-/// What `db.query.text` carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum QueryText {
-    /// Not recorded.
-    Off,
-    /// Parameterized statements as written; statements with inline values with every literal
-    /// replaced by `?` (the default: values may be personal data or secrets).
-    #[default]
-    Sanitized,
-    /// Every statement as written, literals included.
-    Full,
-}
-
-/// Where a server is, for `server.address`, `server.port` and `db.namespace`. Never holds
-/// credentials.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct ServerInfo {
-    /// Host name or address (a file path for SQLite).
-    pub address: String,
-    /// TCP port, if any.
-    pub port: Option<u16>,
-    /// Database name.
-    pub namespace: Option<String>,
-}
 
 /// Times one call and records it on drop (also when the caller cancels the future).
 pub(crate) struct CallTimer<'a> {

@@ -4,8 +4,10 @@
 use tracing::field::Empty;
 use tracing::Span;
 
-use super::{QueryText, ServerInfo};
+use crate::backend::ServerInfo;
 use crate::classify::Analysis;
+use crate::error::Error;
+use crate::options::QueryText;
 use crate::route::{Decision, Target};
 
 /// A `db.query` span with every field the call fills in later; `parent: ..,` is optional
@@ -164,12 +166,12 @@ pub(crate) fn record_outcome(
 }
 
 fn error_type(err: &sqlx::Error) -> &'static str {
-    if let Some(e) = crate::Error::from_sqlx(err) {
+    if let Some(e) = Error::from_sqlx(err) {
         return match e {
-            crate::Error::PrimaryUnavailable { .. } => "primary_unavailable",
-            crate::Error::NoEligibleReplica { .. } => "no_eligible_replica",
-            crate::Error::ReplicaTimeout { .. } => "replica_timeout",
-            crate::Error::ReplicaDown { .. } => "replica_down",
+            Error::PrimaryUnavailable { .. } => "primary_unavailable",
+            Error::NoEligibleReplica { .. } => "no_eligible_replica",
+            Error::ReplicaTimeout { .. } => "replica_timeout",
+            Error::ReplicaDown { .. } => "replica_down",
             _ => "rwsplit",
         };
     }

@@ -1,5 +1,7 @@
 //! The servers of a pool: the primary and the named replicas, their live health, and the
 //! choice of one replica for a read. Knows nothing of SQL.
+//!
+//! Layer: state (above `backend`, `position` and `options`).
 
 mod balance;
 mod health;
@@ -17,8 +19,8 @@ pub use health::BreakerState;
 pub(crate) use health::{Health, Observation};
 pub(crate) use watchdog::{Watch, Watchdog};
 
-use crate::consistency::Position;
-use crate::telemetry::ServerInfo;
+use crate::backend::ServerInfo;
+use crate::position::Position;
 
 /// One replica: its pool and its live state.
 #[derive(Debug)]

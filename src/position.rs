@@ -3,6 +3,8 @@
 //! A position says "everything up to here": a MariaDB GTID list (per replication domain, the
 //! highest sequence number), a MySQL GTID set, or a PostgreSQL WAL LSN. A replica at or past a
 //! position has applied every write that produced it.
+//!
+//! Layer: plain types (above `error` only): what backends capture and wait for, what sessions carry.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +13,7 @@ use std::str::FromStr;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::Error;
+use crate::error::Error;
 
 /// A replication position.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

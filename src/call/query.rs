@@ -1,0 +1,67 @@
+//! [`Owned`]: a query taken apart, so the call engine can route it and (for reads) send it
+//! again.
+
+use sqlx::database::Database;
+use sqlx::error::BoxDynError;
+use sqlx::{Execute, SqlStr};
+
+use crate::backend::Backend;
+
+/// A query taken apart, owned, so it can be routed and (for reads) sent again.
+pub(crate) struct Owned<DB: Database> {
+    sql: SqlStr,
+    statement: Option<DB::Statement>,
+    arguments: Option<DB::Arguments>,
+    persistent: bool,
+}
+
+impl<DB: Backend> Clone for Owned<DB> {
+    fn clone(&self) -> Self {
+        Owned {
+            sql: self.sql.clone(),
+            statement: self.statement.clone(),
+            arguments: self.arguments.clone(),
+            persistent: self.persistent,
+        }
+    }
+}
+
+impl<DB: Database> Owned<DB> {
+    /// The SQL text.
+    pub(crate) fn sql_str(&self) -> &str {
+        self.sql.as_str()
+    }
+
+    /// Reads the parts in the order sqlx's own types expect: statement, arguments,
+    /// persistence, then the SQL (which consumes the query).
+    pub(crate) fn take<'q, E: Execute<'q, DB>>(mut query: E) -> Result<Self, BoxDynError> {
+        let statement = query.statement().cloned();
+        let arguments = query.take_arguments()?;
+        let persistent = query.persistent();
+        let sql = query.sql();
+        Ok(Owned {
+            sql,
+            statement,
+            arguments,
+            persistent,
+        })
+    }
+}
+
+impl<'q, DB: Database> Execute<'q, DB> for Owned<DB> {
+    fn sql(self) -> SqlStr {
+        self.sql
+    }
+
+    fn statement(&self) -> Option<&DB::Statement> {
+        self.statement.as_ref()
+    }
+
+    fn take_arguments(&mut self) -> Result<Option<DB::Arguments>, BoxDynError> {
+        Ok(self.arguments.take())
+    }
+
+    fn persistent(&self) -> bool {
+        self.persistent
+    }
+}

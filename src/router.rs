@@ -1,0 +1,255 @@
+//! The router layer: the pool's shared state ([`RoutingPool`], a thin `Arc` handle over
+//! [`Inner`]) and the routing of one statement ([`RoutingPool::route`]): the classifier's
+//! verdict, the learned function volatility, [`crate::route::decide`]'s precedence, then the
+//! pool's own overrides (consistency, refusals, the degrade switch, causal pins, eligible
+//! replicas). Also the primary's guard ([`RoutingPool::on_primary`]) that every layer above
+//! uses to reach the primary.
+//!
+//! Layer: above `topology`, `classify`, `backend`, `volatility` and `telemetry`; below the
+//! call engine (`call`), the scopes (`consistency`, `transaction`) and the surface (`pool`,
+//! `executor`), which add their methods to [`RoutingPool`] in their own files. Nothing here
+//! names a module above it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use sqlx::{Executor, Pool};
+
+use crate::backend::{judge, Backend, ErrorClass};
+use crate::classify::{Analysis, Classifier};
+use crate::error::Error;
+use crate::options::{Consistency, PoolOptions};
+use crate::route::{self, current_consistency, current_scope, Decision, PoolState, Reason};
+use crate::route::{Route, Target};
+use crate::telemetry::Metrics;
+use crate::topology::{monitor, LagBound, Replica, Topology};
+use crate::volatility::FunctionCatalog;
+
+/// One pool over a primary and its read replicas. Implements [`sqlx::Executor`] for
+/// `&RoutingPool`, so `sqlx::query(..).fetch_all(&pool)` routes each statement: provable pure
+/// reads to a replica, everything else to the primary. Cheap to clone.
+pub struct RoutingPool<DB: Backend>(pub(crate) Arc<Inner<DB>>);
+
+/// The state every handle of one pool shares.
+pub(crate) struct Inner<DB: Backend> {
+    pub topology: Arc<Topology<DB>>,
+    /// Carried in causal tokens: see `PoolOptions::cluster_name`.
+    pub cluster: u64,
+    pub metrics: Option<Metrics>,
+    pub classifier: Classifier,
+    pub force_primary: AtomicBool,
+    pub options: PoolOptions,
+    pub functions: FunctionCatalog,
+    /// The health monitor's thread (none when `monitor_interval` is zero); its loops stop when
+    /// this drops.
+    pub monitor: Option<monitor::Monitor>,
+}
+
+impl<DB: Backend> Clone for RoutingPool<DB> {
+    fn clone(&self) -> Self {
+        RoutingPool(self.0.clone())
+    }
+}
+
+/// The per-call part of routing: a handle's hint and consistency, and what a causal session
+/// decided (a replica known to be at the session's position, or a fallback to the primary).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Call {
+    pub route: Option<Route>,
+    pub consistency: Option<Consistency>,
+    /// Index (as in `Replica::index`) of the replica a causal read must use.
+    pub pin: Option<usize>,
+    /// The causal wait timed out (or the time window is open): read from the primary.
+    pub causal_fallback: bool,
+    /// How long the causal wait took.
+    pub causal_wait: Option<std::time::Duration>,
+    /// A replica refused this statement as a write: run it on the primary.
+    pub refused: bool,
+    /// A causal session planned this call (its `ReadYourWrites` is served by the session's
+    /// position; without a session, such a read goes to the primary).
+    pub session: bool,
+}
+
+/// Where one call goes: the decision, the pool to run on, and the replica if any.
+pub(crate) struct Routed<'a, DB: Backend> {
+    pub decision: Decision,
+    pub pool: &'a Pool<DB>,
+    pub replica: Option<&'a Replica<DB>>,
+    pub analysis: Arc<Analysis>,
+    pub consistency: Consistency,
+}
+
+impl<DB: Backend> RoutingPool<DB> {
+    /// Runs `work` against the primary: refused at once while its breaker is open, ended
+    /// with [`Error::PrimaryUnavailable`] when the breaker opens on evidence while it waits
+    /// (instead of sqlx's acquire timeout), and a failure that proves the primary down opens
+    /// the breaker.
+    pub(crate) async fn on_primary<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let t = &*self.0.topology;
+        if t.primary_down() {
+            return Err(self.primary_unavailable());
+        }
+        let mut watch = t.primary_watch.watch();
+        let mut work = std::pin::pin!(work);
+        let done = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = work.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(r));
+            }
+            if watch.pending(cx) || t.primary_down() {
+                return std::task::Poll::Ready(None);
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        match done {
+            Some(result) => result.map_err(|e| self.primary_result_of(e)),
+            None => Err(self.primary_unavailable()),
+        }
+    }
+
+    /// The server family, asked of the primary the first time it is needed when no probe has
+    /// told yet (MySQL vs MariaDB decides which GTID variables exist).
+    pub(crate) async fn system(&self) -> Result<&'static str, sqlx::Error> {
+        let known = &self.0.topology.system;
+        if let Some(system) = known.get() {
+            return Ok(system);
+        }
+        match DB::detect_system(&self.0.topology.primary).await? {
+            Some(system) => Ok(known.get_or_init(|| system)),
+            None => Ok(DB::SYSTEM),
+        }
+    }
+
+    /// The `db.system.name` known now (`mariadb` once the primary's version says so); what
+    /// `RoutingPool::system_name` returns.
+    pub(crate) fn system_known(&self) -> &'static str {
+        self.0.topology.system.get().copied().unwrap_or(DB::SYSTEM)
+    }
+
+    /// Maps a failure to reach the primary to [`Error::PrimaryUnavailable`] (opening its
+    /// breaker); other errors pass through.
+    pub(crate) fn primary_result_of(&self, e: sqlx::Error) -> sqlx::Error {
+        if judge::<DB>(&e) == ErrorClass::ServerDown {
+            self.0.topology.trip_primary(&e);
+            self.primary_unavailable()
+        } else {
+            e
+        }
+    }
+
+    pub(crate) fn primary_unavailable(&self) -> sqlx::Error {
+        let last_error = self
+            .0
+            .topology
+            .primary_health
+            .last_error()
+            .unwrap_or_else(|| "unknown".into());
+        Error::PrimaryUnavailable { last_error }.into_sqlx()
+    }
+
+    /// `Executor::prepare_with` of the pool's executors: prepares where the statement would
+    /// be routed.
+    pub(crate) fn prepare_routed<'e>(
+        &'e self,
+        call: &Call,
+        sql: sqlx::SqlStr,
+        parameters: &'e [DB::TypeInfo],
+    ) -> futures_core::future::BoxFuture<'e, Result<DB::Statement, sqlx::Error>> {
+        let routed = self.route(sql.as_str(), call, 0);
+        DB::pool_executor(routed.pool).prepare_with(sql, parameters)
+    }
+
+    /// `Executor::describe` of the pool's executors: on the primary.
+    pub(crate) fn describe_on_primary<'e>(
+        &'e self,
+        sql: sqlx::SqlStr,
+    ) -> futures_core::future::BoxFuture<'e, Result<sqlx::Describe<DB>, sqlx::Error>> {
+        DB::pool_executor(&self.0.topology.primary).describe(sql)
+    }
+
+    /// Starts a background lookup of unknown functions (needs a Tokio runtime; none, none).
+    fn learn_functions_later(&self, verdict: &route::Verdict) {
+        if !matches!(verdict, route::Verdict::ReadUnknownFunction(_)) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let missing = self.0.functions.claim_missing(verdict);
+        if missing.is_empty() {
+            return;
+        }
+        let pool = Arc::downgrade(&self.0);
+        runtime.spawn(async move {
+            let Some(inner) = pool.upgrade() else { return };
+            match DB::function_volatility(&inner.topology.primary, &missing).await {
+                Ok(answers) => inner.functions.learn(&missing, answers),
+                Err(_) => inner.functions.release(&missing),
+            }
+        });
+    }
+
+    /// Routes one statement: decision plus the pool to run it on. `tried` holds the replicas
+    /// the call already tried (bits by index), which are skipped.
+    pub(crate) fn route(&self, sql: &str, call: &Call, tried: u64) -> Routed<'_, DB> {
+        let inner = &*self.0;
+        let t = &*inner.topology;
+        let analysis = inner.classifier.analyze(sql);
+        let consistency = call
+            .consistency
+            .or_else(current_consistency)
+            .unwrap_or(inner.options.consistency);
+        let state = PoolState {
+            has_replicas: !t.replicas.is_empty(),
+            unknown_functions: inner.classifier.unknown_functions(),
+            consistency,
+        };
+        let learned = if inner.options.function_volatility {
+            self.learn_functions_later(&analysis.verdict);
+            inner.functions.resolve(&analysis.verdict)
+        } else {
+            None
+        };
+        let verdict = learned.as_ref().unwrap_or(&analysis.verdict);
+        let mut decision =
+            route::decide(verdict, analysis.hint, call.route, current_scope(), state);
+        let mut replica = None;
+        if decision.target == Target::Replica {
+            if consistency == Consistency::ReadYourWrites && !call.session {
+                // No session knows this caller's writes: only the primary is never older.
+                decision = Decision::primary(Reason::Consistency);
+            } else if call.refused || analysis.was_refused() {
+                decision = Decision::primary(Reason::ReplicaRefused);
+            } else if inner.force_primary.load(Ordering::Relaxed) {
+                decision = Decision::primary(Reason::ForcedToPrimary);
+            } else if call.causal_fallback {
+                decision = Decision::primary(Reason::Consistency);
+            } else if let Some(pinned) = call
+                .pin
+                .and_then(|i| t.replicas.get(i.wrapping_sub(1)))
+                .filter(|r| !r.tried_in(tried))
+            {
+                replica = Some(pinned);
+            } else {
+                let bound = match consistency {
+                    Consistency::BoundedStaleness(d) => LagBound::At(d),
+                    _ => LagBound::Pool,
+                };
+                replica = t.pick(bound, tried);
+                if replica.is_none() {
+                    decision = Decision::primary(Reason::NoEligibleReplica);
+                }
+            }
+        }
+        Routed {
+            decision,
+            pool: replica.map_or(&t.primary, |r| &r.pool),
+            replica,
+            analysis,
+            consistency,
+        }
+    }
+}
