@@ -55,6 +55,7 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::{Pool, SqlStr};
 
+use crate::backend::{Backend, Waited};
 use crate::error::Error;
 
 /// A differing range is compared this many times in all (the first time and one re-check)
@@ -222,8 +223,10 @@ impl fmt::Display for DriftReport {
 
 /// A database whose tables [`check_table`] can compare: `sqlx::MySql` (MySQL 8 with GTIDs,
 /// MariaDB) and `sqlx::Postgres` (streaming standbys), behind the crate features of the same
-/// names. Sealed: the SQL lives in this module.
-pub trait DriftBackend: sealed::Checker {}
+/// names. Sealed. The replication positions and the waits for them are the backend's own
+/// ([`Backend::position_on`], [`Backend::wait_on`]: the same statements as read-your-writes
+/// sessions use); the checksum SQL is in this module.
+pub trait DriftBackend: Backend + sealed::Checker {}
 
 #[cfg(feature = "mysql")]
 impl DriftBackend for sqlx::MySql {}
@@ -244,9 +247,9 @@ pub async fn check_table<DB: DriftBackend>(
     opts: &DriftOptions,
 ) -> Result<DriftReport, Error> {
     opts.validate()?;
-    let mut primary = DB::open(primary).await?;
+    let mut primary = open(primary).await?;
     let plan = plan::<DB>(&mut primary, opts).await?;
-    let mut replica = DB::open(replica).await?;
+    let mut replica = open(replica).await?;
     let mut report = DriftReport {
         table: opts.table.clone(),
         key_column: opts.key_column.clone(),
@@ -269,6 +272,31 @@ pub async fn check_table<DB: DriftBackend>(
             return Ok(report);
         }
         low = high + 1;
+    }
+}
+
+/// Takes a connection from `pool` for the whole check, and the server family (MySQL vs
+/// MariaDB decides the GTID statements).
+async fn open<DB: DriftBackend>(pool: &Pool<DB>) -> Result<sealed::Side<DB>, Error> {
+    let system = DB::detect_system(pool).await?.unwrap_or(DB::SYSTEM);
+    let conn = pool.acquire().await?;
+    Ok(sealed::Side { conn, system })
+}
+
+/// Waits until the replica has applied the primary's position now (nothing to wait for when
+/// the primary has none yet), for at most `timeout`.
+async fn catch_up<DB: DriftBackend>(
+    primary: &mut sealed::Side<DB>,
+    replica: &mut sealed::Side<DB>,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let Some(position) = DB::position_on(&mut primary.conn, primary.system).await? else {
+        return Ok(());
+    };
+    match DB::wait_on(&mut replica.conn, replica.system, &position, timeout).await? {
+        Waited::Reached => Ok(()),
+        Waited::TimedOut => Err(Error::CausalWaitTimeout(timeout)),
+        Waited::Unable(why) => Err(invalid("replica", why)),
     }
 }
 
@@ -310,8 +338,7 @@ async fn compare_range<DB: DriftBackend>(
     let (ours, theirs) = loop {
         attempt += 1;
         let ours = DB::checksum(primary, plan, low, high).await?;
-        let position = DB::position(primary).await?;
-        DB::wait_for(replica, &position, opts.wait_timeout).await?;
+        catch_up::<DB>(primary, replica, opts.wait_timeout).await?;
         let theirs = DB::checksum(replica, plan, low, high).await?;
         if ours == theirs {
             return Ok((ours.0 as u64, None));
@@ -337,24 +364,13 @@ async fn compare_range<DB: DriftBackend>(
 mod sealed {
     use super::*;
 
-    /// Which SQL a server speaks; detected when its connection is taken.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Flavor {
-        /// MySQL 8 (GTID functions of MySQL).
-        MySql,
-        /// MariaDB (`MASTER_GTID_WAIT`, `@@gtid_binlog_pos`).
-        MariaDb,
-        /// PostgreSQL.
-        Postgres,
-    }
-
     /// One server's connection for the duration of a check.
     #[derive(Debug)]
     pub struct Side<DB: sqlx::Database> {
         /// The connection every statement of the check runs on.
         pub conn: PoolConnection<DB>,
-        /// Its SQL flavor.
-        pub flavor: Flavor,
+        /// Its `db.system.name` (`mysql`, `mariadb`, `postgresql`): which SQL it speaks.
+        pub system: &'static str,
     }
 
     /// The SQL of one table's check, built from the primary's catalog and run on both servers.
@@ -373,9 +389,6 @@ mod sealed {
     pub trait Checker: sqlx::Database + Sized {
         /// The catalog's data types of integer columns, in lower case.
         const INTEGER_TYPES: &'static [&'static str];
-
-        /// Takes a connection from `pool` and detects its flavor.
-        fn open(pool: &Pool<Self>) -> impl Future<Output = Result<Side<Self>, Error>> + Send;
 
         /// `(name, data type)` of every column of the table, in order; empty if there is no
         /// such table.
@@ -403,17 +416,6 @@ mod sealed {
             low: i64,
             high: i64,
         ) -> impl Future<Output = Result<Checksum, Error>> + Send;
-
-        /// The primary's replication position, covering every transaction committed so far.
-        fn position(primary: &mut Side<Self>)
-            -> impl Future<Output = Result<String, Error>> + Send;
-
-        /// Waits until the replica has applied `position`, for at most `timeout`.
-        fn wait_for(
-            replica: &mut Side<Self>,
-            position: &str,
-            timeout: Duration,
-        ) -> impl Future<Output = Result<(), Error>> + Send;
     }
 
     /// `boundary` and `checksum`, the same on every database: run the plan's statements.
@@ -450,7 +452,7 @@ mod sealed {
 mod mysql {
     use sqlx::{AssertSqlSafe, MySql, SqlSafeStr};
 
-    use super::sealed::{run_plan, Checker, Checksum, Flavor, Plan, Side};
+    use super::sealed::{run_plan, Checker, Checksum, Plan, Side};
     use super::*;
 
     /// `ident` in backticks, backticks doubled (column names come from the server verbatim).
@@ -462,24 +464,12 @@ mod mysql {
         const INTEGER_TYPES: &'static [&'static str] =
             &["tinyint", "smallint", "mediumint", "int", "bigint"];
 
-        async fn open(pool: &Pool<Self>) -> Result<Side<Self>, Error> {
-            let mut conn = pool.acquire().await?;
-            let version: String = sqlx::query_scalar("SELECT CONVERT(VERSION() USING utf8mb4)")
-                .fetch_one(&mut *conn)
-                .await?;
-            let flavor = match version.to_ascii_lowercase().contains("mariadb") {
-                true => Flavor::MariaDb,
-                false => Flavor::MySql,
-            };
-            Ok(Side { conn, flavor })
-        }
-
         async fn columns(
             primary: &mut Side<Self>,
             schema: Option<&str>,
             table: &str,
         ) -> Result<Vec<(String, String)>, Error> {
-            if primary.flavor == Flavor::MySql {
+            if primary.system == "mysql" {
                 let mode: String =
                     sqlx::query_scalar("SELECT CONVERT(@@global.gtid_mode USING utf8mb4)")
                         .fetch_one(&mut *primary.conn)
@@ -532,44 +522,6 @@ mod mysql {
         }
 
         run_plan!();
-
-        async fn position(primary: &mut Side<Self>) -> Result<String, Error> {
-            let sql = match primary.flavor {
-                Flavor::MariaDb => "SELECT CONVERT(@@global.gtid_binlog_pos USING utf8mb4)",
-                _ => "SELECT CONVERT(@@global.gtid_executed USING utf8mb4)",
-            };
-            Ok(sqlx::query_scalar(sql)
-                .fetch_one(&mut *primary.conn)
-                .await?)
-        }
-
-        async fn wait_for(
-            replica: &mut Side<Self>,
-            position: &str,
-            timeout: Duration,
-        ) -> Result<(), Error> {
-            // MariaDB: 0 reached, -1 timed out. MySQL: 0 reached, 1 timed out (whole seconds,
-            // at least one: 0 is not documented as "do not wait").
-            let (sql, seconds) = match replica.flavor {
-                Flavor::MariaDb => (
-                    "SELECT CAST(MASTER_GTID_WAIT(?, ?) AS SIGNED)",
-                    timeout.as_secs_f64(),
-                ),
-                _ => (
-                    "SELECT CAST(WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS SIGNED)",
-                    timeout.as_secs_f64().ceil().max(1.0),
-                ),
-            };
-            let query = sqlx::query_scalar(sql).bind(position).bind(seconds);
-            match query.fetch_one(&mut *replica.conn).await? {
-                Some(0) => Ok(()),
-                Some::<i64>(_) => Err(Error::CausalWaitTimeout(timeout)),
-                None => Err(invalid(
-                    "replica",
-                    "cannot wait for the primary's GTID position",
-                )),
-            }
-        }
     }
 }
 
@@ -577,7 +529,7 @@ mod mysql {
 mod postgres {
     use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr};
 
-    use super::sealed::{run_plan, Checker, Checksum, Flavor, Plan, Side};
+    use super::sealed::{run_plan, Checker, Checksum, Plan, Side};
     use super::*;
 
     /// `ident` in double quotes, quotes doubled (so reserved words and catalog names work).
@@ -585,19 +537,8 @@ mod postgres {
         format!("\"{}\"", ident.replace('"', "\"\""))
     }
 
-    /// How often the standby's replay position is polled while waiting.
-    const POLL: Duration = Duration::from_millis(10);
-
     impl Checker for Postgres {
         const INTEGER_TYPES: &'static [&'static str] = &["smallint", "integer", "bigint"];
-
-        async fn open(pool: &Pool<Self>) -> Result<Side<Self>, Error> {
-            let conn = pool.acquire().await?;
-            Ok(Side {
-                conn,
-                flavor: Flavor::Postgres,
-            })
-        }
 
         async fn columns(
             primary: &mut Side<Self>,
@@ -637,36 +578,5 @@ mod postgres {
         }
 
         run_plan!();
-
-        async fn position(primary: &mut Side<Self>) -> Result<String, Error> {
-            // The insert position covers commits not yet flushed (synchronous_commit = off);
-            // the WAL writer flushes and streams them within wal_writer_delay.
-            let query = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text");
-            Ok(query.fetch_one(&mut *primary.conn).await?)
-        }
-
-        async fn wait_for(
-            replica: &mut Side<Self>,
-            position: &str,
-            timeout: Duration,
-        ) -> Result<(), Error> {
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                let query = sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn");
-                match query.bind(position).fetch_one(&mut *replica.conn).await? {
-                    Some(true) => return Ok(()),
-                    None => {
-                        return Err(invalid(
-                            "replica",
-                            "the server is not a standby (pg_last_wal_replay_lsn() is NULL)",
-                        ))
-                    }
-                    Some::<bool>(false) if tokio::time::Instant::now() >= deadline => {
-                        return Err(Error::CausalWaitTimeout(timeout))
-                    }
-                    Some(false) => tokio::time::sleep(POLL).await,
-                }
-            }
-        }
     }
 }

@@ -20,23 +20,60 @@ use std::sync::Arc;
 
 use crate::options::Consistency;
 
-/// The server role a statement runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Target {
-    /// The primary (writable) server.
-    Primary,
-    /// One of the read replicas.
-    Replica,
-}
-
-impl Target {
-    /// Lower-case name, as printed by `examples/classify.rs` and used in metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::Primary => "primary",
-            Target::Replica => "replica",
+/// One table per enumeration of labelled values: declares the enum and, from the same rows,
+/// `ALL` (every value in order, so `value as usize` indexes arrays built from it) and the
+/// label function (named by the caller: `label` unless told otherwise).
+macro_rules! labeled {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $label:literal,)*
         }
+        $(#[$fmeta:meta])* $fvis:vis fn $f:ident;
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            /// Every value, in declaration order (`value as usize` is its place).
+            #[allow(dead_code)]
+            pub(crate) const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            $(#[$fmeta])*
+            $fvis fn $f(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label,)*
+                }
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($body:tt)* }
+    ) => {
+        $crate::route::labeled! {
+            $(#[$meta])*
+            $vis enum $name { $($body)* }
+            /// Its label in metrics and spans.
+            $vis fn label;
+        }
+    };
+}
+pub(crate) use labeled;
+
+labeled! {
+    /// The server role a statement runs on.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Target {
+        /// The primary (writable) server.
+        Primary = "primary",
+        /// One of the read replicas.
+        Replica = "replica",
     }
+    /// Lower-case name, as printed by `examples/classify.rs` and used in metrics.
+    pub fn as_str;
 }
 
 impl fmt::Display for Target {
@@ -54,26 +91,19 @@ pub enum Route {
     Replica,
 }
 
-/// Where a hint came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HintSource {
-    /// A per-call handle such as `pool.primary()`.
-    Call,
-    /// A task scope entered with [`scope`].
-    Scope,
-    /// A `/* rwsplit:... */` comment in the statement text.
-    Comment,
-}
-
-impl HintSource {
-    /// Lower-case name used in spans and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HintSource::Call => "call",
-            HintSource::Scope => "scope",
-            HintSource::Comment => "comment",
-        }
+labeled! {
+    /// Where a hint came from.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum HintSource {
+        /// A per-call handle such as `pool.primary()`.
+        Call = "call",
+        /// A task scope entered with [`scope`].
+        Scope = "scope",
+        /// A `/* rwsplit:... */` comment in the statement text.
+        Comment = "comment",
     }
+    /// Lower-case name used in spans and metrics.
+    pub fn as_str;
 }
 
 /// Why a statement was routed where it was.
@@ -134,34 +164,95 @@ pub enum Reason {
     ReplicaRefused,
 }
 
-/// Metric labels of every [`Reason`], indexed by [`Reason::ordinal`].
-pub(crate) const REASON_LABELS: &[&str] = &[
-    "pure_read",
-    "unknown_function",
-    "write",
-    "locking_read",
-    "side_effect_function",
-    "session_variable",
-    "select_into",
-    "variable_assignment",
-    "data_modifying_cte",
-    "multi_statement",
-    "session_control",
-    "server_state",
-    "executable_comment",
-    "lexical_ambiguity",
-    "unparseable",
-    "too_large",
-    "hint_call",
-    "hint_scope",
-    "hint_comment",
-    "transaction",
-    "no_replica",
-    "no_eligible_replica",
-    "forced_to_primary",
-    "consistency",
-    "replica_refused",
-];
+/// The one table of [`Reason`]: a row per variant (per [`HintSource`] for `Hint`) gives its
+/// metric and span label (the row's name, whose place is the reason's ordinal, the index of its
+/// metric handles), its `Display` text, and whether a read sent to the primary for it is a
+/// fallback (`fallback`: recorded as `rwsplit.fallback` on the span; `fallback(Cause)`: also
+/// counted in `rwsplit_fallbacks_total` with that [`FallbackCause`]). A new reason is a
+/// variant and a row; `REASON_LABELS`, `ordinal`, `label`, `Display` and the fallback mapping
+/// all derive from the rows.
+macro_rules! reason_table {
+    ($($label:ident: $pat:pat => $text:literal $(, $fallback:ident $(($cause:ident))?)?;)*) => {
+        /// The rows' names, in table order: `Row::x as usize` is row `x`'s ordinal.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy)]
+        enum Row {
+            $($label,)*
+        }
+
+        /// Metric labels of every [`Reason`], indexed by [`Reason::ordinal`].
+        pub(crate) const REASON_LABELS: &[&str] = &[$(stringify!($label),)*];
+
+        #[allow(unused_variables)]
+        impl Reason {
+            fn row(&self) -> Row {
+                match self {
+                    $($pat => Row::$label,)*
+                }
+            }
+
+            /// Is a read sent to the primary for this reason a fallback (the replica it could
+            /// have used was not allowed or not available)? Recorded as `rwsplit.fallback`.
+            pub(crate) fn is_fallback(&self) -> bool {
+                match self {
+                    $($pat => reason_table!(@is $($fallback)?),)*
+                }
+            }
+
+            /// The cause under which `rwsplit_fallbacks_total` counts such a fallback, if it
+            /// does.
+            pub(crate) fn fallback_cause(&self) -> Option<FallbackCause> {
+                match self {
+                    $($pat => reason_table!(@cause $($($cause)?)?),)*
+                }
+            }
+        }
+
+        impl fmt::Display for Reason {
+            #[allow(unused_variables)]
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($pat => write!(f, $text),)*
+                }
+            }
+        }
+    };
+    (@is fallback) => { true };
+    (@is) => { false };
+    (@cause $cause:ident) => { Some(FallbackCause::$cause) };
+    (@cause) => { None };
+}
+
+reason_table! {
+    pure_read: Reason::PureRead => "pure read";
+    unknown_function: Reason::UnknownFunction(name) => "read calling unknown function {name}";
+    write: Reason::Write(kw) => "write ({kw})";
+    locking_read: Reason::LockingRead => "locking read";
+    side_effect_function: Reason::SideEffectFunction(name) => "side-effect function {name}";
+    session_variable: Reason::SessionVariable(name) => "session variable {name}";
+    select_into: Reason::SelectInto => "SELECT ... INTO";
+    variable_assignment: Reason::VariableAssignment => "user-variable assignment";
+    data_modifying_cte: Reason::DataModifyingCte => "data-modifying WITH";
+    multi_statement: Reason::MultiStatement => "multiple statements";
+    session_control: Reason::SessionControl(kw) => "session control ({kw})";
+    server_state: Reason::ServerState(kw) => "server state ({kw})";
+    executable_comment: Reason::ExecutableComment => "executable comment /*! */";
+    lexical_ambiguity: Reason::LexicalAmbiguity
+        => "lexical ambiguity (the server may read it differently)";
+    unparseable: Reason::Unparseable => "unparseable";
+    too_large: Reason::TooLarge => "statement too large to classify";
+    hint_call: Reason::Hint(HintSource::Call) => "hint (call)";
+    hint_scope: Reason::Hint(HintSource::Scope) => "hint (scope)";
+    hint_comment: Reason::Hint(HintSource::Comment) => "hint (comment)";
+    transaction: Reason::Transaction => "transaction";
+    no_replica: Reason::NoReplica => "read, no replica configured";
+    no_eligible_replica: Reason::NoEligibleReplica => "read, no eligible replica",
+        fallback(NoEligibleReplica);
+    forced_to_primary: Reason::ForcedToPrimary => "read, forced to primary",
+        fallback(ForcedToPrimary);
+    consistency: Reason::Consistency => "read, consistency requires primary", fallback;
+    replica_refused: Reason::ReplicaRefused => "refused by a replica as a write";
+}
 
 impl Reason {
     /// A short, stable label for metrics (bounded cardinality: never a function name).
@@ -170,67 +261,20 @@ impl Reason {
     }
 
     pub(crate) fn ordinal(&self) -> usize {
-        match self {
-            Reason::PureRead => 0,
-            Reason::UnknownFunction(_) => 1,
-            Reason::Write(_) => 2,
-            Reason::LockingRead => 3,
-            Reason::SideEffectFunction(_) => 4,
-            Reason::SessionVariable(_) => 5,
-            Reason::SelectInto => 6,
-            Reason::VariableAssignment => 7,
-            Reason::DataModifyingCte => 8,
-            Reason::MultiStatement => 9,
-            Reason::SessionControl(_) => 10,
-            Reason::ServerState(_) => 11,
-            Reason::ExecutableComment => 12,
-            Reason::LexicalAmbiguity => 13,
-            Reason::Unparseable => 14,
-            Reason::TooLarge => 15,
-            Reason::Hint(HintSource::Call) => 16,
-            Reason::Hint(HintSource::Scope) => 17,
-            Reason::Hint(HintSource::Comment) => 18,
-            Reason::Transaction => 19,
-            Reason::NoReplica => 20,
-            Reason::NoEligibleReplica => 21,
-            Reason::ForcedToPrimary => 22,
-            Reason::Consistency => 23,
-            Reason::ReplicaRefused => 24,
-        }
+        self.row() as usize
     }
 }
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::PureRead => f.write_str("pure read"),
-            Reason::UnknownFunction(name) => {
-                write!(f, "read calling unknown function {name}")
-            }
-            Reason::Write(kw) => write!(f, "write ({kw})"),
-            Reason::LockingRead => f.write_str("locking read"),
-            Reason::SideEffectFunction(name) => write!(f, "side-effect function {name}"),
-            Reason::SessionVariable(name) => write!(f, "session variable {name}"),
-            Reason::SelectInto => f.write_str("SELECT ... INTO"),
-            Reason::VariableAssignment => f.write_str("user-variable assignment"),
-            Reason::DataModifyingCte => f.write_str("data-modifying WITH"),
-            Reason::MultiStatement => f.write_str("multiple statements"),
-            Reason::SessionControl(kw) => write!(f, "session control ({kw})"),
-            Reason::ServerState(kw) => write!(f, "server state ({kw})"),
-            Reason::ExecutableComment => f.write_str("executable comment /*! */"),
-            Reason::LexicalAmbiguity => {
-                f.write_str("lexical ambiguity (the server may read it differently)")
-            }
-            Reason::Unparseable => f.write_str("unparseable"),
-            Reason::TooLarge => f.write_str("statement too large to classify"),
-            Reason::Hint(src) => write!(f, "hint ({})", src.as_str()),
-            Reason::Transaction => f.write_str("transaction"),
-            Reason::NoReplica => f.write_str("read, no replica configured"),
-            Reason::NoEligibleReplica => f.write_str("read, no eligible replica"),
-            Reason::ForcedToPrimary => f.write_str("read, forced to primary"),
-            Reason::Consistency => f.write_str("read, consistency requires primary"),
-            Reason::ReplicaRefused => f.write_str("refused by a replica as a write"),
-        }
+labeled! {
+    /// Why a read fell back to the primary (the `cause` of `rwsplit_fallbacks_total`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum FallbackCause {
+        /// No replica was eligible.
+        NoEligibleReplica = "no_eligible_replica",
+        /// The degrade switch is on.
+        ForcedToPrimary = "forced_to_primary",
+        /// A causal read's wait for a replica timed out.
+        CausalWaitTimeout = "causal_wait_timeout",
     }
 }
 
@@ -399,6 +443,137 @@ mod tests {
         };
         let d = decide(&Verdict::Read, None, Some(Route::Replica), None, strong);
         assert_eq!(d, Decision::primary(Reason::Consistency));
+    }
+
+    #[test]
+    fn every_reason_has_one_row_label_text_and_fallback() {
+        let f: Arc<str> = Arc::from("f");
+        let rows: &[(Reason, &str, &str)] = &[
+            (Reason::PureRead, "pure_read", "pure read"),
+            (
+                Reason::UnknownFunction(f.clone()),
+                "unknown_function",
+                "read calling unknown function f",
+            ),
+            (Reason::Write("UPDATE"), "write", "write (UPDATE)"),
+            (Reason::LockingRead, "locking_read", "locking read"),
+            (
+                Reason::SideEffectFunction(f.clone()),
+                "side_effect_function",
+                "side-effect function f",
+            ),
+            (
+                Reason::SessionVariable(f.clone()),
+                "session_variable",
+                "session variable f",
+            ),
+            (Reason::SelectInto, "select_into", "SELECT ... INTO"),
+            (
+                Reason::VariableAssignment,
+                "variable_assignment",
+                "user-variable assignment",
+            ),
+            (
+                Reason::DataModifyingCte,
+                "data_modifying_cte",
+                "data-modifying WITH",
+            ),
+            (
+                Reason::MultiStatement,
+                "multi_statement",
+                "multiple statements",
+            ),
+            (
+                Reason::SessionControl("SET"),
+                "session_control",
+                "session control (SET)",
+            ),
+            (
+                Reason::ServerState("SHOW"),
+                "server_state",
+                "server state (SHOW)",
+            ),
+            (
+                Reason::ExecutableComment,
+                "executable_comment",
+                "executable comment /*! */",
+            ),
+            (
+                Reason::LexicalAmbiguity,
+                "lexical_ambiguity",
+                "lexical ambiguity (the server may read it differently)",
+            ),
+            (Reason::Unparseable, "unparseable", "unparseable"),
+            (
+                Reason::TooLarge,
+                "too_large",
+                "statement too large to classify",
+            ),
+            (Reason::Hint(HintSource::Call), "hint_call", "hint (call)"),
+            (
+                Reason::Hint(HintSource::Scope),
+                "hint_scope",
+                "hint (scope)",
+            ),
+            (
+                Reason::Hint(HintSource::Comment),
+                "hint_comment",
+                "hint (comment)",
+            ),
+            (Reason::Transaction, "transaction", "transaction"),
+            (
+                Reason::NoReplica,
+                "no_replica",
+                "read, no replica configured",
+            ),
+            (
+                Reason::NoEligibleReplica,
+                "no_eligible_replica",
+                "read, no eligible replica",
+            ),
+            (
+                Reason::ForcedToPrimary,
+                "forced_to_primary",
+                "read, forced to primary",
+            ),
+            (
+                Reason::Consistency,
+                "consistency",
+                "read, consistency requires primary",
+            ),
+            (
+                Reason::ReplicaRefused,
+                "replica_refused",
+                "refused by a replica as a write",
+            ),
+        ];
+        assert_eq!(rows.len(), REASON_LABELS.len());
+        for (i, (reason, label, text)) in rows.iter().enumerate() {
+            assert_eq!(reason.ordinal(), i, "{reason:?}");
+            assert_eq!(reason.label(), *label);
+            assert_eq!(reason.to_string(), *text);
+            let fallback = matches!(
+                reason,
+                Reason::NoEligibleReplica | Reason::ForcedToPrimary | Reason::Consistency
+            );
+            assert_eq!(reason.is_fallback(), fallback, "{reason:?}");
+        }
+        assert_eq!(
+            Reason::NoEligibleReplica.fallback_cause(),
+            Some(FallbackCause::NoEligibleReplica)
+        );
+        assert_eq!(
+            Reason::ForcedToPrimary.fallback_cause(),
+            Some(FallbackCause::ForcedToPrimary)
+        );
+        assert_eq!(Reason::Consistency.fallback_cause(), None);
+        assert_eq!(
+            FallbackCause::CausalWaitTimeout.label(),
+            "causal_wait_timeout"
+        );
+        let targets: Vec<_> = Target::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(targets, ["primary", "replica"]);
+        assert_eq!(Target::Replica as usize, 1);
     }
 
     fn write() -> Verdict {

@@ -139,13 +139,36 @@ pub struct PrimaryProbe {
     pub system: Option<&'static str>,
 }
 
+/// How a wait for a replication position ended ([`Backend::wait_on`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Waited {
+    /// The server has applied the position.
+    Reached,
+    /// The timeout passed first.
+    TimedOut,
+    /// The server cannot wait for it (MySQL/MariaDB: the wait function returned NULL, GTIDs
+    /// off; PostgreSQL: not a standby), and why.
+    Unable(&'static str),
+}
+
+mod sealed {
+    /// Implemented by this crate's backends only: [`super::Backend`] is public (it bounds the
+    /// public types) but sealed, so its methods can change without breaking anyone.
+    pub trait Sealed {}
+}
+pub(crate) use sealed::Sealed;
+
 /// A database rwsplit can route for. Implemented for `sqlx::MySql`, `sqlx::Postgres` and
 /// `sqlx::Sqlite` behind the crate features of the same names.
 ///
 /// The two executor methods exist so that generic code needs no higher-ranked `where` clause:
 /// each implementation hands out its pool or connection, whose `Executor` impl is known for the
 /// concrete database.
-pub trait Backend: Database<Arguments: Clone> {
+///
+/// Sealed: implemented by this crate only (every database-specific statement lives in this
+/// module, one file per database).
+pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
     /// The dialect statements are classified in.
     const DIALECT: Dialect;
 
@@ -169,21 +192,48 @@ pub trait Backend: Database<Arguments: Clone> {
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>>;
 
-    /// The primary's current replication position: at or past every write committed before
-    /// the call. `Ok(None)` means the backend has no replication to wait for (SQLite).
-    fn capture_position<'a>(
-        pool: &'a Pool<Self>,
+    /// The primary's current replication position, read on `conn`: at or past every write
+    /// committed before the call. `Ok(None)` means there is nothing to wait for (SQLite, or a
+    /// server that has no GTID yet). Used by sessions and by the drift check.
+    fn position_on<'a>(
+        conn: &'a mut Self::Connection,
         system: &'a str,
     ) -> BoxFuture<'a, Result<Option<Position>, sqlx::Error>>;
 
-    /// Waits until the server behind `pool` has applied `position`, up to `timeout`, with the
-    /// server's own primitive. `Ok(false)` on timeout.
+    /// Waits on `conn` until its server has applied `position`, up to `timeout`, with the
+    /// server's own primitive. Used by sessions and by the drift check.
+    fn wait_on<'a>(
+        conn: &'a mut Self::Connection,
+        system: &'a str,
+        position: &'a Position,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Waited, sqlx::Error>>;
+
+    /// [`Backend::position_on`] on a connection of `pool` (the primary's).
+    fn capture_position<'a>(
+        pool: &'a Pool<Self>,
+        system: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Position>, sqlx::Error>> {
+        Box::pin(async move {
+            let mut conn = pool.acquire().await?;
+            Self::position_on(&mut conn, system).await
+        })
+    }
+
+    /// [`Backend::wait_on`] on a connection of `pool`: `Ok(false)` when the position was not
+    /// reached in time (or cannot be waited for there).
     fn wait_for_position<'a>(
         pool: &'a Pool<Self>,
         system: &'a str,
         position: &'a Position,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
+    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+        Box::pin(async move {
+            let mut conn = pool.acquire().await?;
+            let waited = Self::wait_on(&mut conn, system, position, timeout).await?;
+            Ok(waited == Waited::Reached)
+        })
+    }
 
     /// The server's own error code for `db.response.status_code`: the SQLSTATE by default
     /// (PostgreSQL), the error number on MySQL/MariaDB.

@@ -10,9 +10,16 @@ use sqlx::{AssertSqlSafe, MySql, Pool, Row};
 
 use super::{
     backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
+    Sealed, Waited,
 };
 use crate::classify::Dialect;
 use crate::position::Position;
+
+/// Shortest wait asked of the server, in seconds: MySQL reads a timeout of 0 as "no timeout"
+/// (and MariaDB as "do not wait"), so a zero `Duration` must not become 0.
+const MIN_WAIT_SECONDS: f64 = 0.001;
+
+impl Sealed for MySql {}
 
 impl Backend for MySql {
     const DIALECT: Dialect = Dialect::MySql;
@@ -148,8 +155,8 @@ impl Backend for MySql {
         .boxed()
     }
 
-    fn capture_position<'a>(
-        pool: &'a Pool<Self>,
+    fn position_on<'a>(
+        conn: &'a mut sqlx::MySqlConnection,
         system: &'a str,
     ) -> BoxFuture<'a, Result<Option<Position>, sqlx::Error>> {
         async move {
@@ -158,32 +165,44 @@ impl Backend for MySql {
             } else {
                 "SELECT CAST(@@global.gtid_executed AS CHAR)"
             };
-            let text: Option<String> = sqlx::query_scalar(sql).fetch_one(pool).await?;
+            let text: Option<String> = sqlx::query_scalar(sql).fetch_one(&mut *conn).await?;
             Ok(text.and_then(|t| position(system == "mariadb", &t)))
         }
         .boxed()
     }
 
-    fn wait_for_position<'a>(
-        pool: &'a Pool<Self>,
+    fn wait_on<'a>(
+        conn: &'a mut sqlx::MySqlConnection,
         _system: &'a str,
         position: &'a Position,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<Waited, sqlx::Error>> {
         async move {
-            let (sql, ok) = match position {
-                Position::MariaDb(_) => ("SELECT CAST(MASTER_GTID_WAIT(?, ?) AS SIGNED)", 0),
-                Position::MySql(_) => {
-                    ("SELECT CAST(WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS SIGNED)", 0)
-                }
-                Position::Lsn(_) => return Ok(false),
+            // MariaDB: 0 reached, -1 timed out. MySQL: 0 reached, 1 timed out. NULL: the
+            // server cannot wait (GTIDs off).
+            let sql = match position {
+                Position::MariaDb(_) => "SELECT CAST(MASTER_GTID_WAIT(?, ?) AS SIGNED)",
+                Position::MySql(_) => "SELECT CAST(WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS SIGNED)",
+                Position::Lsn(_) => return Ok(Waited::Unable("not a GTID position")),
             };
+            // The timeout goes in fractional seconds, which both servers honour: MariaDB's
+            // MASTER_GTID_WAIT documents it, and MySQL 8 reads WAIT_FOR_EXECUTED_GTID_SET's
+            // timeout as a real number (`val_real()`, a nanosecond deadline; only MySQL 5.7,
+            // which rwsplit does not support, read an integer). The drift check's old copy
+            // rounded it up to whole seconds, at least one: harmless for its 30 s, but it would
+            // stretch a causal read's wait (default 200 ms) to a full second before the
+            // fallback to the primary. Floored at a millisecond: 0 means "no timeout" to MySQL.
+            let seconds = timeout.as_secs_f64().max(MIN_WAIT_SECONDS);
             let r: Option<i64> = sqlx::query_scalar(sql)
                 .bind(position.server_text())
-                .bind(timeout.as_secs_f64())
-                .fetch_one(pool)
+                .bind(seconds)
+                .fetch_one(&mut *conn)
                 .await?;
-            Ok(r == Some(ok))
+            Ok(match r {
+                Some(0) => Waited::Reached,
+                Some(_) => Waited::TimedOut,
+                None => Waited::Unable("cannot wait for the primary's GTID position"),
+            })
         }
         .boxed()
     }

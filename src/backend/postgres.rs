@@ -9,6 +9,7 @@ use sqlx::{AssertSqlSafe, Pool, Postgres};
 
 use super::{
     backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
+    Sealed, Waited,
 };
 use crate::classify::Dialect;
 use crate::position::Position;
@@ -25,6 +26,11 @@ const REPLICA_PROBE: &str = "SELECT \
       WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
       ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 \
     END AS lag_seconds,     pg_last_wal_replay_lsn()::text AS applied";
+
+/// How often a standby's replay position is polled while waiting for a position.
+const POLL: Duration = Duration::from_millis(2);
+
+impl Sealed for Postgres {}
 
 impl Backend for Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
@@ -113,44 +119,48 @@ impl Backend for Postgres {
         .boxed()
     }
 
-    fn capture_position<'a>(
-        pool: &'a Pool<Self>,
+    fn position_on<'a>(
+        conn: &'a mut sqlx::PgConnection,
         _system: &'a str,
     ) -> BoxFuture<'a, Result<Option<Position>, sqlx::Error>> {
         async move {
             // The insert location, not the write location: with asynchronous commit the commit
-            // record may still sit in WAL buffers, before `pg_current_wal_lsn()`.
+            // record may still sit in WAL buffers, before `pg_current_wal_lsn()` (the WAL
+            // writer flushes and streams it within wal_writer_delay).
             let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?;
             Ok(Position::parse_lsn(&lsn))
         }
         .boxed()
     }
 
-    fn wait_for_position<'a>(
-        pool: &'a Pool<Self>,
+    fn wait_on<'a>(
+        conn: &'a mut sqlx::PgConnection,
         _system: &'a str,
         position: &'a Position,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<Waited, sqlx::Error>> {
         async move {
             let deadline = tokio::time::Instant::now() + timeout;
             let target = position.server_text();
-            let mut conn = pool.acquire().await?;
             loop {
                 let reached: Option<bool> =
                     sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn")
                         .bind(&target)
                         .fetch_one(&mut *conn)
                         .await?;
-                if reached == Some(true) {
-                    return Ok(true);
+                match reached {
+                    Some(true) => return Ok(Waited::Reached),
+                    None => {
+                        let why = "the server is not a standby (pg_last_wal_replay_lsn() is NULL)";
+                        return Ok(Waited::Unable(why));
+                    }
+                    Some(false) if tokio::time::Instant::now() >= deadline => {
+                        return Ok(Waited::TimedOut)
+                    }
+                    Some(false) => tokio::time::sleep(POLL).await,
                 }
-                if tokio::time::Instant::now() >= deadline {
-                    return Ok(false);
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
         .boxed()

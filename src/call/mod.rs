@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::options::Fallback;
 use crate::route::{Decision, Reason, Target};
 use crate::router::{Call, Routed, RoutingPool};
-use crate::telemetry::{self, span, CallTimer, FallbackCause, RetryCause};
+use crate::telemetry::{self, span, CallTimer, RetryCause};
 use crate::topology::{InFlight, Replica, Watch};
 use policy::{next, Failure, Next, Probe};
 pub(crate) use query::Owned;
@@ -63,12 +63,7 @@ impl<DB: Backend> RoutingPool<DB> {
             if tried == 0 && !call.refused {
                 m.routed(&routed.decision);
             }
-            let cause = match routed.decision.reason {
-                Reason::NoEligibleReplica => Some(FallbackCause::NoEligibleReplica),
-                Reason::ForcedToPrimary => Some(FallbackCause::ForcedToPrimary),
-                _ => None,
-            };
-            if let Some(cause) = cause {
+            if let Some(cause) = routed.decision.reason.fallback_cause() {
                 m.fallback(cause);
             }
         }

@@ -12,23 +12,19 @@ mod prom;
 #[cfg(feature = "metrics")]
 pub(crate) use prom::Metrics;
 
-/// Why a read was retried elsewhere.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum RetryCause {
-    /// The replica is down (or could not be verified after a lost connection).
-    Error,
-    /// The replica gave no answer within `replica_timeout`.
-    Timeout,
-    /// The replica refused the statement as a write; it ran on the primary.
-    Refused,
-}
+pub(crate) use crate::route::FallbackCause;
 
-/// Why a read fell back to the primary.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum FallbackCause {
-    NoEligibleReplica,
-    ForcedToPrimary,
-    CausalWaitTimeout,
+crate::route::labeled! {
+    /// Why a read was retried elsewhere (the `cause` of `rwsplit_retries_total`).
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum RetryCause {
+        /// The replica is down (or could not be verified after a lost connection).
+        Error = "replica_error",
+        /// The replica gave no answer within `replica_timeout`.
+        Timeout = "replica_timeout",
+        /// The replica refused the statement as a write; it ran on the primary.
+        Refused = "replica_refused",
+    }
 }
 
 /// Stands in for the Prometheus metrics without the `metrics` feature: no value of it exists.

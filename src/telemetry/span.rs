@@ -128,12 +128,7 @@ pub(crate) fn record_server(
     if let Some(lag) = lag_ms {
         span.record("rwsplit.replica_lag_ms", lag);
     }
-    if decision.target == Target::Primary
-        && matches!(
-            decision.reason.label(),
-            "no_eligible_replica" | "forced_to_primary" | "consistency"
-        )
-    {
+    if decision.target == Target::Primary && decision.reason.is_fallback() {
         span.record("rwsplit.fallback", decision.reason.label());
     }
 }

@@ -36,9 +36,12 @@ struct ServerHandles {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     servers: Vec<ServerHandles>,
-    routed: [Vec<IntCounter>; 2],
-    retries: [IntCounter; 3],
-    fallbacks: [IntCounter; 3],
+    /// By [`Target`], then by [`crate::route::Reason::ordinal`].
+    routed: Vec<Vec<IntCounter>>,
+    /// By [`RetryCause`].
+    retries: Vec<IntCounter>,
+    /// By [`FallbackCause`].
+    fallbacks: Vec<IntCounter>,
     no_eligible: IntCounter,
     causal_wait: Histogram,
 }
@@ -132,23 +135,26 @@ impl Metrics {
                     .collect(),
             })
             .collect();
-        let routed = [Target::Primary, Target::Replica].map(|t| {
-            REASON_LABELS
-                .iter()
-                .map(|r| routed.with_label_values(&[t.as_str(), r]))
-                .collect()
-        });
+        let routed = Target::ALL
+            .iter()
+            .map(|t| {
+                REASON_LABELS
+                    .iter()
+                    .map(|r| routed.with_label_values(&[t.as_str(), r]))
+                    .collect()
+            })
+            .collect();
         Ok(Metrics {
             servers,
             routed,
-            retries: ["replica_error", "replica_timeout", "replica_refused"]
-                .map(|c| retries.with_label_values(&[c])),
-            fallbacks: [
-                "no_eligible_replica",
-                "forced_to_primary",
-                "causal_wait_timeout",
-            ]
-            .map(|c| fallbacks.with_label_values(&[c])),
+            retries: RetryCause::ALL
+                .iter()
+                .map(|c| retries.with_label_values(&[c.label()]))
+                .collect(),
+            fallbacks: FallbackCause::ALL
+                .iter()
+                .map(|c| fallbacks.with_label_values(&[c.label()]))
+                .collect(),
             no_eligible,
             causal_wait,
         })
@@ -162,8 +168,7 @@ impl Metrics {
     }
 
     pub(crate) fn routed(&self, decision: &Decision) {
-        let t = usize::from(decision.target == Target::Replica);
-        self.routed[t][decision.reason.ordinal()].inc();
+        self.routed[decision.target as usize][decision.reason.ordinal()].inc();
     }
 
     pub(crate) fn retry(&self, cause: RetryCause) {
