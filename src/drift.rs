@@ -46,16 +46,16 @@
 //! ASCII letters, digits and `_` (the table may carry one `schema.` prefix); they are quoted in
 //! the SQL, and on PostgreSQL folded to lower case first, as unquoted names are.
 //!
-//! Layer: beside the surface, on `backend` and `error` only (it needs no pool).
+//! Layer: beside the surface, on `backend` and `error` only (it needs no pool). The
+//! statements are the backend's: positions and waits as sessions use them, the catalog and
+//! checksum SQL in `backend/checksum.rs` and each backend's file; this module is the method.
 
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Pool, SqlStr};
+use sqlx::Pool;
 
-use crate::backend::{Backend, Waited};
+use crate::backend::{Backend, Checksums, Plan, Side, Waited};
 use crate::error::Error;
 
 /// A differing range is compared this many times in all (the first time and one re-check)
@@ -226,7 +226,7 @@ impl fmt::Display for DriftReport {
 /// names. Sealed. The replication positions and the waits for them are the backend's own
 /// ([`Backend::position_on`], [`Backend::wait_on`]: the same statements as read-your-writes
 /// sessions use); the checksum SQL is in this module.
-pub trait DriftBackend: Backend + sealed::Checker {}
+pub trait DriftBackend: Backend + Checksums {}
 
 #[cfg(feature = "mysql")]
 impl DriftBackend for sqlx::MySql {}
@@ -277,17 +277,17 @@ pub async fn check_table<DB: DriftBackend>(
 
 /// Takes a connection from `pool` for the whole check, and the server family (MySQL vs
 /// MariaDB decides the GTID statements).
-async fn open<DB: DriftBackend>(pool: &Pool<DB>) -> Result<sealed::Side<DB>, Error> {
+async fn open<DB: DriftBackend>(pool: &Pool<DB>) -> Result<Side<DB>, Error> {
     let system = DB::detect_system(pool).await?.unwrap_or(DB::SYSTEM);
     let conn = pool.acquire().await?;
-    Ok(sealed::Side { conn, system })
+    Ok(Side { conn, system })
 }
 
 /// Waits until the replica has applied the primary's position now (nothing to wait for when
 /// the primary has none yet), for at most `timeout`.
 async fn catch_up<DB: DriftBackend>(
-    primary: &mut sealed::Side<DB>,
-    replica: &mut sealed::Side<DB>,
+    primary: &mut Side<DB>,
+    replica: &mut Side<DB>,
     timeout: Duration,
 ) -> Result<(), Error> {
     let Some(position) = DB::position_on(&mut primary.conn, primary.system).await? else {
@@ -302,9 +302,9 @@ async fn catch_up<DB: DriftBackend>(
 
 /// Reads the table's columns on the primary, checks the key column, builds the check's SQL.
 async fn plan<DB: DriftBackend>(
-    primary: &mut sealed::Side<DB>,
+    primary: &mut Side<DB>,
     opts: &DriftOptions,
-) -> Result<sealed::Plan, Error> {
+) -> Result<Plan, Error> {
     let (schema, name) = split_table(&opts.table);
     let columns = DB::columns(primary, schema, name).await?;
     if columns.is_empty() {
@@ -327,9 +327,9 @@ async fn plan<DB: DriftBackend>(
 /// Compares one range (steps 1-4 of the module docs): the primary's row count, and the range
 /// as reported if it still differs after the re-check.
 async fn compare_range<DB: DriftBackend>(
-    primary: &mut sealed::Side<DB>,
-    replica: &mut sealed::Side<DB>,
-    plan: &sealed::Plan,
+    primary: &mut Side<DB>,
+    replica: &mut Side<DB>,
+    plan: &Plan,
     (low, high): (i64, i64),
     opts: &DriftOptions,
 ) -> Result<(u64, Option<KeyRange>), Error> {
@@ -358,225 +358,4 @@ async fn compare_range<DB: DriftBackend>(
         confirmed,
     };
     Ok((primary_rows, Some(range)))
-}
-
-/// The per-database half of the check, sealed inside this module.
-mod sealed {
-    use super::*;
-
-    /// One server's connection for the duration of a check.
-    #[derive(Debug)]
-    pub struct Side<DB: sqlx::Database> {
-        /// The connection every statement of the check runs on.
-        pub conn: PoolConnection<DB>,
-        /// Its `db.system.name` (`mysql`, `mariadb`, `postgresql`): which SQL it speaks.
-        pub system: &'static str,
-    }
-
-    /// The SQL of one table's check, built from the primary's catalog and run on both servers.
-    #[derive(Debug)]
-    pub struct Plan {
-        /// Binds `from`, `offset`: the key `offset` rows past the first key `>= from`.
-        pub boundary: SqlStr,
-        /// Binds `low`, `high`: row count and checksum of the range.
-        pub checksum: SqlStr,
-    }
-
-    /// A range's row count and combined hash on one server.
-    pub type Checksum = (i64, i64);
-
-    /// The SQL of one database for the drift check.
-    pub trait Checker: sqlx::Database + Sized {
-        /// The catalog's data types of integer columns, in lower case.
-        const INTEGER_TYPES: &'static [&'static str];
-
-        /// `(name, data type)` of every column of the table, in order; empty if there is no
-        /// such table.
-        fn columns(
-            primary: &mut Side<Self>,
-            schema: Option<&str>,
-            table: &str,
-        ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
-
-        /// The check's SQL. `schema`, `table` are validated; `key`, `columns` from the catalog.
-        fn plan(schema: Option<&str>, table: &str, key: &str, columns: &[&str]) -> Plan;
-
-        /// The key `offset` rows past the first key `>= from`, if there is one.
-        fn boundary(
-            side: &mut Side<Self>,
-            plan: &Plan,
-            from: i64,
-            offset: i64,
-        ) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
-
-        /// Row count and checksum of the keys `low..=high`, in one statement.
-        fn checksum(
-            side: &mut Side<Self>,
-            plan: &Plan,
-            low: i64,
-            high: i64,
-        ) -> impl Future<Output = Result<Checksum, Error>> + Send;
-    }
-
-    /// `boundary` and `checksum`, the same on every database: run the plan's statements.
-    macro_rules! run_plan {
-        () => {
-            async fn boundary(
-                side: &mut Side<Self>,
-                plan: &Plan,
-                from: i64,
-                offset: i64,
-            ) -> Result<Option<i64>, Error> {
-                let query = sqlx::query_scalar(plan.boundary.clone())
-                    .bind(from)
-                    .bind(offset);
-                Ok(query.fetch_optional(&mut *side.conn).await?)
-            }
-
-            async fn checksum(
-                side: &mut Side<Self>,
-                plan: &Plan,
-                low: i64,
-                high: i64,
-            ) -> Result<Checksum, Error> {
-                let query = sqlx::query_as(plan.checksum.clone()).bind(low).bind(high);
-                Ok(query.fetch_one(&mut *side.conn).await?)
-            }
-        };
-    }
-    #[allow(unused_imports)]
-    pub(super) use run_plan;
-}
-
-#[cfg(feature = "mysql")]
-mod mysql {
-    use sqlx::{AssertSqlSafe, MySql, SqlSafeStr};
-
-    use super::sealed::{run_plan, Checker, Checksum, Plan, Side};
-    use super::*;
-
-    /// `ident` in backticks, backticks doubled (column names come from the server verbatim).
-    fn quote(ident: &str) -> String {
-        format!("`{}`", ident.replace('`', "``"))
-    }
-
-    impl Checker for MySql {
-        const INTEGER_TYPES: &'static [&'static str] =
-            &["tinyint", "smallint", "mediumint", "int", "bigint"];
-
-        async fn columns(
-            primary: &mut Side<Self>,
-            schema: Option<&str>,
-            table: &str,
-        ) -> Result<Vec<(String, String)>, Error> {
-            if primary.system == "mysql" {
-                let mode: String =
-                    sqlx::query_scalar("SELECT CONVERT(@@global.gtid_mode USING utf8mb4)")
-                        .fetch_one(&mut *primary.conn)
-                        .await?;
-                if !mode.eq_ignore_ascii_case("ON") {
-                    let why = "gtid_mode is not ON: the check needs a GTID position to wait for";
-                    return Err(invalid("primary", why));
-                }
-            }
-            let query = sqlx::query_as(
-                "SELECT CONVERT(COLUMN_NAME USING utf8mb4), CONVERT(DATA_TYPE USING utf8mb4) \
-                 FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
-                 ORDER BY ORDINAL_POSITION",
-            );
-            let query = query.bind(schema).bind(table);
-            Ok(query.fetch_all(&mut *primary.conn).await?)
-        }
-
-        fn plan(schema: Option<&str>, table: &str, key: &str, columns: &[&str]) -> Plan {
-            let table = match schema {
-                Some(schema) => format!("{}.{}", quote(schema), quote(table)),
-                None => quote(table),
-            };
-            let key = quote(key);
-            let columns: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-            let values: Vec<String> = columns
-                .iter()
-                .map(|c| format!("CAST({c} AS BINARY)"))
-                .collect();
-            let nulls: Vec<String> = columns.iter().map(|c| format!("ISNULL({c})")).collect();
-            let row = format!(
-                "CONCAT_WS('#', {}, CONCAT({}))",
-                values.join(", "),
-                nulls.join(", ")
-            );
-            // Every name in these statements is validated or quoted above.
-            let boundary = format!(
-                "SELECT CAST({key} AS SIGNED) FROM {table} WHERE {key} >= ? \
-                 ORDER BY {key} LIMIT 1 OFFSET ?"
-            );
-            let checksum = format!(
-                "SELECT COUNT(*), CAST(BIT_XOR(CAST(CONV(SUBSTRING(MD5({row}), 1, 16), 16, 10) \
-                 AS UNSIGNED)) AS SIGNED) FROM {table} WHERE {key} BETWEEN ? AND ?"
-            );
-            Plan {
-                boundary: AssertSqlSafe(boundary).into_sql_str(),
-                checksum: AssertSqlSafe(checksum).into_sql_str(),
-            }
-        }
-
-        run_plan!();
-    }
-}
-
-#[cfg(feature = "postgres")]
-mod postgres {
-    use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr};
-
-    use super::sealed::{run_plan, Checker, Checksum, Plan, Side};
-    use super::*;
-
-    /// `ident` in double quotes, quotes doubled (so reserved words and catalog names work).
-    fn quote(ident: &str) -> String {
-        format!("\"{}\"", ident.replace('"', "\"\""))
-    }
-
-    impl Checker for Postgres {
-        const INTEGER_TYPES: &'static [&'static str] = &["smallint", "integer", "bigint"];
-
-        async fn columns(
-            primary: &mut Side<Self>,
-            schema: Option<&str>,
-            table: &str,
-        ) -> Result<Vec<(String, String)>, Error> {
-            let query = sqlx::query_as(
-                "SELECT column_name::text, data_type::text FROM information_schema.columns \
-                 WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
-                 ORDER BY ordinal_position",
-            );
-            let schema = schema.map(str::to_ascii_lowercase);
-            let query = query.bind(schema).bind(table.to_ascii_lowercase());
-            Ok(query.fetch_all(&mut *primary.conn).await?)
-        }
-
-        fn plan(schema: Option<&str>, table: &str, key: &str, _columns: &[&str]) -> Plan {
-            // The validated names fold to lower case, as unquoted names do; the key column is
-            // the catalog's spelling. The row's text form covers every column.
-            let table = match schema {
-                Some(schema) => format!("{}.", quote(&schema.to_ascii_lowercase())),
-                None => String::new(),
-            } + &quote(&table.to_ascii_lowercase());
-            let key = quote(key);
-            let boundary = format!(
-                "SELECT {key}::int8 FROM {table} WHERE {key} >= $1 ORDER BY {key} LIMIT 1 OFFSET $2"
-            );
-            let checksum = format!(
-                "SELECT count(*), (COALESCE(sum(('x' || substr(md5(ROW(rwsplit_row.*)::text), \
-                 1, 16))::bit(64)::int8), 0) % 9223372036854775807)::int8 \
-                 FROM {table} AS rwsplit_row WHERE {key} BETWEEN $1 AND $2"
-            );
-            Plan {
-                boundary: AssertSqlSafe(boundary).into_sql_str(),
-                checksum: AssertSqlSafe(checksum).into_sql_str(),
-            }
-        }
-
-        run_plan!();
-    }
 }

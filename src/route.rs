@@ -42,6 +42,7 @@ macro_rules! labeled {
             pub(crate) const ALL: &'static [$name] = &[$($name::$variant,)*];
 
             $(#[$fmeta])*
+            #[allow(dead_code)] // without the `metrics` feature, some labels are never read
             $fvis fn $f(self) -> &'static str {
                 match self {
                     $($name::$variant => $label,)*

@@ -5,6 +5,8 @@
 //! Layer: knowledge (above the plain types and `classify`'s `Dialect`; every database-specific
 //! statement of the crate is in this module's files, `drift`'s included).
 
+#[cfg(any(feature = "mysql", feature = "postgres"))]
+mod checksum;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
@@ -157,6 +159,9 @@ mod sealed {
     /// public types) but sealed, so its methods can change without breaking anyone.
     pub trait Sealed {}
 }
+#[cfg(any(feature = "mysql", feature = "postgres"))]
+pub(crate) use checksum::{Checksums, Plan, Side};
+#[allow(unused_imports)] // unused when no backend feature is on
 pub(crate) use sealed::Sealed;
 
 /// A database rwsplit can route for. Implemented for `sqlx::MySql`, `sqlx::Postgres` and

@@ -6,13 +6,15 @@ use std::time::Duration;
 use futures_core::future::BoxFuture;
 use futures_util::FutureExt;
 use sqlx::mysql::{MySqlDatabaseError, MySqlRow};
-use sqlx::{AssertSqlSafe, MySql, Pool, Row};
+use sqlx::{AssertSqlSafe, MySql, Pool, Row, SqlSafeStr};
 
+use super::checksum::{run_plan, Checksum, Checksums, Plan, Side};
 use super::{
     backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
     Sealed, Waited,
 };
 use crate::classify::Dialect;
+use crate::error::Error;
 use crate::position::Position;
 
 /// Shortest wait asked of the server, in seconds: MySQL reads a timeout of 0 as "no timeout"
@@ -315,6 +317,80 @@ fn number(row: &MySqlRow, names: &[&str]) -> Option<i64> {
             })
             .or_else(|| text(row, &[n]).and_then(|t| t.trim().parse().ok()))
     })
+}
+
+// The drift check's statements (see `checksum.rs`).
+
+/// `ident` in backticks, backticks doubled (column names come from the server verbatim).
+fn quote(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+impl Checksums for MySql {
+    const INTEGER_TYPES: &'static [&'static str] =
+        &["tinyint", "smallint", "mediumint", "int", "bigint"];
+
+    async fn columns(
+        primary: &mut Side<Self>,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        if primary.system == "mysql" {
+            let mode: String =
+                sqlx::query_scalar("SELECT CONVERT(@@global.gtid_mode USING utf8mb4)")
+                    .fetch_one(&mut *primary.conn)
+                    .await?;
+            if !mode.eq_ignore_ascii_case("ON") {
+                let why = "gtid_mode is not ON: the check needs a GTID position to wait for";
+                return Err(Error::InvalidOption {
+                    option: "primary",
+                    why,
+                });
+            }
+        }
+        let query = sqlx::query_as(
+            "SELECT CONVERT(COLUMN_NAME USING utf8mb4), CONVERT(DATA_TYPE USING utf8mb4) \
+             FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+        );
+        let query = query.bind(schema).bind(table);
+        Ok(query.fetch_all(&mut *primary.conn).await?)
+    }
+
+    fn plan(schema: Option<&str>, table: &str, key: &str, columns: &[&str]) -> Plan {
+        let table = match schema {
+            Some(schema) => format!("{}.{}", quote(schema), quote(table)),
+            None => quote(table),
+        };
+        let key = quote(key);
+        let columns: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+        let values: Vec<String> = columns
+            .iter()
+            .map(|c| format!("CAST({c} AS BINARY)"))
+            .collect();
+        let nulls: Vec<String> = columns.iter().map(|c| format!("ISNULL({c})")).collect();
+        let row = format!(
+            "CONCAT_WS('#', {}, CONCAT({}))",
+            values.join(", "),
+            nulls.join(", ")
+        );
+        // Every name in these statements is validated or quoted above.
+        let boundary = format!(
+            "SELECT CAST({key} AS SIGNED) FROM {table} WHERE {key} >= ? \
+             ORDER BY {key} LIMIT 1 OFFSET ?"
+        );
+        let checksum = format!(
+            "SELECT COUNT(*), CAST(BIT_XOR(CAST(CONV(SUBSTRING(MD5({row}), 1, 16), 16, 10) \
+             AS UNSIGNED)) AS SIGNED) FROM {table} WHERE {key} BETWEEN ? AND ?"
+        );
+        Plan {
+            boundary: AssertSqlSafe(boundary).into_sql_str(),
+            checksum: AssertSqlSafe(checksum).into_sql_str(),
+        }
+    }
+
+    run_plan!();
 }
 
 #[cfg(test)]

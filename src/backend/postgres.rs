@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use futures_core::future::BoxFuture;
 use futures_util::FutureExt;
-use sqlx::{AssertSqlSafe, Pool, Postgres};
+use sqlx::{AssertSqlSafe, Pool, Postgres, SqlSafeStr};
 
+use super::checksum::{run_plan, Checksum, Checksums, Plan, Side};
 use super::{
     backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
     Sealed, Waited,
 };
 use crate::classify::Dialect;
+use crate::error::Error;
 use crate::position::Position;
 
 /// One round trip: role, receiver, replay and lag. When everything received has been replayed
@@ -210,4 +212,54 @@ impl Backend for Postgres {
         }
         .boxed()
     }
+}
+
+// The drift check's statements (see `checksum.rs`).
+
+/// `ident` in double quotes, quotes doubled (so reserved words and catalog names work).
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+impl Checksums for Postgres {
+    const INTEGER_TYPES: &'static [&'static str] = &["smallint", "integer", "bigint"];
+
+    async fn columns(
+        primary: &mut Side<Self>,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let query = sqlx::query_as(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
+             ORDER BY ordinal_position",
+        );
+        let schema = schema.map(str::to_ascii_lowercase);
+        let query = query.bind(schema).bind(table.to_ascii_lowercase());
+        Ok(query.fetch_all(&mut *primary.conn).await?)
+    }
+
+    fn plan(schema: Option<&str>, table: &str, key: &str, _columns: &[&str]) -> Plan {
+        // The validated names fold to lower case, as unquoted names do; the key column is
+        // the catalog's spelling. The row's text form covers every column.
+        let table = match schema {
+            Some(schema) => format!("{}.", quote(&schema.to_ascii_lowercase())),
+            None => String::new(),
+        } + &quote(&table.to_ascii_lowercase());
+        let key = quote(key);
+        let boundary = format!(
+            "SELECT {key}::int8 FROM {table} WHERE {key} >= $1 ORDER BY {key} LIMIT 1 OFFSET $2"
+        );
+        let checksum = format!(
+            "SELECT count(*), (COALESCE(sum(('x' || substr(md5(ROW(rwsplit_row.*)::text), \
+             1, 16))::bit(64)::int8), 0) % 9223372036854775807)::int8 \
+             FROM {table} AS rwsplit_row WHERE {key} BETWEEN $1 AND $2"
+        );
+        Plan {
+            boundary: AssertSqlSafe(boundary).into_sql_str(),
+            checksum: AssertSqlSafe(checksum).into_sql_str(),
+        }
+    }
+
+    run_plan!();
 }
