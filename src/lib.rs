@@ -62,7 +62,8 @@
 // plain types      error, position, options, route
 // knowledge        classify, backend, volatility
 // state            topology, status, telemetry (observes; never changes a route)
-// decision         router (the shared pool state and the routing of one statement)
+// decision         plan (every routing rule, one pure function), router (the shared pool
+//                  state, and the inputs of the plan)
 // execution        call (the hand-written call future and its retry policy)
 // scopes           consistency (sessions), transaction
 // surface          executor, pool, checks, sqlite; drift (beside, on backend only)
@@ -79,6 +80,7 @@ mod status;
 mod telemetry;
 mod topology;
 
+mod plan;
 mod router;
 
 mod call;

@@ -1,5 +1,6 @@
-//! Where a statement goes and why: [`Target`], [`Reason`], [`Decision`], route hints, and the
-//! one function, [`decide`], that owns the precedence between them.
+//! Where a statement goes and why: [`Target`], [`Reason`], [`Decision`], route hints, and
+//! [`decide`], the precedence between the hints and the classifier's verdict (the first rule of
+//! `crate::plan::plan`, which holds every routing rule in order).
 //!
 //! Precedence, highest first:
 //! 1. a per-call handle ([`crate::RoutingPool::primary`] / [`crate::RoutingPool::replica`]);

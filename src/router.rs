@@ -1,9 +1,9 @@
 //! The router layer: the pool's shared state ([`RoutingPool`], a thin `Arc` handle over
-//! [`Inner`]) and the routing of one statement ([`RoutingPool::route`]): the classifier's
-//! verdict, the learned function volatility, [`crate::route::decide`]'s precedence, then the
-//! pool's own overrides (consistency, refusals, the degrade switch, causal pins, eligible
-//! replicas). Also the primary's guard ([`RoutingPool::on_primary`]) that every layer above
-//! uses to reach the primary.
+//! [`Inner`]) and the routing of one statement ([`RoutingPool::route`]), which gathers the
+//! inputs of [`crate::plan::plan`] (the classifier's verdict with the learned function
+//! volatility, the call and the task scopes, the topology) and applies no rule of its own.
+//! Also the primary's guard ([`RoutingPool::on_primary`]) that every layer above uses to reach
+//! the primary.
 //!
 //! Layer: above `topology`, `classify`, `backend`, `volatility` and `telemetry`; below the
 //! call engine (`call`), the scopes (`consistency`, `transaction`) and the surface (`pool`,
@@ -19,8 +19,9 @@ use crate::backend::{judge, Backend, ErrorClass};
 use crate::classify::{Analysis, Classifier};
 use crate::error::Error;
 use crate::options::{Consistency, PoolOptions};
-use crate::route::{self, current_consistency, current_scope, Decision, PoolState, Reason};
-use crate::route::{Route, Target};
+use crate::plan::{self, View};
+use crate::route::UnknownFunctionPolicy;
+use crate::route::{self, current_consistency, current_scope, Decision, Route};
 use crate::telemetry::Metrics;
 use crate::topology::{monitor, LagBound, Replica, Topology};
 use crate::volatility::FunctionCatalog;
@@ -202,48 +203,27 @@ impl<DB: Backend> RoutingPool<DB> {
             .consistency
             .or_else(current_consistency)
             .unwrap_or(inner.options.consistency);
-        let state = PoolState {
-            has_replicas: !t.replicas.is_empty(),
-            unknown_functions: inner.classifier.unknown_functions(),
-            consistency,
-        };
         let learned = if inner.options.function_volatility {
             self.learn_functions_later(&analysis.verdict);
             inner.functions.resolve(&analysis.verdict)
         } else {
             None
         };
-        let verdict = learned.as_ref().unwrap_or(&analysis.verdict);
-        let mut decision =
-            route::decide(verdict, analysis.hint, call.route, current_scope(), state);
-        let mut replica = None;
-        if decision.target == Target::Replica {
-            if consistency == Consistency::ReadYourWrites && !call.session {
-                // No session knows this caller's writes: only the primary is never older.
-                decision = Decision::primary(Reason::Consistency);
-            } else if call.refused || analysis.was_refused() {
-                decision = Decision::primary(Reason::ReplicaRefused);
-            } else if inner.force_primary.load(Ordering::Relaxed) {
-                decision = Decision::primary(Reason::ForcedToPrimary);
-            } else if call.causal_fallback {
-                decision = Decision::primary(Reason::Consistency);
-            } else if let Some(pinned) = call
-                .pin
-                .and_then(|i| t.replicas.get(i.wrapping_sub(1)))
-                .filter(|r| !r.tried_in(tried))
-            {
-                replica = Some(pinned);
-            } else {
-                let bound = match consistency {
-                    Consistency::BoundedStaleness(d) => LagBound::At(d),
-                    _ => LagBound::Pool,
-                };
-                replica = t.pick(bound, tried);
-                if replica.is_none() {
-                    decision = Decision::primary(Reason::NoEligibleReplica);
-                }
-            }
-        }
+        let statement = plan::Statement {
+            verdict: learned.as_ref().unwrap_or(&analysis.verdict),
+            comment_hint: analysis.hint,
+            refused_before: analysis.was_refused(),
+        };
+        let ask = plan::Ask {
+            call_hint: call.route,
+            scope_hint: current_scope(),
+            consistency,
+            session: call.session,
+            refused: call.refused,
+            causal_fallback: call.causal_fallback,
+            pin: call.pin,
+        };
+        let plan::Plan { decision, replica } = plan::plan(&statement, &ask, &Now { inner, tried });
         Routed {
             decision,
             pool: replica.map_or(&t.primary, |r| &r.pool),
@@ -251,5 +231,39 @@ impl<DB: Backend> RoutingPool<DB> {
             analysis,
             consistency,
         }
+    }
+}
+
+/// The pool as [`plan::plan`] sees it for one attempt of a call (`tried`: the replicas the call
+/// already tried, by bit).
+struct Now<'a, DB: Backend> {
+    inner: &'a Inner<DB>,
+    tried: u64,
+}
+
+impl<'a, DB: Backend> View for Now<'a, DB> {
+    type Replica = &'a Replica<DB>;
+
+    fn has_replicas(&self) -> bool {
+        !self.inner.topology.replicas.is_empty()
+    }
+
+    fn unknown_functions(&self) -> UnknownFunctionPolicy {
+        self.inner.classifier.unknown_functions()
+    }
+
+    fn force_primary(&self) -> bool {
+        self.inner.force_primary.load(Ordering::Relaxed)
+    }
+
+    fn pinned(&self, index: usize) -> Option<&'a Replica<DB>> {
+        let replicas = &self.inner.topology.replicas;
+        replicas
+            .get(index.wrapping_sub(1))
+            .filter(|r| !r.tried_in(self.tried))
+    }
+
+    fn pick(&self, bound: LagBound) -> Option<&'a Replica<DB>> {
+        self.inner.topology.pick(bound, self.tried)
     }
 }

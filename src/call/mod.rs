@@ -32,8 +32,8 @@ use tracing::Span;
 use crate::backend::{judge, Backend, ErrorClass};
 use crate::classify::Analysis;
 use crate::error::Error;
-use crate::options::Fallback;
-use crate::route::{Decision, Reason, Target};
+use crate::plan::{admit, Refusal};
+use crate::route::Decision;
 use crate::router::{Call, Routed, RoutingPool};
 use crate::telemetry::{self, span, CallTimer, RetryCause};
 use crate::topology::{InFlight, Replica, Watch};
@@ -67,18 +67,15 @@ impl<DB: Backend> RoutingPool<DB> {
                 m.fallback(cause);
             }
         }
-        if routed.decision.target == Target::Primary {
-            if routed.decision.reason == Reason::NoEligibleReplica
-                && self.0.options.fallback == Fallback::Error
-            {
+        let down = || self.0.topology.primary_down();
+        match admit(&routed.decision, self.0.options.fallback, down) {
+            Ok(()) => Ok(routed),
+            Err(Refusal::NoEligibleReplica) => {
                 let why = "every replica is down, lagging or out of rotation";
-                return Err(Error::NoEligibleReplica { why }.into_sqlx());
+                Err(Error::NoEligibleReplica { why }.into_sqlx())
             }
-            if self.0.topology.primary_down() {
-                return Err(self.primary_unavailable());
-            }
+            Err(Refusal::PrimaryDown) => Err(self.primary_unavailable()),
         }
-        Ok(routed)
     }
 
     /// Records the attributes that do not depend on the server (once per call).
