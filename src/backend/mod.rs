@@ -28,8 +28,15 @@ pub struct ReplicaProbe {
     pub receiving: bool,
     /// The thread (or startup process) that applies changes runs.
     pub applying: bool,
-    /// Replication lag, if the server reports one.
+    /// Replication lag when the probe ran, if the server reports one: an upper bound on how
+    /// far the replica's data is behind the primary's, up to `lag_rounding`. Zero when the
+    /// replica has applied everything it received (the time a commit takes to reach it, under
+    /// a millisecond on a LAN, is not counted: a heartbeat table counts it).
     pub lag: Option<Duration>,
+    /// How far the true lag may exceed `lag` because the server rounds it: 1 s for the
+    /// whole-second `Seconds_Behind_Master` of MySQL/MariaDB (a reported N means up to N + 1
+    /// s), zero for PostgreSQL's timestamps and for a heartbeat.
+    pub lag_rounding: Duration,
     /// The position the replica has applied, if the server reports one.
     pub position: Option<Position>,
 }

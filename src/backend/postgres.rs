@@ -26,6 +26,9 @@ const REPLICA_PROBE: &str = "SELECT \
       ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 \
     END AS lag_seconds,     pg_last_wal_replay_lsn()::text AS applied";
 
+/// The longest pause between two polls of a causal wait.
+const MAX_POLL_PAUSE: Duration = Duration::from_millis(16);
+
 impl Backend for Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
     const SYSTEM: &'static str = "postgresql";
@@ -49,7 +52,9 @@ impl Backend for Postgres {
                 writable,
                 receiving,
                 applying,
-                lag: lag.map(Duration::from_secs_f64),
+                // Microsecond timestamps: no rounding to add.
+                lag: lag.and_then(|s| Duration::try_from_secs_f64(s).ok()),
+                lag_rounding: Duration::ZERO,
                 position: applied.as_deref().and_then(Position::parse_lsn),
             };
             if let (Some(table), true) = (heartbeat, applying) {
@@ -138,6 +143,9 @@ impl Backend for Postgres {
             let deadline = tokio::time::Instant::now() + timeout;
             let target = position.server_text();
             let mut conn = pool.acquire().await?;
+            // PostgreSQL 15-17 have no server-side wait for an LSN: poll, backing off
+            // exponentially from 1 ms to 16 ms (a 200 ms budget takes at most 17 polls).
+            let mut pause = Duration::from_millis(1);
             loop {
                 let reached: Option<bool> =
                     sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn")
@@ -147,10 +155,12 @@ impl Backend for Postgres {
                 if reached == Some(true) {
                     return Ok(true);
                 }
-                if tokio::time::Instant::now() >= deadline {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
                     return Ok(false);
                 }
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(pause.min(deadline - now)).await;
+                pause = (pause * 2).min(MAX_POLL_PAUSE);
             }
         }
         .boxed()

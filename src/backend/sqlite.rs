@@ -55,6 +55,7 @@ impl Backend for Sqlite {
                 receiving: true,
                 applying: true,
                 lag: Some(Duration::ZERO),
+                lag_rounding: Duration::ZERO,
                 position: None,
             })
         })

@@ -46,6 +46,9 @@ pub(crate) struct Call {
     pub pin: Option<usize>,
     /// The causal wait timed out (or the time window is open): read from the primary.
     pub causal_fallback: bool,
+    /// The causal read went to the primary without waiting: every eligible replica lagged
+    /// more than `causal_wait_timeout`.
+    pub causal_lag: bool,
     /// How long the causal wait took.
     pub causal_wait: Option<std::time::Duration>,
     /// A replica refused this statement as a write: run it on the primary.
@@ -110,7 +113,12 @@ impl<DB: Backend> RoutingPool<DB> {
             span.record("rwsplit.causal_wait_ms", wait.as_secs_f64() * 1000.0);
         }
         if call.causal_fallback {
-            span.record("rwsplit.fallback", "causal_wait_timeout");
+            let cause = if call.causal_lag {
+                "causal_lag"
+            } else {
+                "causal_wait_timeout"
+            };
+            span.record("rwsplit.fallback", cause);
         }
         let classifier = &self.0.classifier;
         span::record_call(

@@ -6,8 +6,10 @@
 //! position (one round trip, on the primary, only in a session). A read then goes to a replica
 //! the monitor already saw at or past that position, or waits on one replica with the server's
 //! own primitive (`MASTER_GTID_WAIT`, `WAIT_FOR_EXECUTED_GTID_SET`, or polling
-//! `pg_last_wal_replay_lsn()`), bounded by `causal_wait_timeout`; on timeout it reads from the
-//! primary. A session with no writes reads from replicas like the pool does.
+//! `pg_last_wal_replay_lsn()` with exponential backoff), bounded by `causal_wait_timeout`; on
+//! timeout it reads from the primary. A replica that lagged more than `causal_wait_timeout` at
+//! its last probe is not waited on: when every eligible replica does, the read goes to the
+//! primary at once. A session with no writes reads from replicas like the pool does.
 
 mod ambient;
 mod position;
@@ -30,7 +32,7 @@ use crate::classify::Analysis;
 use crate::executor::{session_many, session_optional, Owned};
 use crate::options::Consistency;
 use crate::route::{Target, Verdict};
-use crate::telemetry::FallbackCause;
+use crate::telemetry::{CausalOutcome, FallbackCause};
 use crate::{Error, RoutingPool};
 
 #[derive(Debug, Default)]
@@ -255,13 +257,25 @@ impl<DB: Backend> Session<DB> {
             call.pin = Some(r.index);
             return Ok(call);
         }
-        let Some(replica) = t
-            .pick_freshest(crate::topology::LagBound::Pool)
-            .or(probe.replica)
-        else {
-            return Ok(call);
-        };
         let timeout = pool.0.options.causal_wait_timeout;
+        // Waiting on a replica that lagged more than the budget at its last probe would spend
+        // the budget and then read from the primary anyway: go there now.
+        let replica = match t.pick_freshest(crate::topology::LagBound::Pool, timeout) {
+            Ok(Some(r)) => r,
+            Ok(None) => match probe.replica {
+                Some(r) => r,
+                None => return Ok(call),
+            },
+            Err(()) => {
+                call.causal_fallback = true;
+                call.causal_lag = true;
+                if let Some(m) = &pool.0.metrics {
+                    m.causal(CausalOutcome::SkippedForLag);
+                    m.fallback(FallbackCause::CausalLag);
+                }
+                return Ok(call);
+            }
+        };
         let start = Instant::now();
         let reached =
             DB::wait_for_position(&replica.pool, pool.system_name(), &position, timeout).await;
@@ -271,10 +285,16 @@ impl<DB: Backend> Session<DB> {
             m.causal_wait(waited.as_secs_f64());
         }
         match reached {
-            Ok(true) => call.pin = Some(replica.index),
+            Ok(true) => {
+                call.pin = Some(replica.index);
+                if let Some(m) = &pool.0.metrics {
+                    m.causal(CausalOutcome::Served);
+                }
+            }
             _ => {
                 call.causal_fallback = true;
                 if let Some(m) = &pool.0.metrics {
+                    m.causal(CausalOutcome::TimedOut);
                     m.fallback(FallbackCause::CausalWaitTimeout);
                 }
             }

@@ -29,6 +29,19 @@ pub(crate) enum FallbackCause {
     NoEligibleReplica,
     ForcedToPrimary,
     CausalWaitTimeout,
+    /// Every eligible replica lagged more than `causal_wait_timeout`: no wait.
+    CausalLag,
+}
+
+/// How a read-your-writes read that found no replica already at its position ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CausalOutcome {
+    /// Waited on a replica, which reached the position in time.
+    Served,
+    /// Went to the primary at once: every eligible replica lagged more than the budget.
+    SkippedForLag,
+    /// Waited the whole budget, then went to the primary.
+    TimedOut,
 }
 
 /// Stands in for the Prometheus metrics without the `metrics` feature: no value of it exists.
@@ -55,6 +68,10 @@ impl Metrics {
     }
 
     pub(crate) fn causal_wait(&self, _seconds: f64) {
+        match *self {}
+    }
+
+    pub(crate) fn causal(&self, _outcome: CausalOutcome) {
         match *self {}
     }
 }

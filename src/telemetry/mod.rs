@@ -8,7 +8,7 @@ pub(crate) mod span;
 
 use std::time::Instant;
 
-pub(crate) use metrics::{FallbackCause, Metrics, RetryCause};
+pub(crate) use metrics::{CausalOutcome, FallbackCause, Metrics, RetryCause};
 pub(crate) use span::{call_span, record_outcome};
 
 /// What `db.query.text` carries.
