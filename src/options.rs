@@ -82,8 +82,12 @@ pub struct PoolOptions {
     /// (exact, position-based).
     pub causal_window: Option<Duration>,
     /// Identifies the cluster in causal tokens, so a token is only accepted by pools of the same
-    /// cluster. Default `None`: derived from the backend and the primary's host, port and
-    /// database, which is right when every service uses the same primary address.
+    /// cluster. Default `None`: derived from the cluster itself, never from an address, so
+    /// tokens survive the primary moving (a switchover, a new DNS name or port): PostgreSQL's
+    /// `system_identifier` (shared by the primary and its standbys, kept by a promotion);
+    /// on MySQL and MariaDB, which have no identity of the replication set that survives a
+    /// switchover, the database name, so set a name to keep apart clusters that use the same
+    /// database name.
     pub cluster_name: Option<String>,
     /// Authenticates causal tokens: [`crate::Session::token`] signs them, and
     /// [`crate::RoutingPool::resume`] and [`crate::Session::merge`] refuse a token that is

@@ -25,8 +25,6 @@ pub struct RoutingPool<DB: Backend>(pub(crate) Arc<Inner<DB>>);
 
 pub(crate) struct Inner<DB: Backend> {
     pub topology: Arc<Topology<DB>>,
-    /// Carried in causal tokens: see `PoolOptions::cluster_name`.
-    pub cluster: u64,
     pub metrics: Option<Metrics>,
     pub classifier: Classifier,
     pub force_primary: AtomicBool,
@@ -190,18 +188,17 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
         } else {
             None
         };
+        // Never from an address: a token must survive the primary moving.
         let cluster = match &self.options.cluster_name {
-            Some(name) => crate::consistency::cluster_id(&[name]),
-            None => {
-                let info = &topology.primary_info;
-                let port = info.port.map(|p| p.to_string()).unwrap_or_default();
-                let db = info.namespace.clone().unwrap_or_default();
-                crate::consistency::cluster_id(&[DB::NAME, &info.address, &port, &db])
-            }
+            Some(name) => Some(crate::consistency::cluster_id(&[name])),
+            None => DB::static_cluster_identity(&topology.primary_info)
+                .map(|identity| crate::consistency::cluster_id(&[DB::NAME, &identity])),
         };
+        if let Some(cluster) = cluster {
+            let _ = topology.cluster.set(cluster);
+        }
         Ok(RoutingPool(Arc::new(Inner {
             topology,
-            cluster,
             metrics,
             classifier,
             force_primary: AtomicBool::new(false),

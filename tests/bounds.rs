@@ -413,6 +413,122 @@ mod cluster {
         assert!(caught_up, "the replica caught up: {:?}", pool.status());
         assert_eq!(skipped_after, 0.0, "a caught-up replica is waited on");
     }
+
+    /// Tokens survive an address change: pools that reach the same cluster through different
+    /// addresses (`127.0.0.1` and `localhost`), with the monitor on or off, accept each
+    /// other's tokens and honour them; a pool of another cluster refuses them with the typed
+    /// error, also when it learns its own cluster only after accepting one.
+    pub async fn tokens_survive_an_address_change<DB: Backend>(f: &Flavor) {
+        let Some(url) = server_url(f.primary) else {
+            return;
+        };
+        let moved = url.replace("127.0.0.1", "localhost");
+        assert_ne!(url, moved, "the primary's URL names 127.0.0.1: {url}");
+        let Some((a, _)) = pool::<DB>(f, options(), None).await else {
+            return;
+        };
+        let build = |options: PoolOptions| {
+            RoutingPool::builder(sqlx_pool::<DB>(&moved))
+                .options(options)
+                .build()
+                .expect("build")
+        };
+        let b = build(options());
+        let c = build(PoolOptions {
+            monitor_interval: Duration::ZERO,
+            ..options()
+        });
+        let d = build(PoolOptions {
+            cluster_name: Some("another cluster".into()),
+            ..options()
+        });
+        let t = unique_table("token");
+        a.execute(AssertSqlSafe(format!(
+            "CREATE TABLE {t} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)"
+        )))
+        .await
+        .expect("create");
+        a.execute(AssertSqlSafe(format!(
+            "INSERT INTO {t} (id, v) VALUES (1, 0)"
+        )))
+        .await
+        .expect("row");
+        let writer = a.session();
+        (&writer)
+            .execute(AssertSqlSafe(format!("UPDATE {t} SET v = 1 WHERE id = 1")))
+            .await
+            .expect("write");
+        let token = writer.token().await.expect("token").to_string();
+        let fresh = format!("SELECT v FROM {t} WHERE id = 1 AND v >= 1");
+        for (name, pool) in [("localhost, monitored", &b), ("localhost, no monitor", &c)] {
+            let reader = pool
+                .resume(&token)
+                .unwrap_or_else(|e| panic!("{name}: same cluster, another address: {e}"));
+            let row = (&reader)
+                .fetch_optional(AssertSqlSafe(fresh.clone()))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: read: {e}"));
+            assert!(row.is_some(), "{name}: the token's write is seen");
+            let again = reader.token().await.expect("token").to_string();
+            assert_eq!(
+                a.resume(&again).map(drop).map_err(|e| e.to_string()),
+                Ok(()),
+                "{name}: its token goes back"
+            );
+            assert_eq!(pool.cluster().await.unwrap(), a.cluster().await.unwrap());
+        }
+        // Another cluster: refused with the typed error.
+        assert!(matches!(
+            d.resume(&token),
+            Err(rwsplit::Error::ForeignToken { .. })
+        ));
+        let foreign = d.session().token().await.expect("token").to_string();
+        for pool in [&a, &b, &c] {
+            assert!(matches!(
+                pool.resume(&foreign),
+                Err(rwsplit::Error::ForeignToken { .. })
+            ));
+        }
+        // A pool that has not learned its cluster yet (PostgreSQL, monitor off, no call to the
+        // primary so far) takes a token provisionally and refuses a foreign one before its
+        // position is used or passed on.
+        let e = build(PoolOptions {
+            monitor_interval: Duration::ZERO,
+            ..options()
+        });
+        let known = e.cluster_id().is_some();
+        eprintln!(
+            "{:?}: cluster id {:?}; a new pool without a monitor knows its own: {known}",
+            f.kind,
+            a.cluster_id()
+        );
+        match e.resume(&foreign) {
+            Err(err) => assert!(
+                known && matches!(err, rwsplit::Error::ForeignToken { .. }),
+                "{err}"
+            ),
+            Ok(session) => {
+                assert!(!known, "a pool that knows its cluster refuses at once");
+                let err = (&session)
+                    .fetch_optional(AssertSqlSafe(fresh.clone()))
+                    .await
+                    .map(drop);
+                let later = session.token().await;
+                assert!(
+                    matches!(later, Err(rwsplit::Error::ForeignToken { .. })),
+                    "refused later: {later:?} (read: {err:?})"
+                );
+            }
+        }
+        for pool in [&a, &b, &c, &d, &e] {
+            pool.close().await;
+        }
+        let cleanup = sqlx_pool::<DB>(&url);
+        DB::pool_executor(&cleanup)
+            .execute(AssertSqlSafe(format!("DROP TABLE {t}")))
+            .await
+            .expect("drop");
+    }
 }
 
 #[cfg(feature = "mysql")]
@@ -449,6 +565,12 @@ mod mariadb {
         let _serial = SERIAL.lock().await;
         cluster::causal_skips_a_lagging_replica::<MySql>(&F, 5).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tokens_survive_an_address_change() {
+        let _serial = SERIAL.lock().await;
+        cluster::tokens_survive_an_address_change::<MySql>(&F).await;
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -484,5 +606,11 @@ mod postgres {
     async fn causal_reads_skip_a_replica_lagging_beyond_the_wait_budget() {
         let _serial = SERIAL.lock().await;
         cluster::causal_skips_a_lagging_replica::<Postgres>(&F, 5).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tokens_survive_an_address_change() {
+        let _serial = SERIAL.lock().await;
+        cluster::tokens_survive_an_address_change::<Postgres>(&F).await;
     }
 }

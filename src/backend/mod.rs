@@ -112,6 +112,9 @@ pub struct PrimaryProbe {
     pub writable: bool,
     /// The `db.system.name` the server's version reveals (`mariadb` vs `mysql`), if any.
     pub system: Option<&'static str>,
+    /// The cluster's own identity, for backends that learn it from the server (see
+    /// [`Backend::cluster_identity`]).
+    pub cluster: Option<String>,
 }
 
 /// A database rwsplit can route for. Implemented for `sqlx::MySql`, `sqlx::Postgres` and
@@ -193,6 +196,26 @@ pub trait Backend: Database<Arguments: Clone> {
     fn detect_system<'a>(
         _pool: &'a Pool<Self>,
     ) -> BoxFuture<'a, Result<Option<&'static str>, sqlx::Error>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// The identity of the cluster a pool serves, known without asking a server, from which
+    /// the default cluster id in causal tokens is derived (`PoolOptions::cluster_name`
+    /// replaces it). Never an address: a token must survive the primary moving. `None` when
+    /// the server is asked instead ([`Backend::cluster_identity`]). Default: the database
+    /// name (MySQL and MariaDB have no identity of the replication set that survives a
+    /// switchover: `server_uuid` and `server_id` belong to one server, GTID domain ids are
+    /// configuration).
+    fn static_cluster_identity(info: &crate::telemetry::ServerInfo) -> Option<String> {
+        Some(info.namespace.clone().unwrap_or_default())
+    }
+
+    /// Asks the primary for the identity of its cluster, when
+    /// [`Backend::static_cluster_identity`] has none (PostgreSQL's `system_identifier`, shared
+    /// by the primary and every standby, kept across switchovers and failovers).
+    fn cluster_identity<'a>(
+        _conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>> {
         Box::pin(async { Ok(None) })
     }
 

@@ -234,6 +234,7 @@ impl Backend for MySql {
             Ok(PrimaryProbe {
                 writable: read_only == 0,
                 system: Some(system),
+                cluster: None,
             })
         }
         .boxed()

@@ -26,6 +26,10 @@ const REPLICA_PROBE: &str = "SELECT \
       ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 \
     END AS lag_seconds,     pg_last_wal_replay_lsn()::text AS applied";
 
+/// The primary's role and its cluster's identity, in one round trip.
+const PRIMARY_PROBE: &str = "SELECT pg_is_in_recovery(), \
+    (SELECT system_identifier::text FROM pg_control_system())";
+
 /// The longest pause between two polls of a causal wait.
 const MAX_POLL_PAUSE: Duration = Duration::from_millis(16);
 
@@ -166,6 +170,22 @@ impl Backend for Postgres {
         .boxed()
     }
 
+    /// The cluster is identified by `system_identifier`, never by an address.
+    fn static_cluster_identity(_info: &crate::telemetry::ServerInfo) -> Option<String> {
+        None
+    }
+
+    fn cluster_identity<'a>(
+        conn: &'a mut sqlx::PgConnection,
+    ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>> {
+        async move {
+            sqlx::query_scalar("SELECT system_identifier::text FROM pg_control_system()")
+                .fetch_optional(&mut *conn)
+                .await
+        }
+        .boxed()
+    }
+
     fn function_volatility<'a>(
         pool: &'a Pool<Self>,
         names: &'a [std::sync::Arc<str>],
@@ -188,9 +208,8 @@ impl Backend for Postgres {
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PrimaryProbe, sqlx::Error>> {
         async move {
-            let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-                .fetch_one(&mut *conn)
-                .await?;
+            let (in_recovery, cluster): (bool, Option<String>) =
+                sqlx::query_as(PRIMARY_PROBE).fetch_one(&mut *conn).await?;
             if let (Some(table), false) = (heartbeat, in_recovery) {
                 // The server answered: that is the probe. The beat is best effort, and must not
                 // wait behind an application's lock on the heartbeat table (a lock there is not
@@ -206,6 +225,7 @@ impl Backend for Postgres {
             Ok(PrimaryProbe {
                 writable: !in_recovery,
                 system: None,
+                cluster,
             })
         }
         .boxed()

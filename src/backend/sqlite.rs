@@ -89,6 +89,7 @@ impl Backend for Sqlite {
             Ok(super::PrimaryProbe {
                 writable: true,
                 system: None,
+                cluster: None,
             })
         })
     }

@@ -41,6 +41,10 @@ struct SessionState {
     /// Written since the position was last captured.
     dirty: bool,
     last_write: Option<Instant>,
+    /// The cluster of a token accepted before this pool knew its own (PostgreSQL, before the
+    /// primary told its `system_identifier`): checked before the position is used or passed
+    /// on.
+    unverified: Option<u64>,
 }
 
 /// A causal session: an executor like the pool whose reads never return data older than its
@@ -80,7 +84,10 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Continues a session from a token produced by [`Session::token`] in this or another
     /// process. A malformed token or one from another cluster is an error, never a silent
-    /// stale read.
+    /// stale read. A PostgreSQL pool without `cluster_name` knows its cluster once the primary
+    /// has told its `system_identifier` (at the monitor's first probe, or the first token it
+    /// issues); a token resumed before that is checked when the session first uses its
+    /// position, and a foreign one fails that read with [`Error::ForeignToken`].
     pub fn resume(&self, token: &str) -> Result<Session<DB>, Error> {
         let token: CausalToken = token.parse()?;
         self.resume_token(&token)
@@ -88,32 +95,55 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Like [`RoutingPool::resume`], from a parsed token.
     pub fn resume_token(&self, token: &CausalToken) -> Result<Session<DB>, Error> {
-        self.accept(token)?;
+        let unverified = self.accept(token)?;
         let session = self.session();
         if let Ok(mut s) = session.state.lock() {
             s.position = token.position.clone();
+            s.unverified = unverified;
         }
         Ok(session)
     }
 
     /// Checks that a token may be used here: its cluster is this pool's and, with a
-    /// `token_key`, its signature is right.
-    pub(crate) fn accept(&self, token: &CausalToken) -> Result<(), Error> {
+    /// `token_key`, its signature is right. `Ok(Some(cluster))` when this pool does not know
+    /// its own cluster yet: the caller checks it later ([`Session`]'s `verify`).
+    pub(crate) fn accept(&self, token: &CausalToken) -> Result<Option<u64>, Error> {
         if let Some(key) = &self.0.options.token_key {
             token.authenticate(key)?;
         }
-        if token.cluster != self.0.cluster {
-            return Err(Error::ForeignToken {
+        match self.cluster_id() {
+            Some(pool) if token.cluster != pool => Err(Error::ForeignToken {
                 token: token.cluster,
-                pool: self.0.cluster,
-            });
+                pool,
+            }),
+            Some(_) => Ok(None),
+            None => Ok(Some(token.cluster)),
         }
-        Ok(())
     }
 
-    /// This pool's cluster id, carried in tokens.
-    pub fn cluster_id(&self) -> u64 {
-        self.0.cluster
+    /// This pool's cluster id, carried in tokens: from `PoolOptions::cluster_name`, else from
+    /// the cluster itself (PostgreSQL's `system_identifier`; the database name on MySQL and
+    /// MariaDB), never from an address. `None` while a PostgreSQL pool has not heard from its
+    /// primary yet (see [`RoutingPool::cluster`]).
+    pub fn cluster_id(&self) -> Option<u64> {
+        self.0.topology.cluster.get().copied()
+    }
+
+    /// This pool's cluster id, asking the primary for its identity if it is not known yet.
+    pub async fn cluster(&self) -> Result<u64, Error> {
+        if let Some(id) = self.cluster_id() {
+            return Ok(id);
+        }
+        let t = &self.0.topology;
+        let identity = self
+            .on_primary(async {
+                let mut conn = t.primary.acquire().await?;
+                DB::cluster_identity(&mut conn).await
+            })
+            .await?
+            .or_else(|| DB::static_cluster_identity(&t.primary_info))
+            .unwrap_or_default();
+        Ok(*t.cluster.get_or_init(|| cluster_id(&[DB::NAME, &identity])))
     }
 }
 
@@ -130,9 +160,10 @@ impl<DB: Backend> Session<DB> {
 
     /// The session's token, capturing the position of recent writes first.
     pub async fn token(&self) -> Result<CausalToken, Error> {
+        self.verify().await?;
         self.settle().await?;
         let token = CausalToken {
-            cluster: self.pool.0.cluster,
+            cluster: self.pool.cluster().await?,
             position: self.position(),
             tag: None,
         };
@@ -145,12 +176,39 @@ impl<DB: Backend> Session<DB> {
     /// Merges another token of the same cluster into this session (for example one carried by
     /// a request from a service that wrote too).
     pub fn merge(&self, token: &CausalToken) -> Result<(), Error> {
-        self.pool.accept(token)?;
-        if let (Ok(mut s), Some(p)) = (self.state.lock(), &token.position) {
-            s.position = Some(match &s.position {
-                Some(mine) => mine.merge(p),
-                None => p.clone(),
-            });
+        let unverified = self.pool.accept(token)?;
+        if let Ok(mut s) = self.state.lock() {
+            match (s.unverified, unverified) {
+                // Two clusters, before knowing ours: at least one is foreign.
+                (Some(a), Some(b)) if a != b => {
+                    return Err(Error::ForeignToken { token: b, pool: a });
+                }
+                (None, Some(b)) => s.unverified = Some(b),
+                _ => {}
+            }
+            if let Some(p) = &token.position {
+                s.position = Some(match &s.position {
+                    Some(mine) => mine.merge(p),
+                    None => p.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the cluster of a token accepted before the pool knew its own (see
+    /// [`RoutingPool::resume`]); a foreign one fails every use of the session's position.
+    async fn verify(&self) -> Result<(), Error> {
+        let pending = self.state.lock().ok().and_then(|s| s.unverified);
+        let Some(token) = pending else {
+            return Ok(());
+        };
+        let pool = self.pool.cluster().await?;
+        if token != pool {
+            return Err(Error::ForeignToken { token, pool });
+        }
+        if let Ok(mut s) = self.state.lock() {
+            s.unverified = None;
         }
         Ok(())
     }
@@ -248,6 +306,7 @@ impl<DB: Backend> Session<DB> {
             }
             return Ok(call);
         }
+        self.verify().await.map_err(Error::into_sqlx)?;
         self.settle().await.map_err(Error::into_sqlx)?;
         let Some(position) = self.position() else {
             return Ok(call);

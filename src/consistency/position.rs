@@ -197,8 +197,8 @@ pub struct CausalToken {
 }
 
 impl CausalToken {
-    /// The cluster id (a hash of the backend and the primary's address, or the configured
-    /// cluster name).
+    /// The cluster id (a hash of the configured cluster name, or of the backend and the
+    /// cluster's identity: see [`crate::RoutingPool::cluster_id`]).
     pub fn cluster(&self) -> u64 {
         self.cluster
     }

@@ -143,6 +143,10 @@ pub(crate) struct Topology<DB: Database> {
     pub primary_watch: Watchdog,
     /// `db.system.name`, refined by the primary's probe (`mariadb`).
     pub system: OnceLock<&'static str>,
+    /// The cluster id carried in causal tokens: set at build from `cluster_name` or the
+    /// backend's static identity, else learned from the primary (PostgreSQL's
+    /// `system_identifier`) by its probe or the first token that needs it.
+    pub cluster: OnceLock<u64>,
     pub replicas: Vec<Replica<DB>>,
     pub balance: Balance,
     pub cooldown: Duration,
@@ -163,6 +167,7 @@ impl<DB: Database> Topology<DB> {
             primary_info: primary.1,
             primary_watch: Watchdog::unbounded(),
             system: OnceLock::new(),
+            cluster: OnceLock::new(),
             primary_health: Health::new(),
             replicas,
             balance,

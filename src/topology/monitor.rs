@@ -146,6 +146,11 @@ impl<DB: Backend> Loop<DB> {
                 if let Some(system) = p.system {
                     let _ = t.system.set(system);
                 }
+                if let (Some(identity), None) = (&p.cluster, t.cluster.get()) {
+                    let _ = t
+                        .cluster
+                        .set(crate::consistency::cluster_id(&[DB::NAME, identity]));
+                }
                 let error = (!p.writable).then(|| {
                     "primary is read-only (failed over?): writes fail until it is writable".into()
                 });
