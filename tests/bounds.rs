@@ -529,6 +529,77 @@ mod cluster {
             .await
             .expect("drop");
     }
+
+    /// PostgreSQL: a token's position carries its timeline; a token of the old format (an LSN
+    /// without a timeline) cannot be compared with a standby's position, so with the standby
+    /// 2 s late its reads come from the primary at once (no wait) and see the token's write.
+    pub async fn positions_without_a_timeline_read_from_the_primary<DB: Backend>(f: &Flavor) {
+        use base64::Engine;
+
+        let registry = prometheus::Registry::new();
+        let Some((pool, _)) = pool::<DB>(f, options(), Some(&registry)).await else {
+            return;
+        };
+        let t = unique_table("tli");
+        pool.execute(AssertSqlSafe(format!(
+            "CREATE TABLE {t} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)"
+        )))
+        .await
+        .expect("create");
+        pool.execute(AssertSqlSafe(format!(
+            "INSERT INTO {t} (id, v) VALUES (1, 0)"
+        )))
+        .await
+        .expect("row");
+        f.kind.delay(Server::Replica(1), 2).await;
+        let mut stale = 0;
+        for i in 1..=5_i64 {
+            let writer = pool.session();
+            (&writer)
+                .execute(AssertSqlSafe(format!(
+                    "UPDATE {t} SET v = {i} WHERE id = 1"
+                )))
+                .await
+                .expect("write");
+            let token = writer.token().await.expect("token");
+            let Some(rwsplit::Position::PgLsn { timeline, lsn }) = token.position().cloned() else {
+                panic!(
+                    "a PostgreSQL position has a timeline: {:?}",
+                    token.position()
+                );
+            };
+            assert!(timeline >= 1);
+            // Version 1, the cluster, kind 3 (an LSN alone).
+            let mut old = vec![1u8];
+            old.extend_from_slice(&token.cluster().to_be_bytes());
+            old.push(3);
+            old.extend_from_slice(&lsn.to_be_bytes());
+            let old = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(old);
+            let reader = pool
+                .resume(&old)
+                .expect("an old-format token of this cluster");
+            let row = (&reader)
+                .fetch_optional(AssertSqlSafe(format!(
+                    "SELECT v FROM {t} WHERE id = 1 AND v >= {i}"
+                )))
+                .await
+                .expect("read");
+            stale += usize::from(row.is_none());
+        }
+        f.kind.delay(Server::Replica(1), 0).await;
+        pool.close().await;
+        let cleanup = sqlx_pool::<DB>(&server_url(f.primary).unwrap());
+        DB::pool_executor(&cleanup)
+            .execute(AssertSqlSafe(format!("DROP TABLE {t}")))
+            .await
+            .expect("drop");
+        let waits = metric(&registry, "rwsplit_causal_wait_seconds", &[]);
+        assert_eq!(stale, 0, "stale reads with positions of no timeline");
+        assert_eq!(
+            waits, 0.0,
+            "no wait on a standby whose position cannot be compared"
+        );
+    }
 }
 
 #[cfg(feature = "mysql")]
@@ -612,5 +683,11 @@ mod postgres {
     async fn tokens_survive_an_address_change() {
         let _serial = SERIAL.lock().await;
         cluster::tokens_survive_an_address_change::<Postgres>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn positions_without_a_timeline_read_from_the_primary() {
+        let _serial = SERIAL.lock().await;
+        cluster::positions_without_a_timeline_read_from_the_primary::<Postgres>(&F).await;
     }
 }

@@ -192,7 +192,7 @@ impl Backend for MySql {
                 Position::MySql(_) => {
                     ("SELECT CAST(WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS SIGNED)", 0)
                 }
-                Position::Lsn(_) => return Ok(false),
+                Position::Lsn(_) | Position::PgLsn { .. } => return Ok(false),
             };
             let r: Option<i64> = sqlx::query_scalar(sql)
                 .bind(position.server_text())

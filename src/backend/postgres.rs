@@ -24,11 +24,21 @@ const REPLICA_PROBE: &str = "SELECT \
       WHEN NOT pg_is_in_recovery() THEN NULL \
       WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
       ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 \
-    END AS lag_seconds,     pg_last_wal_replay_lsn()::text AS applied";
+    END AS lag_seconds, \
+    pg_last_wal_replay_lsn()::text AS applied, \
+    (SELECT received_tli FROM pg_stat_wal_receiver)::int8 AS timeline";
 
 /// The primary's role and its cluster's identity, in one round trip.
 const PRIMARY_PROBE: &str = "SELECT pg_is_in_recovery(), \
     (SELECT system_identifier::text FROM pg_control_system())";
+
+/// `position` (an LSN) on `timeline`, when known.
+fn on_timeline(position: Position, timeline: Option<u32>) -> Position {
+    match (position, timeline) {
+        (Position::Lsn(lsn), Some(timeline)) => Position::PgLsn { timeline, lsn },
+        (position, _) => position,
+    }
+}
 
 /// The longest pause between two polls of a causal wait.
 const MAX_POLL_PAUSE: Duration = Duration::from_millis(16);
@@ -45,13 +55,18 @@ impl Backend for Postgres {
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>> {
         async move {
-            let (writable, receiving, applying, lag, applied): (
+            let (writable, receiving, applying, lag, applied, timeline): (
                 bool,
                 bool,
                 bool,
                 Option<f64>,
                 Option<String>,
+                Option<i64>,
             ) = sqlx::query_as(REPLICA_PROBE).fetch_one(&mut *conn).await?;
+            // Without a known timeline (no WAL receiver), the position compares with nothing a
+            // session captured: its causal reads go to the primary.
+            let timeline = timeline.and_then(|t| u32::try_from(t).ok());
+            let position = applied.as_deref().and_then(Position::parse_lsn);
             let mut probe = ReplicaProbe {
                 writable,
                 receiving,
@@ -59,7 +74,7 @@ impl Backend for Postgres {
                 // Microsecond timestamps: no rounding to add.
                 lag: lag.and_then(|s| Duration::try_from_secs_f64(s).ok()),
                 lag_rounding: Duration::ZERO,
-                position: applied.as_deref().and_then(Position::parse_lsn),
+                position: position.map(|p| on_timeline(p, timeline)),
             };
             if let (Some(table), true) = (heartbeat, applying) {
                 // A lock on the heartbeat table replayed from the primary must not hold the
@@ -129,10 +144,15 @@ impl Backend for Postgres {
         async move {
             // The insert location, not the write location: with asynchronous commit the commit
             // record may still sit in WAL buffers, before `pg_current_wal_lsn()`.
-            let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
-                .fetch_one(pool)
-                .await?;
-            Ok(Position::parse_lsn(&lsn))
+            let (lsn, file): (String, String) = sqlx::query_as(
+                "SELECT l::text, pg_walfile_name(l) \
+                 FROM (SELECT pg_current_wal_insert_lsn() AS l) AS now",
+            )
+            .fetch_one(pool)
+            .await?;
+            // A WAL file name starts with its timeline, 8 hex digits.
+            let timeline = file.get(..8).and_then(|t| u32::from_str_radix(t, 16).ok());
+            Ok(Position::parse_lsn(&lsn).map(|p| on_timeline(p, timeline)))
         }
         .boxed()
     }
@@ -146,16 +166,24 @@ impl Backend for Postgres {
         async move {
             let deadline = tokio::time::Instant::now() + timeout;
             let target = position.server_text();
+            // Only a standby on the position's timeline can reach it.
+            let timeline = match position {
+                Position::PgLsn { timeline, .. } => i64::from(*timeline),
+                _ => return Ok(false),
+            };
             let mut conn = pool.acquire().await?;
             // PostgreSQL 15-17 have no server-side wait for an LSN: poll, backing off
             // exponentially from 1 ms to 16 ms (a 200 ms budget takes at most 17 polls).
             let mut pause = Duration::from_millis(1);
             loop {
-                let reached: Option<bool> =
-                    sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn")
-                        .bind(&target)
-                        .fetch_one(&mut *conn)
-                        .await?;
+                let reached: Option<bool> = sqlx::query_scalar(
+                    "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn \
+                     AND (SELECT received_tli FROM pg_stat_wal_receiver) = $2",
+                )
+                .bind(&target)
+                .bind(timeline)
+                .fetch_one(&mut *conn)
+                .await?;
                 if reached == Some(true) {
                     return Ok(true);
                 }

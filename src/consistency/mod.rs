@@ -335,6 +335,13 @@ impl<DB: Backend> Session<DB> {
                 return Ok(call);
             }
         };
+        let applied = replica.applied.read().ok().and_then(|a| a.clone());
+        if applied.is_some_and(|a| a.incomparable(&position)) {
+            // A PostgreSQL timeline change: the replica's WAL and the session's may be of
+            // different histories. Only the primary is sure to have the session's writes.
+            call.causal_fallback = true;
+            return Ok(call);
+        }
         let start = Instant::now();
         let reached =
             DB::wait_for_position(&replica.pool, pool.system_name(), &position, timeout).await;
