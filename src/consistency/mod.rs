@@ -160,6 +160,15 @@ impl<DB: Backend> Session<DB> {
         self.pool.begin().await
     }
 
+    /// Treats the session as if it had just written: its next read (or [`Session::token`])
+    /// captures the primary's current position, so reads are never older than anything
+    /// committed before this call. For a client whose token was lost, rejected, or issued by
+    /// another cluster: one position capture instead of a stale read. `SessionLayer` (feature
+    /// `tower`) does this for a request with an unusable token.
+    pub fn assume_written(&self) {
+        self.wrote();
+    }
+
     fn wrote(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.dirty = true;
