@@ -362,6 +362,45 @@ mod cluster {
         let r = http(addr, "GET", "/rejected", &[]).await;
         assert_eq!(r.body, "accepted");
 
+        // Two pools, two nested sessions (as two layers would nest them): each pool keeps its
+        // own session inside the inner scope.
+        let second = RoutingPool::builder(pool.primary_pool().clone())
+            .replica("replica1", pool.replica_pool("replica1").unwrap().clone())
+            .replica("replica2", pool.replica_pool("replica2").unwrap().clone())
+            .options(options())
+            .build()
+            .unwrap();
+        let cycle = async |p: &RoutingPool<DB>, i: i64| {
+            p.execute(AssertSqlSafe(format!(
+                "UPDATE {t} SET v = {i} WHERE id = 1"
+            )))
+            .await
+            .expect("write");
+            let fresh = format!("SELECT 1 FROM {t} WHERE id = 1 AND v >= {i}");
+            usize::from(
+                p.fetch_optional(AssertSqlSafe(fresh))
+                    .await
+                    .expect("read")
+                    .is_none(),
+            )
+        };
+        let stale = rwsplit::with_session(
+            pool.session(),
+            rwsplit::with_session(second.session(), async {
+                let mut stale = 0;
+                for i in 4_000_000..4_000_050_i64 {
+                    stale += cycle(&pool, 2 * i).await;
+                    stale += cycle(&second, 2 * i + 1).await;
+                }
+                stale
+            }),
+        )
+        .await;
+        assert_eq!(
+            stale, 0,
+            "stale reads through either pool in nested sessions"
+        );
+
         server.abort();
         let _ = pool.execute(AssertSqlSafe(format!("DROP TABLE {t}"))).await;
         pool.close().await;
