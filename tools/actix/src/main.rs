@@ -99,12 +99,13 @@ async fn get_item(
 async fn request(
     addr: std::net::SocketAddr,
     head: &str,
+    header: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let text = format!(
-        "{head} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        "{head} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{header}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(text.as_bytes()).await?;
@@ -156,14 +157,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let running = actix_web::rt::spawn(server);
-    let put = request(addr, "POST /items/1", "hello").await?;
-    let get = request(addr, "GET /items/1", "").await?;
-    let bad = request(
-        addr,
-        &format!("GET /items/1\r\n{TOKEN_HEADER}: not-a-token"),
-        "",
-    )
-    .await?;
+    let put = request(addr, "POST /items/1", "", "hello").await?;
+    let get = request(addr, "GET /items/1", "", "").await?;
+    let bad_token = format!("{TOKEN_HEADER}: not-a-token\r\n");
+    let bad = request(addr, "GET /items/1", &bad_token, "").await?;
     handle.stop(true).await;
     let _ = running.await;
     pool.close().await;
