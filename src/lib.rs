@@ -60,6 +60,7 @@
 
 mod backend;
 mod call;
+mod catch_up;
 mod checks;
 mod classify;
 mod consistency;
@@ -67,6 +68,8 @@ mod consistency;
 pub mod drift;
 mod error;
 mod executor;
+#[cfg(feature = "tower")]
+pub mod layer;
 mod options;
 mod pool;
 mod route;
@@ -84,6 +87,8 @@ pub use classify::{Analysis, CacheStats, Classifier, ClassifierOptions, Dialect}
 pub use consistency::{with_consistency, with_session, CausalToken, Position, Session, TokenKey};
 pub use error::{Error, Result};
 pub use executor::Hinted;
+#[cfg(feature = "tower")]
+pub use layer::{RejectedToken, SessionLayer, SessionService};
 pub use options::{Consistency, Fallback, PoolOptions};
 pub use pool::{RoutingPool, RoutingPoolBuilder};
 pub use route::{

@@ -49,6 +49,36 @@ struct SessionState {
 
 /// A causal session: an executor like the pool whose reads never return data older than its
 /// own writes. Cheap to clone; clones share the session.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("rwsplit-doc-session-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let pool = rwsplit::sqlite::open(dir.join("s.db"), 2).await?.build()?;
+/// sqlx::query("CREATE TABLE carts (id INTEGER PRIMARY KEY, n INTEGER)").execute(&pool).await?;
+/// sqlx::query("INSERT INTO carts VALUES (1, 0)").execute(&pool).await?;
+///
+/// // Request 1: a write through the session, then its token for the client (cookie, header).
+/// let session = pool.session();
+/// sqlx::query("UPDATE carts SET n = n + 1 WHERE id = 1").execute(&session).await?;
+/// let token = session.token().await?.to_string();
+///
+/// // Request 2, maybe in another process: resume, read; never older than request 1's write.
+/// let session = pool.resume(&token)?;
+/// let n: i64 = sqlx::query_scalar("SELECT n FROM carts WHERE id = 1").fetch_one(&session).await?;
+/// assert_eq!(n, 1);
+/// // Code that takes `&pool` gets the same guarantee inside `rwsplit::with_session`.
+/// let n: i64 = rwsplit::with_session(session, async {
+///     sqlx::query_scalar("SELECT n FROM carts WHERE id = 1").fetch_one(&pool).await
+/// })
+/// .await?;
+/// assert_eq!(n, 1);
+/// # pool.close().await;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Session<DB: Backend> {
     pool: RoutingPool<DB>,
     state: Arc<Mutex<SessionState>>,
@@ -218,6 +248,15 @@ impl<DB: Backend> Session<DB> {
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
         self.wrote();
         self.pool.begin().await
+    }
+
+    /// Treats the session as if it had just written: its next read (or [`Session::token`])
+    /// captures the primary's current position, so reads are never older than anything
+    /// committed before this call. For a client whose token was lost, rejected, or issued by
+    /// another cluster: one position capture instead of a stale read. `SessionLayer` (feature
+    /// `tower`) does this for a request with an unusable token.
+    pub fn assume_written(&self) {
+        self.wrote();
     }
 
     fn wrote(&self) {
