@@ -19,6 +19,7 @@ use std::time::Duration;
 /// | [`Error::NoEligibleReplica`] | `Io` | `NotConnected` |
 /// | [`Error::ReplicaTimeout`] | `Io` | `TimedOut` |
 /// | [`Error::CausalWaitTimeout`] | `Io` | `TimedOut` |
+/// | [`Error::ReplicaBehind`] | `Io` | `TimedOut` |
 /// | [`Error::Database`] | the sqlx error itself | |
 /// | any other (configuration, tokens) | `Configuration` | |
 ///
@@ -126,6 +127,16 @@ pub enum Error {
         replica: String,
     },
 
+    /// A replica did not reach the primary's position within the time given to
+    /// [`crate::RoutingPool::wait_for_replicas`].
+    #[error("replica `{replica}` did not catch up with the primary within {after:?}; check its replication (status()) or wait longer")]
+    ReplicaBehind {
+        /// The replica's name.
+        replica: String,
+        /// The time it was given.
+        after: Duration,
+    },
+
     /// A causal wait did not reach the required position in time.
     #[error("replica did not reach the session's position within {0:?}")]
     CausalWaitTimeout(Duration),
@@ -150,9 +161,9 @@ impl Error {
             e @ (Error::PrimaryUnavailable { .. }
             | Error::ReplicaDown { .. }
             | Error::NoEligibleReplica { .. }) => io(ErrorKind::NotConnected, e),
-            e @ (Error::ReplicaTimeout { .. } | Error::CausalWaitTimeout(_)) => {
-                io(ErrorKind::TimedOut, e)
-            }
+            e @ (Error::ReplicaTimeout { .. }
+            | Error::CausalWaitTimeout(_)
+            | Error::ReplicaBehind { .. }) => io(ErrorKind::TimedOut, e),
             other => sqlx::Error::Configuration(Box::new(other)),
         }
     }
@@ -197,6 +208,13 @@ mod tests {
             ),
             (
                 Error::CausalWaitTimeout(Duration::from_millis(200)),
+                Some(ErrorKind::TimedOut),
+            ),
+            (
+                Error::ReplicaBehind {
+                    replica: "r1".into(),
+                    after: Duration::from_secs(1),
+                },
                 Some(ErrorKind::TimedOut),
             ),
             (Error::MalformedToken("empty"), None),

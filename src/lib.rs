@@ -66,7 +66,8 @@
 //                  state, and the inputs of the plan)
 // execution        call (the hand-written call future and its retry policy)
 // scopes           consistency (sessions), transaction
-// surface          executor, pool, checks, sqlite; drift (beside, on backend only)
+// surface          executor, pool, checks, catch_up, sqlite, layer; drift (beside, on
+//                  backend only)
 mod error;
 mod options;
 mod position;
@@ -88,10 +89,13 @@ mod call;
 mod consistency;
 mod transaction;
 
+mod catch_up;
 mod checks;
 #[cfg(any(feature = "mysql", feature = "postgres"))]
 pub mod drift;
 mod executor;
+#[cfg(feature = "tower")]
+pub mod layer;
 mod pool;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -102,6 +106,8 @@ pub use classify::{Analysis, CacheStats, Classifier, ClassifierOptions, Dialect}
 pub use consistency::{with_consistency, with_session, Session};
 pub use error::{Error, Result};
 pub use executor::Hinted;
+#[cfg(feature = "tower")]
+pub use layer::{RejectedToken, SessionLayer, SessionService};
 pub use options::{Consistency, Fallback, PoolOptions, QueryText};
 pub use pool::RoutingPoolBuilder;
 pub use position::{CausalToken, Position, TokenKey};

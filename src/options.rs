@@ -26,7 +26,9 @@ pub enum Consistency {
     ReadYourWrites,
     /// The primary.
     Strong,
-    /// A replica at most this far behind, measured by the lag monitor; else the fallback.
+    /// A replica at most this far behind, else the fallback: checked when the read is routed
+    /// against an upper bound on the replica's staleness (the bound its last probe found plus
+    /// the time since), so a read never returns data older than this while the monitor runs.
     BoundedStaleness(Duration),
 }
 
@@ -51,8 +53,11 @@ pub struct PoolOptions {
     pub monitor_interval: Duration,
     /// Bound on one probe; a server that does not answer in time is unhealthy. Default 2 s.
     pub probe_timeout: Duration,
-    /// Replicas further behind than this are skipped. Default 30 s, a bound most applications
-    /// accept for background reads; tighten it, or use `Consistency::BoundedStaleness` per call.
+    /// Replicas further behind than this are skipped: checked when the read is routed against
+    /// an upper bound on the replica's staleness (the lag its last probe found, plus the
+    /// server's rounding, plus the time since that probe). Default 30 s, a bound most
+    /// applications accept for background reads; tighten it, or use
+    /// `Consistency::BoundedStaleness` per call.
     pub max_replica_lag: Duration,
     /// A replica excluded for lag comes back only once its lag is below this fraction of the
     /// bound, so a replica hovering at the bound does not flap. Default 0.8.
@@ -72,18 +77,26 @@ pub struct PoolOptions {
     /// refused here by `build()`: it needs to know whose writes, so it comes from a session,
     /// [`crate::with_session`], or a [`crate::with_consistency`] scope.
     pub consistency: Consistency,
-    /// Bound on a causal wait on a replica before the read goes to the primary. Default 200 ms.
+    /// Bound on a causal wait on a replica before the read goes to the primary. A replica whose
+    /// lag at its last probe exceeds it is not waited on: when every eligible replica lags that
+    /// much, the read goes to the primary at once. Default 200 ms.
     pub causal_wait_timeout: Duration,
     /// Optional heartbeat table for sub-second lag (pt-heartbeat style): the monitor updates a
-    /// timestamp row on the primary each interval and replicas report `now - ts`. Default none.
+    /// timestamp row on the primary each interval and replicas report `now - ts` (an upper
+    /// bound on their staleness, up to one interval coarse, assuming synchronized clocks).
+    /// Default none.
     pub heartbeat_table: Option<String>,
     /// Read-your-writes by time instead of position, the weaker mode for servers without
     /// GTIDs: a session reads from the primary for this long after each write. Default `None`
     /// (exact, position-based).
     pub causal_window: Option<Duration>,
     /// Identifies the cluster in causal tokens, so a token is only accepted by pools of the same
-    /// cluster. Default `None`: derived from the backend and the primary's host, port and
-    /// database, which is right when every service uses the same primary address.
+    /// cluster. Default `None`: derived from the cluster itself, never from an address, so
+    /// tokens survive the primary moving (a switchover, a new DNS name or port): PostgreSQL's
+    /// `system_identifier` (shared by the primary and its standbys, kept by a promotion);
+    /// on MySQL and MariaDB, which have no identity of the replication set that survives a
+    /// switchover, the database name, so set a name to keep apart clusters that use the same
+    /// database name.
     pub cluster_name: Option<String>,
     /// Authenticates causal tokens: [`crate::Session::token`] signs them, and
     /// [`crate::RoutingPool::resume`] and [`crate::Session::merge`] refuse a token that is

@@ -170,18 +170,17 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
         } else {
             None
         };
+        // Never from an address: a token must survive the primary moving.
         let cluster = match &self.options.cluster_name {
-            Some(name) => cluster_id(&[name]),
-            None => {
-                let info = &topology.primary_info;
-                let port = info.port.map(|p| p.to_string()).unwrap_or_default();
-                let db = info.namespace.clone().unwrap_or_default();
-                cluster_id(&[DB::NAME, &info.address, &port, &db])
-            }
+            Some(name) => Some(cluster_id(&[name])),
+            None => DB::static_cluster_identity(&topology.primary_info)
+                .map(|identity| cluster_id(&[DB::NAME, &identity])),
         };
+        if let Some(cluster) = cluster {
+            let _ = topology.cluster.set(cluster);
+        }
         Ok(RoutingPool(Arc::new(Inner {
             topology,
-            cluster,
             metrics,
             classifier,
             force_primary: AtomicBool::new(false),

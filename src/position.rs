@@ -24,8 +24,19 @@ pub enum Position {
     MariaDb(BTreeMap<u32, (u32, u64)>),
     /// A MySQL GTID set (`uuid:1-42,...`), compared by the server itself.
     MySql(String),
-    /// A PostgreSQL WAL location.
+    /// A PostgreSQL WAL location, without its timeline (tokens of earlier versions, and
+    /// standbys whose timeline is not known): never compared with a [`Position::PgLsn`].
     Lsn(u64),
+    /// A PostgreSQL WAL location on a timeline. Locations compare only on the same timeline:
+    /// after a promotion, a standby still on the old timeline can be past a location of the
+    /// new one without having its writes, so such a read goes to the primary.
+    PgLsn {
+        /// The timeline (`pg_walfile_name`'s first 8 hex digits on the primary; the WAL
+        /// receiver's `received_tli` on a standby).
+        timeline: u32,
+        /// The WAL location.
+        lsn: u64,
+    },
 }
 
 impl Position {
@@ -64,7 +75,21 @@ impl Position {
                 .collect::<Vec<_>>()
                 .join(","),
             Position::MySql(set) => set.clone(),
-            Position::Lsn(lsn) => format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF),
+            Position::Lsn(lsn) | Position::PgLsn { lsn, .. } => {
+                format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+            }
+        }
+    }
+
+    /// Can these two positions not be compared, by this process or by the server? (PostgreSQL
+    /// locations on different or unknown timelines.) A causal read then goes to the primary:
+    /// waiting on the replica would compare WAL locations of different histories.
+    pub(crate) fn incomparable(&self, other: &Position) -> bool {
+        match (self, other) {
+            (Position::PgLsn { timeline: a, .. }, Position::PgLsn { timeline: b, .. }) => a != b,
+            (Position::Lsn(_), Position::PgLsn { .. })
+            | (Position::PgLsn { .. }, Position::Lsn(_)) => true,
+            _ => false,
         }
     }
 
@@ -77,6 +102,16 @@ impl Position {
                     .all(|(domain, (_, seq))| have.get(domain).is_some_and(|(_, s)| s >= seq)),
             ),
             (Position::Lsn(have), Position::Lsn(need)) => Some(have >= need),
+            (
+                Position::PgLsn {
+                    timeline: a,
+                    lsn: have,
+                },
+                Position::PgLsn {
+                    timeline: b,
+                    lsn: need,
+                },
+            ) if a == b => Some(have >= need),
             _ => None,
         }
     }
@@ -87,6 +122,9 @@ impl Position {
         match self {
             Position::MariaDb(map) => Some(map.values().map(|(_, seq)| u128::from(*seq)).sum()),
             Position::Lsn(lsn) => Some(u128::from(*lsn)),
+            Position::PgLsn { timeline, lsn } => {
+                Some((u128::from(*timeline) << 64) | u128::from(*lsn))
+            }
             Position::MySql(_) => None,
         }
     }
@@ -105,6 +143,20 @@ impl Position {
                 Position::MariaDb(out)
             }
             (Position::Lsn(a), Position::Lsn(b)) => Position::Lsn(*a.max(b)),
+            // A later timeline continues the history of an earlier one.
+            (
+                Position::PgLsn {
+                    timeline: a,
+                    lsn: x,
+                },
+                Position::PgLsn {
+                    timeline: b,
+                    lsn: y,
+                },
+            ) => {
+                let (timeline, lsn) = (*a, *x).max((*b, *y));
+                Position::PgLsn { timeline, lsn }
+            }
             (Position::MySql(a), Position::MySql(b)) if a.is_empty() => Position::MySql(b.clone()),
             (Position::MySql(a), Position::MySql(b)) if b.is_empty() || a == b => {
                 Position::MySql(a.clone())
@@ -199,8 +251,8 @@ pub struct CausalToken {
 }
 
 impl CausalToken {
-    /// The cluster id (a hash of the backend and the primary's address, or the configured
-    /// cluster name).
+    /// The cluster id (a hash of the configured cluster name, or of the backend and the
+    /// cluster's identity: see [`crate::RoutingPool::cluster_id`]).
     pub fn cluster(&self) -> u64 {
         self.cluster
     }
@@ -288,6 +340,11 @@ impl CausalToken {
                 out.push(3);
                 out.extend_from_slice(&lsn.to_be_bytes());
             }
+            Some(Position::PgLsn { timeline, lsn }) => {
+                out.push(4);
+                out.extend_from_slice(&timeline.to_be_bytes());
+                out.extend_from_slice(&lsn.to_be_bytes());
+            }
         }
         out
     }
@@ -346,6 +403,17 @@ impl CausalToken {
                     return Err(bad("trailing data"));
                 }
                 Some(Position::Lsn(u64::from_be_bytes(lsn)))
+            }
+            4 => {
+                let (timeline, rest) = take::<4>(rest).ok_or(bad("truncated"))?;
+                let (lsn, rest) = take::<8>(rest).ok_or(bad("truncated"))?;
+                if !rest.is_empty() {
+                    return Err(bad("trailing data"));
+                }
+                Some(Position::PgLsn {
+                    timeline: u32::from_be_bytes(timeline),
+                    lsn: u64::from_be_bytes(lsn),
+                })
             }
             _ => return Err(bad("unknown position kind")),
         };
@@ -450,6 +518,28 @@ mod tests {
         assert_eq!(Position::parse_mariadb(""), None);
         assert_eq!(Position::parse_mariadb("0-1"), None);
         assert_eq!(Position::parse_mariadb("x-1-2"), None);
+    }
+
+    #[test]
+    fn lsns_compare_only_on_one_timeline() {
+        let at = |timeline, lsn| Position::PgLsn { timeline, lsn };
+        assert_eq!(at(2, 10).covers(&at(2, 9)), Some(true));
+        assert_eq!(at(2, 8).covers(&at(2, 9)), Some(false));
+        // A standby still on timeline 1 past a location of timeline 2 lacks its writes.
+        assert_eq!(at(1, 100).covers(&at(2, 9)), None);
+        assert!(at(1, 100).incomparable(&at(2, 9)));
+        assert!(Position::Lsn(100).incomparable(&at(2, 9)), "no timeline");
+        assert_eq!(Position::Lsn(100).covers(&at(2, 9)), None);
+        assert!(!at(2, 1).incomparable(&at(2, 9)));
+        assert_eq!(at(1, 100).merge(&at(2, 9)), at(2, 9), "the later timeline");
+        assert_eq!(at(2, 9).merge(&at(2, 12)), at(2, 12));
+        assert_eq!(at(2, 9).server_text(), "0/9");
+        let token = CausalToken {
+            cluster: 7,
+            position: Some(at(3, 0x16B3748)),
+            tag: None,
+        };
+        assert_eq!(token.to_string().parse::<CausalToken>().unwrap(), token);
     }
 
     #[test]

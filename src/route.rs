@@ -277,6 +277,8 @@ labeled! {
         ForcedToPrimary = "forced_to_primary",
         /// A causal read's wait for a replica timed out.
         CausalWaitTimeout = "causal_wait_timeout",
+        /// Every eligible replica lagged more than `causal_wait_timeout`: no wait.
+        CausalLag = "causal_lag",
     }
 }
 

@@ -29,13 +29,42 @@ use crate::volatility::FunctionCatalog;
 /// One pool over a primary and its read replicas. Implements [`sqlx::Executor`] for
 /// `&RoutingPool`, so `sqlx::query(..).fetch_all(&pool)` routes each statement: provable pure
 /// reads to a replica, everything else to the primary. Cheap to clone.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("rwsplit-doc-pool-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// use rwsplit::{Reason, RoutingPool, Target};
+/// use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+///
+/// // The sqlx pools the application already has: here a SQLite writer and a read-only reader
+/// // on one file (`rwsplit::sqlite::open` does this in one call). With MySQL or PostgreSQL,
+/// // the primary's pool and one pool per replica.
+/// let file = SqliteConnectOptions::new().filename(dir.join("app.db")).create_if_missing(true);
+/// let primary = SqlitePoolOptions::new().max_connections(1).connect_with(file.clone()).await?;
+/// sqlx::query("PRAGMA journal_mode = WAL").execute(&primary).await?;
+/// let reader = SqlitePoolOptions::new().connect_with(file.read_only(true)).await?;
+/// let pool = RoutingPool::builder(primary).replica("reader", reader).build()?;
+///
+/// sqlx::query("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)").execute(&pool).await?; // primary
+/// sqlx::query("INSERT INTO users (name) VALUES ('ada')").execute(&pool).await?;                // primary
+/// let name: String = sqlx::query_scalar("SELECT name FROM users").fetch_one(&pool).await?;   // replica
+/// assert_eq!(name, "ada");
+/// // Why a statement goes where it goes, without running it:
+/// let decision = pool.explain("SELECT name FROM users");
+/// assert_eq!((decision.target, decision.reason), (Target::Replica, Reason::PureRead));
+/// assert_eq!(pool.explain("SELECT name FROM users FOR UPDATE").target, Target::Primary);
+/// # pool.close().await;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct RoutingPool<DB: Backend>(pub(crate) Arc<Inner<DB>>);
 
 /// The state every handle of one pool shares.
 pub(crate) struct Inner<DB: Backend> {
     pub topology: Arc<Topology<DB>>,
-    /// Carried in causal tokens: see `PoolOptions::cluster_name`.
-    pub cluster: u64,
     pub metrics: Option<Metrics>,
     pub classifier: Classifier,
     pub force_primary: AtomicBool,
@@ -62,6 +91,9 @@ pub(crate) struct Call {
     pub pin: Option<usize>,
     /// The causal wait timed out (or the time window is open): read from the primary.
     pub causal_fallback: bool,
+    /// The causal read went to the primary without waiting: every eligible replica lagged
+    /// more than `causal_wait_timeout`.
+    pub causal_lag: bool,
     /// How long the causal wait took.
     pub causal_wait: Option<std::time::Duration>,
     /// A replica refused this statement as a write: run it on the primary.

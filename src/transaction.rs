@@ -23,6 +23,29 @@ use crate::router::RoutingPool;
 use crate::telemetry::{self, span};
 
 /// A transaction on the primary. Dropped without `commit`, it rolls back (sqlx's behaviour).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("rwsplit-doc-tx-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let pool = rwsplit::sqlite::open(dir.join("tx.db"), 2).await?.build()?;
+/// sqlx::query("CREATE TABLE t (v INTEGER)").execute(&pool).await?;
+///
+/// // Each statement is a span under one TRANSACTION span (with a tracing subscriber).
+/// let mut tx = pool.begin_traced().await?;
+/// sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await?;
+/// let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&mut *tx).await?;
+/// assert_eq!(n, 1);
+/// // Code typed with sqlx's transaction takes it, and gives it back.
+/// let sqlx_tx: sqlx::Transaction<'static, sqlx::Sqlite> = tx.into_sqlx();
+/// let tx = rwsplit::Transaction::from_sqlx(sqlx_tx, &pool);
+/// tx.commit().await?;
+/// # pool.close().await;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Transaction<DB: Backend> {
     conn: InTransaction<DB>,
 }

@@ -62,8 +62,15 @@ pub struct ReplicaProbe {
     pub receiving: bool,
     /// The thread (or startup process) that applies changes runs.
     pub applying: bool,
-    /// Replication lag, if the server reports one.
+    /// Replication lag when the probe ran, if the server reports one: an upper bound on how
+    /// far the replica's data is behind the primary's, up to `lag_rounding`. Zero when the
+    /// replica has applied everything it received (the time a commit takes to reach it, under
+    /// a millisecond on a LAN, is not counted: a heartbeat table counts it).
     pub lag: Option<Duration>,
+    /// How far the true lag may exceed `lag` because the server rounds it: 1 s for the
+    /// whole-second `Seconds_Behind_Master` of MySQL/MariaDB (a reported N means up to N + 1
+    /// s), zero for PostgreSQL's timestamps and for a heartbeat.
+    pub lag_rounding: Duration,
     /// The position the replica has applied, if the server reports one.
     pub position: Option<Position>,
 }
@@ -139,6 +146,9 @@ pub struct PrimaryProbe {
     pub writable: bool,
     /// The `db.system.name` the server's version reveals (`mariadb` vs `mysql`), if any.
     pub system: Option<&'static str>,
+    /// The cluster's own identity, for backends that learn it from the server (see
+    /// [`Backend::cluster_identity`]).
+    pub cluster: Option<String>,
 }
 
 /// How a wait for a replication position ended ([`Backend::wait_on`]).
@@ -273,6 +283,26 @@ pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
     fn detect_system<'a>(
         _pool: &'a Pool<Self>,
     ) -> BoxFuture<'a, Result<Option<&'static str>, sqlx::Error>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// The identity of the cluster a pool serves, known without asking a server, from which
+    /// the default cluster id in causal tokens is derived (`PoolOptions::cluster_name`
+    /// replaces it). Never an address: a token must survive the primary moving. `None` when
+    /// the server is asked instead ([`Backend::cluster_identity`]). Default: the database
+    /// name (MySQL and MariaDB have no identity of the replication set that survives a
+    /// switchover: `server_uuid` and `server_id` belong to one server, GTID domain ids are
+    /// configuration).
+    fn static_cluster_identity(info: &ServerInfo) -> Option<String> {
+        Some(info.namespace.clone().unwrap_or_default())
+    }
+
+    /// Asks the primary for the identity of its cluster, when
+    /// [`Backend::static_cluster_identity`] has none (PostgreSQL's `system_identifier`, shared
+    /// by the primary and every standby, kept across switchovers and failovers).
+    fn cluster_identity<'a>(
+        _conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>> {
         Box::pin(async { Ok(None) })
     }
 

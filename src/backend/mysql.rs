@@ -60,8 +60,23 @@ impl Backend for MySql {
                 probe.applying = text(&row, &["Replica_SQL_Running", "Slave_SQL_Running"])
                     .as_deref()
                     == Some("Yes");
+                // Whole seconds, truncated on both clocks: a reported N means up to N + 1 s.
                 probe.lag = number(&row, &["Seconds_Behind_Source", "Seconds_Behind_Master"])
                     .map(|s| Duration::from_secs(s.max(0) as u64));
+                probe.lag_rounding = Duration::from_secs(1);
+                // MariaDB: applied everything received (read after the applied position, so
+                // equal means caught up when the status was read): nothing to round.
+                let received = text(&row, &["Gtid_IO_Pos"]).and_then(|t| position(true, &t));
+                let caught_up = match (&probe.position, &received) {
+                    (Some(applied), Some(received)) if is_mariadb(&version) => {
+                        applied.covers(received) == Some(true)
+                    }
+                    _ => false,
+                };
+                if caught_up && probe.lag.is_some() {
+                    probe.lag = Some(Duration::ZERO);
+                    probe.lag_rounding = Duration::ZERO;
+                }
             }
             if let (Some(table), true) = (heartbeat, probe.applying) {
                 let sql = format!(
@@ -75,6 +90,7 @@ impl Backend for MySql {
                     .await;
                 if let Ok(Some(us)) = us {
                     probe.lag = Some(Duration::from_micros(us.max(0) as u64));
+                    probe.lag_rounding = Duration::ZERO;
                 }
             }
             Ok(probe)
@@ -185,7 +201,9 @@ impl Backend for MySql {
             let sql = match position {
                 Position::MariaDb(_) => "SELECT CAST(MASTER_GTID_WAIT(?, ?) AS SIGNED)",
                 Position::MySql(_) => "SELECT CAST(WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS SIGNED)",
-                Position::Lsn(_) => return Ok(Waited::Unable("not a GTID position")),
+                Position::Lsn(_) | Position::PgLsn { .. } => {
+                    return Ok(Waited::Unable("not a GTID position"))
+                }
             };
             // The timeout goes in fractional seconds, which both servers honour: MariaDB's
             // MASTER_GTID_WAIT documents it, and MySQL 8 reads WAIT_FOR_EXECUTED_GTID_SET's
@@ -239,6 +257,7 @@ impl Backend for MySql {
             Ok(PrimaryProbe {
                 writable: read_only == 0,
                 system: Some(system),
+                cluster: None,
             })
         }
         .boxed()

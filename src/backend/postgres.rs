@@ -27,10 +27,24 @@ const REPLICA_PROBE: &str = "SELECT \
       WHEN NOT pg_is_in_recovery() THEN NULL \
       WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
       ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 \
-    END AS lag_seconds,     pg_last_wal_replay_lsn()::text AS applied";
+    END AS lag_seconds, \
+    pg_last_wal_replay_lsn()::text AS applied, \
+    (SELECT received_tli FROM pg_stat_wal_receiver)::int8 AS timeline";
 
-/// How often a standby's replay position is polled while waiting for a position.
-const POLL: Duration = Duration::from_millis(2);
+/// The primary's role and its cluster's identity, in one round trip.
+const PRIMARY_PROBE: &str = "SELECT pg_is_in_recovery(), \
+    (SELECT system_identifier::text FROM pg_control_system())";
+
+/// `position` (an LSN) on `timeline`, when known.
+fn on_timeline(position: Position, timeline: Option<u32>) -> Position {
+    match (position, timeline) {
+        (Position::Lsn(lsn), Some(timeline)) => Position::PgLsn { timeline, lsn },
+        (position, _) => position,
+    }
+}
+
+/// The longest pause between two polls of a causal wait.
+const MAX_POLL_PAUSE: Duration = Duration::from_millis(16);
 
 impl Sealed for Postgres {}
 
@@ -46,19 +60,26 @@ impl Backend for Postgres {
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ReplicaProbe, sqlx::Error>> {
         async move {
-            let (writable, receiving, applying, lag, applied): (
+            let (writable, receiving, applying, lag, applied, timeline): (
                 bool,
                 bool,
                 bool,
                 Option<f64>,
                 Option<String>,
+                Option<i64>,
             ) = sqlx::query_as(REPLICA_PROBE).fetch_one(&mut *conn).await?;
+            // Without a known timeline (no WAL receiver), the position compares with nothing a
+            // session captured: its causal reads go to the primary.
+            let timeline = timeline.and_then(|t| u32::try_from(t).ok());
+            let position = applied.as_deref().and_then(Position::parse_lsn);
             let mut probe = ReplicaProbe {
                 writable,
                 receiving,
                 applying,
-                lag: lag.map(Duration::from_secs_f64),
-                position: applied.as_deref().and_then(Position::parse_lsn),
+                // Microsecond timestamps: no rounding to add.
+                lag: lag.and_then(|s| Duration::try_from_secs_f64(s).ok()),
+                lag_rounding: Duration::ZERO,
+                position: position.map(|p| on_timeline(p, timeline)),
             };
             if let (Some(table), true) = (heartbeat, applying) {
                 // A lock on the heartbeat table replayed from the primary must not hold the
@@ -129,10 +150,15 @@ impl Backend for Postgres {
             // The insert location, not the write location: with asynchronous commit the commit
             // record may still sit in WAL buffers, before `pg_current_wal_lsn()` (the WAL
             // writer flushes and streams it within wal_writer_delay).
-            let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
-                .fetch_one(&mut *conn)
-                .await?;
-            Ok(Position::parse_lsn(&lsn))
+            let (lsn, file): (String, String) = sqlx::query_as(
+                "SELECT l::text, pg_walfile_name(l) \
+                 FROM (SELECT pg_current_wal_insert_lsn() AS l) AS now",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            // A WAL file name starts with its timeline, 8 hex digits.
+            let timeline = file.get(..8).and_then(|t| u32::from_str_radix(t, 16).ok());
+            Ok(Position::parse_lsn(&lsn).map(|p| on_timeline(p, timeline)))
         }
         .boxed()
     }
@@ -146,24 +172,57 @@ impl Backend for Postgres {
         async move {
             let deadline = tokio::time::Instant::now() + timeout;
             let target = position.server_text();
+            // Only a standby on the position's timeline can reach it.
+            let timeline = match position {
+                Position::PgLsn { timeline, .. } => i64::from(*timeline),
+                _ => return Ok(Waited::Unable("the position has no PostgreSQL timeline")),
+            };
+            // PostgreSQL 15-17 have no server-side wait for an LSN: poll, backing off
+            // exponentially from 1 ms to 16 ms (a 200 ms budget takes at most 17 polls).
+            let mut pause = Duration::from_millis(1);
             loop {
-                let reached: Option<bool> =
-                    sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn")
-                        .bind(&target)
-                        .fetch_one(&mut *conn)
-                        .await?;
+                // NULL only on a server that is not a standby (no replay location); a standby
+                // on another (or no known) timeline answers false until the wait runs out.
+                let reached: Option<bool> = sqlx::query_scalar(
+                    "SELECT CASE WHEN pg_last_wal_replay_lsn() IS NULL THEN NULL \
+                     ELSE pg_last_wal_replay_lsn() >= $1::pg_lsn \
+                     AND coalesce((SELECT received_tli FROM pg_stat_wal_receiver) = $2, false) END",
+                )
+                .bind(&target)
+                .bind(timeline)
+                .fetch_one(&mut *conn)
+                .await?;
                 match reached {
                     Some(true) => return Ok(Waited::Reached),
                     None => {
                         let why = "the server is not a standby (pg_last_wal_replay_lsn() is NULL)";
                         return Ok(Waited::Unable(why));
                     }
-                    Some(false) if tokio::time::Instant::now() >= deadline => {
-                        return Ok(Waited::TimedOut)
-                    }
-                    Some(false) => tokio::time::sleep(POLL).await,
+                    Some(false) => {}
                 }
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Ok(Waited::TimedOut);
+                }
+                tokio::time::sleep(pause.min(deadline - now)).await;
+                pause = (pause * 2).min(MAX_POLL_PAUSE);
             }
+        }
+        .boxed()
+    }
+
+    /// The cluster is identified by `system_identifier`, never by an address.
+    fn static_cluster_identity(_info: &super::ServerInfo) -> Option<String> {
+        None
+    }
+
+    fn cluster_identity<'a>(
+        conn: &'a mut sqlx::PgConnection,
+    ) -> BoxFuture<'a, Result<Option<String>, sqlx::Error>> {
+        async move {
+            sqlx::query_scalar("SELECT system_identifier::text FROM pg_control_system()")
+                .fetch_optional(&mut *conn)
+                .await
         }
         .boxed()
     }
@@ -190,9 +249,8 @@ impl Backend for Postgres {
         heartbeat: Option<&'a str>,
     ) -> BoxFuture<'a, Result<PrimaryProbe, sqlx::Error>> {
         async move {
-            let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-                .fetch_one(&mut *conn)
-                .await?;
+            let (in_recovery, cluster): (bool, Option<String>) =
+                sqlx::query_as(PRIMARY_PROBE).fetch_one(&mut *conn).await?;
             if let (Some(table), false) = (heartbeat, in_recovery) {
                 // The server answered: that is the probe. The beat is best effort, and must not
                 // wait behind an application's lock on the heartbeat table (a lock there is not
@@ -208,6 +266,7 @@ impl Backend for Postgres {
             Ok(PrimaryProbe {
                 writable: !in_recovery,
                 system: None,
+                cluster,
             })
         }
         .boxed()

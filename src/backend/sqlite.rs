@@ -53,6 +53,7 @@ impl Backend for Sqlite {
                 receiving: true,
                 applying: true,
                 lag: Some(Duration::ZERO),
+                lag_rounding: Duration::ZERO,
                 position: None,
             })
         })
@@ -101,6 +102,7 @@ impl Backend for Sqlite {
             Ok(super::PrimaryProbe {
                 writable: true,
                 system: None,
+                cluster: None,
             })
         })
     }

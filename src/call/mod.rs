@@ -87,7 +87,12 @@ impl<DB: Backend> RoutingPool<DB> {
             span.record("rwsplit.causal_wait_ms", wait.as_secs_f64() * 1000.0);
         }
         if call.causal_fallback {
-            span.record("rwsplit.fallback", "causal_wait_timeout");
+            let cause = if call.causal_lag {
+                "causal_lag"
+            } else {
+                "causal_wait_timeout"
+            };
+            span.record("rwsplit.fallback", cause);
         }
         let classifier = &self.0.classifier;
         span::record_call(

@@ -15,9 +15,12 @@ use crate::router::RoutingPool;
 
 use super::Session;
 
+/// A session of some pool, by the pool's identity (see `key`).
+type Entry = (usize, Arc<dyn Any + Send + Sync>);
+
 /// The sessions of one ambient scope, by pool.
 struct Ambient {
-    sessions: Mutex<Vec<(usize, Arc<dyn Any + Send + Sync>)>>,
+    sessions: Mutex<Vec<Entry>>,
     /// A `ReadYourWrites` scope: a pool used inside gets a session of its own.
     open_any: bool,
 }
@@ -61,11 +64,27 @@ fn key<DB: Backend>(pool: &RoutingPool<DB>) -> usize {
 /// # }
 /// ```
 pub async fn with_session<DB: Backend, F: Future>(session: Session<DB>, fut: F) -> F::Output {
+    let k = key(&session.pool);
+    let (mut sessions, open_any) = inherited();
+    sessions.retain(|(p, _)| *p != k);
+    sessions.push((k, Arc::new(session) as _));
     let ambient = Ambient {
-        sessions: Mutex::new(vec![(key(&session.pool), Arc::new(session) as _)]),
-        open_any: false,
+        sessions: Mutex::new(sessions),
+        open_any,
     };
     AMBIENT.scope(ambient, fut).await
+}
+
+/// The enclosing scope's sessions (shared, not copied: a session is a handle) and whether it
+/// opens sessions for other pools, so that a nested scope for one pool keeps the sessions the
+/// outer scopes set for the others (two `SessionLayer`s over two pools, for example).
+fn inherited() -> (Vec<Entry>, bool) {
+    AMBIENT
+        .try_with(|a| {
+            let sessions = a.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+            (sessions, a.open_any)
+        })
+        .unwrap_or_default()
 }
 
 /// Runs `fut` with a consistency level for every read it executes through a
@@ -80,7 +99,7 @@ pub async fn with_consistency<F: Future>(consistency: Consistency, fut: F) -> F:
     let fut = crate::route::consistency_scope(consistency, fut);
     if consistency == Consistency::ReadYourWrites {
         let ambient = Ambient {
-            sessions: Mutex::new(Vec::new()),
+            sessions: Mutex::new(inherited().0),
             open_any: true,
         };
         AMBIENT.scope(ambient, fut).await

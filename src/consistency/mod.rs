@@ -6,8 +6,10 @@
 //! position (one round trip, on the primary, only in a session). A read then goes to a replica
 //! the monitor already saw at or past that position, or waits on one replica with the server's
 //! own primitive (`MASTER_GTID_WAIT`, `WAIT_FOR_EXECUTED_GTID_SET`, or polling
-//! `pg_last_wal_replay_lsn()`), bounded by `causal_wait_timeout`; on timeout it reads from the
-//! primary. A session with no writes reads from replicas like the pool does.
+//! `pg_last_wal_replay_lsn()` with exponential backoff), bounded by `causal_wait_timeout`; on
+//! timeout it reads from the primary. A replica that lagged more than `causal_wait_timeout` at
+//! its last probe is not waited on: when every eligible replica does, the read goes to the
+//! primary at once. A session with no writes reads from replicas like the pool does.
 //!
 //! Layer: scopes (above `call` and `router`; below `executor` and `pool`).
 
@@ -30,10 +32,10 @@ use crate::call::{error_stream, Owned, Step};
 use crate::classify::Analysis;
 use crate::error::Error;
 use crate::options::Consistency;
-use crate::position::{CausalToken, Position};
+use crate::position::{cluster_id, CausalToken, Position};
 use crate::route::{Target, Verdict};
 use crate::router::{Call, Routed, RoutingPool};
-use crate::telemetry::FallbackCause;
+use crate::telemetry::{CausalOutcome, FallbackCause};
 use crate::topology::LagBound;
 
 #[derive(Debug, Default)]
@@ -42,10 +44,44 @@ struct SessionState {
     /// Written since the position was last captured.
     dirty: bool,
     last_write: Option<Instant>,
+    /// The cluster of a token accepted before this pool knew its own (PostgreSQL, before the
+    /// primary told its `system_identifier`): checked before the position is used or passed
+    /// on.
+    unverified: Option<u64>,
 }
 
 /// A causal session: an executor like the pool whose reads never return data older than its
 /// own writes. Cheap to clone; clones share the session.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("rwsplit-doc-session-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let pool = rwsplit::sqlite::open(dir.join("s.db"), 2).await?.build()?;
+/// sqlx::query("CREATE TABLE carts (id INTEGER PRIMARY KEY, n INTEGER)").execute(&pool).await?;
+/// sqlx::query("INSERT INTO carts VALUES (1, 0)").execute(&pool).await?;
+///
+/// // Request 1: a write through the session, then its token for the client (cookie, header).
+/// let session = pool.session();
+/// sqlx::query("UPDATE carts SET n = n + 1 WHERE id = 1").execute(&session).await?;
+/// let token = session.token().await?.to_string();
+///
+/// // Request 2, maybe in another process: resume, read; never older than request 1's write.
+/// let session = pool.resume(&token)?;
+/// let n: i64 = sqlx::query_scalar("SELECT n FROM carts WHERE id = 1").fetch_one(&session).await?;
+/// assert_eq!(n, 1);
+/// // Code that takes `&pool` gets the same guarantee inside `rwsplit::with_session`.
+/// let n: i64 = rwsplit::with_session(session, async {
+///     sqlx::query_scalar("SELECT n FROM carts WHERE id = 1").fetch_one(&pool).await
+/// })
+/// .await?;
+/// assert_eq!(n, 1);
+/// # pool.close().await;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Session<DB: Backend> {
     pool: RoutingPool<DB>,
     state: Arc<Mutex<SessionState>>,
@@ -81,7 +117,10 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Continues a session from a token produced by [`Session::token`] in this or another
     /// process. A malformed token or one from another cluster is an error, never a silent
-    /// stale read.
+    /// stale read. A PostgreSQL pool without `cluster_name` knows its cluster once the primary
+    /// has told its `system_identifier` (at the monitor's first probe, or the first token it
+    /// issues); a token resumed before that is checked when the session first uses its
+    /// position, and a foreign one fails that read with [`Error::ForeignToken`].
     pub fn resume(&self, token: &str) -> Result<Session<DB>, Error> {
         let token: CausalToken = token.parse()?;
         self.resume_token(&token)
@@ -89,32 +128,55 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Like [`RoutingPool::resume`], from a parsed token.
     pub fn resume_token(&self, token: &CausalToken) -> Result<Session<DB>, Error> {
-        self.accept(token)?;
+        let unverified = self.accept(token)?;
         let session = self.session();
         if let Ok(mut s) = session.state.lock() {
             s.position = token.position.clone();
+            s.unverified = unverified;
         }
         Ok(session)
     }
 
     /// Checks that a token may be used here: its cluster is this pool's and, with a
-    /// `token_key`, its signature is right.
-    pub(crate) fn accept(&self, token: &CausalToken) -> Result<(), Error> {
+    /// `token_key`, its signature is right. `Ok(Some(cluster))` when this pool does not know
+    /// its own cluster yet: the caller checks it later ([`Session`]'s `verify`).
+    pub(crate) fn accept(&self, token: &CausalToken) -> Result<Option<u64>, Error> {
         if let Some(key) = &self.0.options.token_key {
             token.authenticate(key)?;
         }
-        if token.cluster != self.0.cluster {
-            return Err(Error::ForeignToken {
+        match self.cluster_id() {
+            Some(pool) if token.cluster != pool => Err(Error::ForeignToken {
                 token: token.cluster,
-                pool: self.0.cluster,
-            });
+                pool,
+            }),
+            Some(_) => Ok(None),
+            None => Ok(Some(token.cluster)),
         }
-        Ok(())
     }
 
-    /// This pool's cluster id, carried in tokens.
-    pub fn cluster_id(&self) -> u64 {
-        self.0.cluster
+    /// This pool's cluster id, carried in tokens: from `PoolOptions::cluster_name`, else from
+    /// the cluster itself (PostgreSQL's `system_identifier`; the database name on MySQL and
+    /// MariaDB), never from an address. `None` while a PostgreSQL pool has not heard from its
+    /// primary yet (see [`RoutingPool::cluster`]).
+    pub fn cluster_id(&self) -> Option<u64> {
+        self.0.topology.cluster.get().copied()
+    }
+
+    /// This pool's cluster id, asking the primary for its identity if it is not known yet.
+    pub async fn cluster(&self) -> Result<u64, Error> {
+        if let Some(id) = self.cluster_id() {
+            return Ok(id);
+        }
+        let t = &self.0.topology;
+        let identity = self
+            .on_primary(async {
+                let mut conn = t.primary.acquire().await?;
+                DB::cluster_identity(&mut conn).await
+            })
+            .await?
+            .or_else(|| DB::static_cluster_identity(&t.primary_info))
+            .unwrap_or_default();
+        Ok(*t.cluster.get_or_init(|| cluster_id(&[DB::NAME, &identity])))
     }
 }
 
@@ -142,9 +204,10 @@ impl<DB: Backend> Session<DB> {
 
     /// The session's token, capturing the position of recent writes first.
     pub async fn token(&self) -> Result<CausalToken, Error> {
+        self.verify().await?;
         self.settle().await?;
         let token = CausalToken {
-            cluster: self.pool.0.cluster,
+            cluster: self.pool.cluster().await?,
             position: self.position(),
             tag: None,
         };
@@ -157,12 +220,39 @@ impl<DB: Backend> Session<DB> {
     /// Merges another token of the same cluster into this session (for example one carried by
     /// a request from a service that wrote too).
     pub fn merge(&self, token: &CausalToken) -> Result<(), Error> {
-        self.pool.accept(token)?;
-        if let (Ok(mut s), Some(p)) = (self.state.lock(), &token.position) {
-            s.position = Some(match &s.position {
-                Some(mine) => mine.merge(p),
-                None => p.clone(),
-            });
+        let unverified = self.pool.accept(token)?;
+        if let Ok(mut s) = self.state.lock() {
+            match (s.unverified, unverified) {
+                // Two clusters, before knowing ours: at least one is foreign.
+                (Some(a), Some(b)) if a != b => {
+                    return Err(Error::ForeignToken { token: b, pool: a });
+                }
+                (None, Some(b)) => s.unverified = Some(b),
+                _ => {}
+            }
+            if let Some(p) = &token.position {
+                s.position = Some(match &s.position {
+                    Some(mine) => mine.merge(p),
+                    None => p.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the cluster of a token accepted before the pool knew its own (see
+    /// [`RoutingPool::resume`]); a foreign one fails every use of the session's position.
+    async fn verify(&self) -> Result<(), Error> {
+        let pending = self.state.lock().ok().and_then(|s| s.unverified);
+        let Some(token) = pending else {
+            return Ok(());
+        };
+        let pool = self.pool.cluster().await?;
+        if token != pool {
+            return Err(Error::ForeignToken { token, pool });
+        }
+        if let Ok(mut s) = self.state.lock() {
+            s.unverified = None;
         }
         Ok(())
     }
@@ -172,6 +262,15 @@ impl<DB: Backend> Session<DB> {
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
         self.wrote();
         begin(&self.pool).await
+    }
+
+    /// Treats the session as if it had just written: its next read (or [`Session::token`])
+    /// captures the primary's current position, so reads are never older than anything
+    /// committed before this call. For a client whose token was lost, rejected, or issued by
+    /// another cluster: one position capture instead of a stale read. `SessionLayer` (feature
+    /// `tower`) does this for a request with an unusable token.
+    pub fn assume_written(&self) {
+        self.wrote();
     }
 
     fn wrote(&self) {
@@ -256,6 +355,7 @@ impl<DB: Backend> Session<DB> {
             }
             return Ok(call);
         }
+        self.verify().await.map_err(Error::into_sqlx)?;
         self.settle().await.map_err(Error::into_sqlx)?;
         let Some(position) = self.position() else {
             return Ok(call);
@@ -265,10 +365,32 @@ impl<DB: Backend> Session<DB> {
             call.pin = Some(r.index);
             return Ok(call);
         }
-        let Some(replica) = t.pick_freshest(LagBound::Pool).or(probe.replica) else {
-            return Ok(call);
-        };
         let timeout = pool.0.options.causal_wait_timeout;
+        // Waiting on a replica that lagged more than the budget at its last probe would spend
+        // the budget and then read from the primary anyway: go there now.
+        let replica = match t.pick_freshest(LagBound::Pool, timeout) {
+            Ok(Some(r)) => r,
+            Ok(None) => match probe.replica {
+                Some(r) => r,
+                None => return Ok(call),
+            },
+            Err(()) => {
+                call.causal_fallback = true;
+                call.causal_lag = true;
+                if let Some(m) = &pool.0.metrics {
+                    m.causal(CausalOutcome::SkippedForLag);
+                    m.fallback(FallbackCause::CausalLag);
+                }
+                return Ok(call);
+            }
+        };
+        let applied = replica.applied.read().ok().and_then(|a| a.clone());
+        if applied.is_some_and(|a| a.incomparable(&position)) {
+            // A PostgreSQL timeline change: the replica's WAL and the session's may be of
+            // different histories. Only the primary is sure to have the session's writes.
+            call.causal_fallback = true;
+            return Ok(call);
+        }
         let start = Instant::now();
         let reached =
             DB::wait_for_position(&replica.pool, pool.system_known(), &position, timeout).await;
@@ -278,10 +400,16 @@ impl<DB: Backend> Session<DB> {
             m.causal_wait(waited.as_secs_f64());
         }
         match reached {
-            Ok(true) => call.pin = Some(replica.index),
+            Ok(true) => {
+                call.pin = Some(replica.index);
+                if let Some(m) = &pool.0.metrics {
+                    m.causal(CausalOutcome::Served);
+                }
+            }
             _ => {
                 call.causal_fallback = true;
                 if let Some(m) = &pool.0.metrics {
+                    m.causal(CausalOutcome::TimedOut);
                     m.fallback(FallbackCause::CausalWaitTimeout);
                 }
             }

@@ -27,6 +27,20 @@ crate::route::labeled! {
     }
 }
 
+crate::route::labeled! {
+    /// How a read-your-writes read that found no replica already at its position ended (the
+    /// `outcome` of `rwsplit_causal_waits_total`).
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum CausalOutcome {
+        /// Waited on a replica, which reached the position in time.
+        Served = "served_after_wait",
+        /// Went to the primary at once: every eligible replica lagged more than the budget.
+        SkippedForLag = "skipped_for_lag",
+        /// Waited the whole budget, then went to the primary.
+        TimedOut = "timed_out",
+    }
+}
+
 /// Stands in for the Prometheus metrics without the `metrics` feature: no value of it exists.
 #[cfg(not(feature = "metrics"))]
 #[derive(Debug)]
@@ -51,6 +65,10 @@ impl Metrics {
     }
 
     pub(crate) fn causal_wait(&self, _seconds: f64) {
+        match *self {}
+    }
+
+    pub(crate) fn causal(&self, _outcome: CausalOutcome) {
         match *self {}
     }
 }

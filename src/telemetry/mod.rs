@@ -10,7 +10,7 @@ pub(crate) mod span;
 
 use std::time::Instant;
 
-pub(crate) use metrics::{FallbackCause, Metrics, RetryCause};
+pub(crate) use metrics::{CausalOutcome, FallbackCause, Metrics, RetryCause};
 pub(crate) use span::{call_span, record_outcome};
 
 /// Times one call and records it on drop (also when the caller cancels the future).

@@ -1,6 +1,13 @@
 //! Live health of one server: the monitor's last verdict, replica lag with hysteresis, and a
 //! circuit breaker that the data path opens on connection failures.
 //!
+//! Lag bounds are checked at decision time against an upper bound on the replica's staleness
+//! that grows with the time since it was measured: the bound the probe found (the server's lag
+//! plus its rounding) plus the time since the probe started. A replica can fall behind by at
+//! most the time that passed, so the bound holds between probes; a probe that hangs makes the
+//! bound grow until the replica is excluded. The check costs one read of the monotonic clock
+//! per decision (taken by the caller) and a few relaxed loads.
+//!
 //! The breaker is open from a failure until either the monitor's next successful probe after
 //! the cooldown closes it (monitor running), or, without a monitor, the cooldown passes and the
 //! next request is let through as a trial (half-open).
@@ -31,8 +38,17 @@ pub(crate) struct Health {
     epoch: Instant,
     /// The last probe found the server usable in its role.
     probe_ok: AtomicBool,
-    /// Replica lag in microseconds, or `UNKNOWN`.
+    /// Replica lag in microseconds as the last probe measured it, or `UNKNOWN`.
     lag_us: AtomicU64,
+    /// Upper bound on the replica's staleness when the last probe started (lag plus the
+    /// server's rounding), in microseconds, or `UNKNOWN`. Written before `measured_us`.
+    bound_us: AtomicU64,
+    /// Microseconds since `epoch` at which the probe that set `bound_us` started. Written
+    /// (release) after `bound_us` and read (acquire) before it, so a reader never pairs a bound
+    /// with a later measurement time than its own (which would understate the bound).
+    measured_us: AtomicU64,
+    /// The pool's `max_replica_lag` in microseconds (`u64::MAX` until the first probe).
+    pool_bound_us: AtomicU64,
     /// Excluded for lag under the pool's bound (with hysteresis).
     lag_excluded: AtomicBool,
     /// Milliseconds since `epoch` + 1 at which the breaker opened; 0 when closed.
@@ -73,6 +89,9 @@ impl Health {
             epoch: Instant::now(),
             probe_ok: AtomicBool::new(true),
             lag_us: AtomicU64::new(0),
+            bound_us: AtomicU64::new(0),
+            measured_us: AtomicU64::new(0),
+            pool_bound_us: AtomicU64::new(u64::MAX),
             lag_excluded: AtomicBool::new(false),
             opened_at: AtomicU64::new(0),
             probes: AtomicU64::new(0),
@@ -195,22 +214,54 @@ impl Health {
         }
     }
 
-    /// Records replica lag and updates the hysteresis state for `bound`.
-    pub fn set_lag(&self, lag: Option<Duration>, bound: Duration, hysteresis: f64) {
-        let us = lag.map_or(UNKNOWN, |l| {
-            l.as_micros().min(u128::from(UNKNOWN - 1)) as u64
-        });
+    /// Records replica lag measured by a probe that started at `measured`, where the true lag
+    /// may exceed `lag` by up to `rounding` (the server's precision), and updates the
+    /// hysteresis state for the pool's `bound`: a replica whose bound exceeds it is excluded,
+    /// and comes back once the bound is below `hysteresis` times it.
+    pub fn set_lag(
+        &self,
+        lag: Option<Duration>,
+        rounding: Duration,
+        measured: Instant,
+        bound: Duration,
+        hysteresis: f64,
+    ) {
+        let micros = |d: Duration| d.as_micros().min(u128::from(UNKNOWN - 1)) as u64;
+        let us = lag.map_or(UNKNOWN, micros);
+        let upper = lag.map_or(UNKNOWN, |l| micros(l.saturating_add(rounding)));
         self.lag_us.store(us, Ordering::Relaxed);
+        self.bound_us.store(upper, Ordering::Relaxed);
+        self.pool_bound_us.store(micros(bound), Ordering::Relaxed);
+        let at = micros(measured.saturating_duration_since(self.epoch));
+        self.measured_us.store(at, Ordering::Release);
         let bound_us = bound.as_micros() as f64;
         let excluded = self.lag_excluded.load(Ordering::Relaxed);
-        let now_excluded = if us == UNKNOWN {
+        let now_excluded = if upper == UNKNOWN {
             true
         } else if excluded {
-            (us as f64) >= bound_us * hysteresis
+            (upper as f64) >= bound_us * hysteresis
         } else {
-            (us as f64) > bound_us
+            (upper as f64) > bound_us
         };
         self.lag_excluded.store(now_excluded, Ordering::Relaxed);
+    }
+
+    /// An upper bound on the replica's staleness at `now`: the bound its last probe found plus
+    /// the time since that probe started (`grows`: a monitor measures lag; without one, lag is
+    /// never measured and stays at its initial zero). `None` when unknown.
+    pub fn staleness_bound(&self, now: Instant, grows: bool) -> Option<Duration> {
+        let measured = self.measured_us.load(Ordering::Acquire);
+        let bound = self.bound_us.load(Ordering::Relaxed);
+        if bound == UNKNOWN {
+            return None;
+        }
+        let elapsed = if grows {
+            let now = now.saturating_duration_since(self.epoch).as_micros();
+            (now.min(u128::from(u64::MAX)) as u64).saturating_sub(measured)
+        } else {
+            0
+        };
+        Some(Duration::from_micros(bound.saturating_add(elapsed)))
     }
 
     pub fn lag(&self) -> Option<Duration> {
@@ -228,14 +279,20 @@ impl Health {
         self.probes.load(Ordering::Relaxed)
     }
 
-    /// Within the pool's lag bound (with hysteresis)?
-    pub fn within_pool_bound(&self) -> bool {
-        !self.lag_excluded.load(Ordering::Relaxed)
+    /// Within the pool's lag bound at `now` (with hysteresis at each probe, and the bound
+    /// growing between probes)? Strict: the bound must not exceed `max_replica_lag`.
+    pub fn within_pool_bound(&self, now: Instant, grows: bool) -> bool {
+        if self.lag_excluded.load(Ordering::Relaxed) {
+            return false;
+        }
+        let limit = self.pool_bound_us.load(Ordering::Relaxed);
+        self.staleness_bound(now, grows)
+            .is_some_and(|b| b.as_micros() <= u128::from(limit))
     }
 
-    /// Within an explicit bound (no hysteresis: a per-call bound is a hard promise)?
-    pub fn within(&self, bound: Duration) -> bool {
-        self.lag().is_some_and(|l| l <= bound)
+    /// Within an explicit bound at `now` (no hysteresis: a per-call bound is a hard promise)?
+    pub fn within(&self, bound: Duration, now: Instant, grows: bool) -> bool {
+        self.staleness_bound(now, grows).is_some_and(|b| b <= bound)
     }
 
     pub fn set_error(&self, error: Option<String>) {
@@ -257,20 +314,68 @@ mod tests {
     fn hysteresis_keeps_a_hovering_replica_out_until_well_below_the_bound() {
         let h = Health::new();
         let bound = Duration::from_secs(10);
-        h.set_lag(Some(Duration::from_secs(9)), bound, 0.8);
-        assert!(h.within_pool_bound());
-        h.set_lag(Some(Duration::from_secs(11)), bound, 0.8);
-        assert!(!h.within_pool_bound());
-        h.set_lag(Some(Duration::from_secs(9)), bound, 0.8);
-        assert!(!h.within_pool_bound(), "9s is above 0.8 x 10s: still out");
-        h.set_lag(Some(Duration::from_secs(7)), bound, 0.8);
-        assert!(h.within_pool_bound());
-        h.set_lag(None, bound, 0.8);
+        let now = Instant::now();
+        let set = |lag: Option<u64>| {
+            h.set_lag(
+                lag.map(Duration::from_secs),
+                Duration::ZERO,
+                now,
+                bound,
+                0.8,
+            )
+        };
+        set(Some(9));
+        assert!(h.within_pool_bound(now, true));
+        set(Some(11));
+        assert!(!h.within_pool_bound(now, true));
+        set(Some(9));
         assert!(
-            !h.within_pool_bound(),
+            !h.within_pool_bound(now, true),
+            "9s is above 0.8 x 10s: still out"
+        );
+        set(Some(7));
+        assert!(h.within_pool_bound(now, true));
+        set(None);
+        assert!(
+            !h.within_pool_bound(now, true),
             "unknown lag is not within any bound"
         );
-        assert!(!h.within(Duration::from_secs(100)));
+        assert!(!h.within(Duration::from_secs(100), now, true));
+    }
+
+    #[test]
+    fn the_bound_grows_with_the_time_since_the_probe_and_includes_the_rounding() {
+        let h = Health::new();
+        let probe = Instant::now();
+        let limit = Duration::from_secs(2);
+        // A whole-second server said 1 s: up to 2 s, exactly at the limit (eligible).
+        h.set_lag(
+            Some(Duration::from_secs(1)),
+            Duration::from_secs(1),
+            probe,
+            limit,
+            0.8,
+        );
+        assert_eq!(h.staleness_bound(probe, true), Some(limit));
+        assert!(h.within_pool_bound(probe, true));
+        assert!(h.within(limit, probe, true));
+        assert!(!h.within(limit - Duration::from_micros(1), probe, true));
+        // A millisecond later the bound is over the limit: excluded until the next probe.
+        let later = probe + Duration::from_millis(1);
+        assert_eq!(
+            h.staleness_bound(later, true),
+            Some(limit + Duration::from_millis(1))
+        );
+        assert!(!h.within_pool_bound(later, true));
+        assert!(!h.within(limit, later, true));
+        // Without a monitor nothing is measured, and nothing grows.
+        assert_eq!(h.staleness_bound(later, false), Some(limit));
+        // Until its first probe a replica counts as caught up when it was created.
+        let fresh = Health::new();
+        assert_eq!(
+            fresh.staleness_bound(Instant::now(), false),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]

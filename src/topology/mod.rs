@@ -10,7 +10,7 @@ mod watchdog;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::{Database, Pool};
 
@@ -145,6 +145,10 @@ pub(crate) struct Topology<DB: Database> {
     pub primary_watch: Watchdog,
     /// `db.system.name`, refined by the primary's probe (`mariadb`).
     pub system: OnceLock<&'static str>,
+    /// The cluster id carried in causal tokens: set at build from `cluster_name` or the
+    /// backend's static identity, else learned from the primary (PostgreSQL's
+    /// `system_identifier`) by its probe or the first token that needs it.
+    pub cluster: OnceLock<u64>,
     pub replicas: Vec<Replica<DB>>,
     pub balance: Balance,
     pub cooldown: Duration,
@@ -165,6 +169,7 @@ impl<DB: Database> Topology<DB> {
             primary_info: primary.1,
             primary_watch: Watchdog::unbounded(),
             system: OnceLock::new(),
+            cluster: OnceLock::new(),
             primary_health: Health::new(),
             replicas,
             balance,
@@ -180,40 +185,65 @@ impl<DB: Database> Topology<DB> {
 
     /// May this replica serve a read now?
     pub fn eligible(&self, r: &Replica<DB>, bound: LagBound) -> bool {
+        self.eligible_at(r, bound, Instant::now())
+    }
+
+    /// May this replica serve a read at `now` (one clock read per decision, taken by the
+    /// caller)? The lag bound is checked against an upper bound on the replica's staleness at
+    /// `now`, which grows with the time since its last probe.
+    pub fn eligible_at(&self, r: &Replica<DB>, bound: LagBound, now: Instant) -> bool {
         r.in_rotation.load(Ordering::Relaxed)
             && r.health.probe_ok()
             && r.health.breaker(self.cooldown, self.monitored) != BreakerState::Open
             && match bound {
-                LagBound::Pool => r.health.within_pool_bound(),
-                LagBound::At(d) => r.health.within(d),
+                LagBound::Pool => r.health.within_pool_bound(now, self.monitored),
+                LagBound::At(d) => r.health.within(d, now, self.monitored),
             }
     }
 
     /// Chooses an eligible replica that the monitor already saw at or past `position`.
     pub fn pick_at(&self, bound: LagBound, position: &Position) -> Option<&Replica<DB>> {
-        let ok = |r: &Replica<DB>| self.eligible(r, bound) && r.known_at(position);
+        let now = Instant::now();
+        let ok = |r: &Replica<DB>| self.eligible_at(r, bound, now) && r.known_at(position);
         balance::pick(self.balance, &self.replicas, &self.cursor, ok)
     }
 
-    /// The eligible replica whose last seen applied position is the furthest along: the one
-    /// most likely to reach a causal position first.
-    pub fn pick_freshest(&self, bound: LagBound) -> Option<&Replica<DB>> {
+    /// The eligible replica whose last seen applied position is the furthest along, among
+    /// those whose lag at their last probe was at most `max_lag`: the one most likely to reach
+    /// a causal position first. `Err(())` when replicas are eligible but every one lags more
+    /// than `max_lag` (waiting on them would only spend the budget).
+    pub fn pick_freshest(
+        &self,
+        bound: LagBound,
+        max_lag: Duration,
+    ) -> Result<Option<&Replica<DB>>, ()> {
+        let now = Instant::now();
         let rank = |r: &Replica<DB>| {
             r.applied
                 .read()
                 .ok()
                 .and_then(|a| a.as_ref().and_then(Position::rank))
         };
-        self.replicas
+        let mut eligible = self
+            .replicas
             .iter()
-            .filter(|r| self.eligible(r, bound))
-            .max_by_key(|r| rank(r))
+            .filter(|r| self.eligible_at(r, bound, now))
+            .peekable();
+        if eligible.peek().is_none() {
+            return Ok(None);
+        }
+        let within = |r: &&Replica<DB>| r.health.lag().is_some_and(|l| l <= max_lag);
+        match eligible.filter(within).max_by_key(|r| rank(r)) {
+            Some(r) => Ok(Some(r)),
+            None => Err(()),
+        }
     }
 
     /// Chooses an eligible replica, skipping those in `tried` (bit `index` for the replica of
     /// that index: the ones a call already tried).
     pub fn pick(&self, bound: LagBound, tried: u64) -> Option<&Replica<DB>> {
-        let ok = |r: &Replica<DB>| !r.tried_in(tried) && self.eligible(r, bound);
+        let now = Instant::now();
+        let ok = |r: &Replica<DB>| !r.tried_in(tried) && self.eligible_at(r, bound, now);
         balance::pick(self.balance, &self.replicas, &self.cursor, ok)
     }
 

@@ -142,9 +142,14 @@ impl<DB: Backend> Loop<DB> {
         )
         .await;
         let observation = match observed {
-            Ok(p) => {
+            Ok((p, _)) => {
                 if let Some(system) = p.system {
                     let _ = t.system.set(system);
+                }
+                if let (Some(identity), None) = (&p.cluster, t.cluster.get()) {
+                    let _ = t
+                        .cluster
+                        .set(crate::position::cluster_id(&[DB::NAME, identity]));
                 }
                 let error = (!p.writable).then(|| {
                     "primary is read-only (failed over?): writes fail until it is writable".into()
@@ -179,8 +184,10 @@ impl<DB: Backend> Loop<DB> {
         )
         .await;
         let primary_up = t.primary_health.probe_ok() && !t.primary_down();
+        let mut measured = (Duration::ZERO, std::time::Instant::now());
         let (observation, lag) = match observed {
-            Ok(p) => {
+            Ok((p, started)) => {
+                measured = (p.lag_rounding, started);
                 if let Ok(mut applied) = replica.applied.write() {
                     applied.clone_from(&p.position);
                 }
@@ -205,24 +212,31 @@ impl<DB: Backend> Loop<DB> {
         };
         replica.observed(observation, options.breaker_cooldown);
         if let Some(lag) = lag {
-            replica
-                .health
-                .set_lag(lag, options.max_replica_lag, options.lag_hysteresis);
+            let (rounding, started) = measured;
+            replica.health.set_lag(
+                lag,
+                rounding,
+                started,
+                options.max_replica_lag,
+                options.lag_hysteresis,
+            );
         }
         replica.health.probe_finished(ticket);
     }
 }
 
-/// One probe on the monitor's own connection, opening it first when needed. A connection that
-/// broke is opened again and the probe tried once more before anything is concluded, so a
-/// monitor connection killed by an administrator is not mistaken for a dead server.
+/// One probe on the monitor's own connection, opening it first when needed, with the instant
+/// its statements started (after the connection was open: lag bounds count from there). A
+/// connection that broke is opened again and the probe tried once more before anything is
+/// concluded, so a monitor connection killed by an administrator is not mistaken for a dead
+/// server.
 async fn probe<DB, T, F>(
     pool: &Pool<DB>,
     conn: &mut Option<DB::Connection>,
     timeout: Duration,
     heartbeat: Option<&str>,
     run: F,
-) -> Result<T, Observation>
+) -> Result<(T, std::time::Instant), Observation>
 where
     DB: Backend,
     F: for<'c> Fn(&'c mut DB::Connection, Option<&'c str>) -> BoxFuture<'c, Result<T, sqlx::Error>>,
@@ -240,8 +254,9 @@ where
                 }
             }
         };
+        let started = std::time::Instant::now();
         match tokio::time::timeout(timeout, run(c, heartbeat)).await {
-            Ok(Ok(v)) => return Ok(v),
+            Ok(Ok(v)) => return Ok((v, started)),
             Ok(Err(e)) => {
                 *conn = None;
                 match judge::<DB>(&e) {
@@ -323,6 +338,7 @@ mod tests {
             receiving,
             applying,
             lag: lag.map(Duration::from_secs),
+            lag_rounding: Duration::ZERO,
             position: None,
         }
     }

@@ -1,9 +1,11 @@
-//! Read-your-writes across HTTP requests with axum: a middleware restores the caller's causal
-//! session from the `x-rwsplit-token` request header (or the `rwsplit_token` cookie), hands it
-//! to the handler, and returns the updated token on the response (header and cookie). A client
-//! that writes in one request and reads in the next, sending the token back, always sees its
-//! write, even when the read runs on a lagging replica: the read waits for that replica to
-//! reach the session's position, or goes to the primary.
+//! Read-your-writes across HTTP requests with axum and `rwsplit::SessionLayer` (feature
+//! `tower`): the layer restores the caller's causal session from the `x-rwsplit-token` request
+//! header (or the `rwsplit_token` cookie), runs the handler inside it, and returns the updated
+//! token on the response (header and cookie). The handlers take the pool (`State`), not a
+//! session. A client that writes in one request and reads in the next, sending the token back,
+//! always sees its write, even when the read runs on a lagging replica: the read waits for that
+//! replica to reach the session's position, or goes to the primary. SQLite has no replication
+//! position (its readers see every commit at once), so there the responses carry no token.
 //!
 //! ```text
 //! cargo run -p rwsplit-tools --example axum_session                       # SQLite, http://127.0.0.1:8080
@@ -22,17 +24,18 @@
 //! round-trips, print `OK`, exit).
 //!
 //! Routes: `POST /items/{id}` stores the request body as the item's value; `GET /items/{id}`
-//! returns it (404 if there is none). A malformed token, or one from another cluster, is a 400:
-//! never a silent stale read.
+//! returns it (404 if there is none). The layer never lets an unusable token (malformed, forged,
+//! from another cluster) cause a stale read; this application also answers such a request with
+//! a 400 (a small middleware over the layer's `RejectedToken` extension).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Router};
+use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -77,73 +80,29 @@ fn args() -> Args {
     args
 }
 
-/// The token a request carries: the header, else the cookie.
-fn request_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(TOKEN_HEADER) {
-        return v.to_str().ok().map(str::to_string);
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == TOKEN_COOKIE)
-        .map(|(_, v)| v.to_string())
-}
-
-/// Puts the session's token on the response, as a header and as a cookie.
-fn set_token(response: &mut Response, token: &str) {
-    if let Ok(v) = HeaderValue::from_str(token) {
-        response.headers_mut().insert(TOKEN_HEADER, v);
-    }
-    let cookie = format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-}
-
-/// The application for one backend: the middleware and the two handlers, over `$db`.
+/// The application for one backend: the two handlers over `$db`, behind `SessionLayer`.
 macro_rules! app {
     ($db:ty) => {{
         type Pool = rwsplit::RoutingPool<$db>;
-        type Session = rwsplit::Session<$db>;
 
-        /// Restores the session from the request's token (or starts one), runs the handler,
-        /// then returns the session's updated token: after a write it names the position the
-        /// write reached, so the next request's reads wait for it.
-        async fn session_layer(
-            State(pool): State<Pool>,
-            mut request: Request,
-            next: Next,
-        ) -> Response {
-            let session = match request_token(request.headers()) {
-                Some(token) => match pool.resume(&token) {
-                    Ok(session) => session,
-                    Err(e) => {
-                        return (StatusCode::BAD_REQUEST, format!("{TOKEN_HEADER}: {e}\n"))
-                            .into_response()
-                    }
-                },
-                None => pool.session(),
-            };
-            request.extensions_mut().insert(session.clone());
-            let mut response = next.run(request).await;
-            match session.token().await {
-                Ok(token) => set_token(&mut response, &token.to_string()),
-                Err(e) => eprintln!("could not capture the session's position: {e}"),
+        /// Answers 400 when the layer could not use the request's token (by default the
+        /// request would run, reading at the primary's current position).
+        async fn refuse_unusable_tokens(request: Request, next: Next) -> Response {
+            if let Some(rejected) = request.extensions().get::<rwsplit::RejectedToken>() {
+                let text = format!("{TOKEN_HEADER}: {}\n", rejected.0);
+                return (StatusCode::BAD_REQUEST, text).into_response();
             }
-            response
+            next.run(request).await
         }
 
         async fn put_item(
-            Extension(session): Extension<Session>,
+            State(pool): State<Pool>,
             Path(id): Path<i64>,
             value: String,
         ) -> Result<StatusCode, (StatusCode, String)> {
             let fail = |e: sqlx::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"));
-            // A transaction begun on the session counts as the session's write.
-            let mut tx = session.begin().await.map_err(fail)?;
+            // Inside the layer's session, a transaction begun on the pool counts as its write.
+            let mut tx = pool.begin().await.map_err(fail)?;
             sqlx::query("DELETE FROM items WHERE id = ?")
                 .bind(id)
                 .execute(&mut *tx)
@@ -160,14 +119,14 @@ macro_rules! app {
         }
 
         async fn get_item(
-            Extension(session): Extension<Session>,
+            State(pool): State<Pool>,
             Path(id): Path<i64>,
         ) -> Result<String, (StatusCode, String)> {
-            // Read through the session: a replica at or past the session's writes, or the
-            // primary.
+            // Through the pool, inside the request's session: a replica at or past the
+            // session's writes, or the primary.
             let value: Option<String> = sqlx::query_scalar("SELECT v FROM items WHERE id = ?")
                 .bind(id)
-                .fetch_optional(&session)
+                .fetch_optional(&pool)
                 .await
                 .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")))?;
             value.ok_or((StatusCode::NOT_FOUND, format!("no item {id}\n")))
@@ -176,10 +135,8 @@ macro_rules! app {
         |pool: Pool| -> Router {
             Router::new()
                 .route("/items/{id}", axum::routing::post(put_item).get(get_item))
-                .layer(axum::middleware::from_fn_with_state(
-                    pool.clone(),
-                    session_layer,
-                ))
+                .layer(axum::middleware::from_fn(refuse_unusable_tokens))
+                .layer(rwsplit::SessionLayer::new(pool.clone()).cookie(TOKEN_COOKIE))
                 .with_state(pool)
         }
     }};
@@ -324,27 +281,32 @@ fn check(ok: bool, what: &str) -> Result<(), BoxError> {
     }
 }
 
-async fn self_test(addr: SocketAddr) -> Result<(), BoxError> {
+async fn self_test(addr: SocketAddr, replicated: bool) -> Result<(), BoxError> {
     let id = std::process::id();
     let value = format!("written-by-{id}");
     let path = format!("/items/{id}");
 
-    // 1. Write, without a token: a new session.
+    // 1. Write, without a token: a new session. With replication the response carries the
+    //    position of the write as a token (header and cookie); SQLite has no position.
     let put = request(addr, "POST", &path, &[], &value).await?;
     check(put.status == 201, &format!("POST status {}", put.status))?;
-    let token = put
-        .header(TOKEN_HEADER)
-        .ok_or("the POST response carries no token")?
-        .to_string();
+    let token = put.header(TOKEN_HEADER).map(str::to_string);
     check(
-        put.header("set-cookie")
-            .is_some_and(|c| c.starts_with(&format!("{TOKEN_COOKIE}={token}"))),
-        "the POST response sets the token cookie",
+        token.is_some() == replicated,
+        &format!("a token on the POST response iff replicated ({replicated}): {token:?}"),
     )?;
-    eprintln!("POST {path} -> {} token {token}", put.status);
+    if let Some(token) = &token {
+        check(
+            put.header("set-cookie")
+                .is_some_and(|c| c.starts_with(&format!("{TOKEN_COOKIE}={token}"))),
+            "the POST response sets the token cookie",
+        )?;
+    }
+    eprintln!("POST {path} -> {} token {token:?}", put.status);
 
     // 2. Read in a second request, sending the token back: the write is visible.
-    let get = request(addr, "GET", &path, &[(TOKEN_HEADER, &token)], "").await?;
+    let sent: Vec<(&str, &str)> = token.iter().map(|t| (TOKEN_HEADER, t.as_str())).collect();
+    let get = request(addr, "GET", &path, &sent, "").await?;
     check(get.status == 200, &format!("GET status {}", get.status))?;
     check(
         get.body == value,
@@ -352,21 +314,23 @@ async fn self_test(addr: SocketAddr) -> Result<(), BoxError> {
     )?;
     // A read does not move the session: the token comes back unchanged.
     check(
-        get.header(TOKEN_HEADER) == Some(token.as_str()),
+        get.header(TOKEN_HEADER) == token.as_deref(),
         &format!(
-            "the token round-trips: sent {token}, got {:?}",
+            "the token round-trips: sent {token:?}, got {:?}",
             get.header(TOKEN_HEADER)
         ),
     )?;
     eprintln!("GET {path} -> {} {:?}", get.status, get.body);
 
     // 3. The cookie works like the header.
-    let cookie = format!("{TOKEN_COOKIE}={token}");
-    let by_cookie = request(addr, "GET", &path, &[("Cookie", &cookie)], "").await?;
-    check(
-        by_cookie.status == 200 && by_cookie.body == value,
-        "GET with the cookie",
-    )?;
+    if let Some(token) = &token {
+        let cookie = format!("{TOKEN_COOKIE}={token}");
+        let by_cookie = request(addr, "GET", &path, &[("Cookie", &cookie)], "").await?;
+        check(
+            by_cookie.status == 200 && by_cookie.body == value,
+            "GET with the cookie",
+        )?;
+    }
 
     // 4. A malformed token is refused, not ignored.
     let bad = request(addr, "GET", &path, &[(TOKEN_HEADER, "not-a-token!")], "").await?;
@@ -376,7 +340,7 @@ async fn self_test(addr: SocketAddr) -> Result<(), BoxError> {
     )?;
 
     // 5. A missing item is a 404.
-    let missing = request(addr, "GET", "/items/0", &[(TOKEN_HEADER, &token)], "").await?;
+    let missing = request(addr, "GET", "/items/0", &sent, "").await?;
     check(
         missing.status == 404,
         &format!("missing item status {}", missing.status),
@@ -426,7 +390,7 @@ async fn main() -> Result<(), BoxError> {
     });
 
     let result = if args.self_test {
-        match tokio::time::timeout(Duration::from_secs(30), self_test(addr)).await {
+        match tokio::time::timeout(Duration::from_secs(30), self_test(addr, args.mysql)).await {
             Ok(r) => r,
             Err(_) => Err("self-test timed out".into()),
         }

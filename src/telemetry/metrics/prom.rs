@@ -14,7 +14,7 @@ use crate::classify::Classifier;
 use crate::route::{Decision, Target, REASON_LABELS};
 use crate::topology::{BreakerState, Topology};
 
-use super::{FallbackCause, RetryCause};
+use super::{CausalOutcome, FallbackCause, RetryCause};
 
 /// OpenTelemetry's advisory buckets for `db.client.operation.duration`.
 pub(crate) const DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
@@ -44,6 +44,8 @@ pub(crate) struct Metrics {
     fallbacks: Vec<IntCounter>,
     no_eligible: IntCounter,
     causal_wait: Histogram,
+    /// By [`CausalOutcome`].
+    causal: Vec<IntCounter>,
 }
 
 fn opts(name: &str, help: &str, pool: Option<&str>) -> Opts {
@@ -113,6 +115,17 @@ impl Metrics {
             "Time read-your-writes reads waited for a replica to reach the session's position.",
             pool,
         ))?;
+        let causal = IntCounterVec::new(
+            opts(
+                "rwsplit_causal_waits_total",
+                "Read-your-writes reads that found no replica at the session's position, by \
+                 outcome: served by a replica after waiting, sent to the primary at once because \
+                 every replica lagged more than causal_wait_timeout, or sent there after waiting \
+                 the whole timeout.",
+                pool,
+            ),
+            &["outcome"],
+        )?;
         let state = StateCollector::new(pool, topology, classifier)?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(routed.clone()))?;
@@ -120,6 +133,7 @@ impl Metrics {
         registry.register(Box::new(fallbacks.clone()))?;
         registry.register(Box::new(no_eligible.clone()))?;
         registry.register(Box::new(causal_wait.clone()))?;
+        registry.register(Box::new(causal.clone()))?;
         registry.register(Box::new(state))?;
 
         let servers = servers
@@ -157,6 +171,10 @@ impl Metrics {
                 .collect(),
             no_eligible,
             causal_wait,
+            causal: CausalOutcome::ALL
+                .iter()
+                .map(|o| causal.with_label_values(&[o.label()]))
+                .collect(),
         })
     }
 
@@ -184,6 +202,10 @@ impl Metrics {
 
     pub(crate) fn causal_wait(&self, seconds: f64) {
         self.causal_wait.observe(seconds);
+    }
+
+    pub(crate) fn causal(&self, outcome: CausalOutcome) {
+        self.causal[outcome as usize].inc();
     }
 }
 
