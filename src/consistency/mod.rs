@@ -40,6 +40,9 @@ struct SessionState {
     position: Option<Position>,
     /// Written since the position was last captured.
     dirty: bool,
+    /// A transaction was begun, or a connection acquired, in the session: it may commit
+    /// writes at any later time, so every read (and the token) captures the position again.
+    open: bool,
     last_write: Option<Instant>,
     /// The cluster of a token accepted before this pool knew its own (PostgreSQL, before the
     /// primary told its `system_identifier`): checked before the position is used or passed
@@ -246,7 +249,7 @@ impl<DB: Backend> Session<DB> {
     /// Begins a transaction on the primary (sqlx's type, see [`RoutingPool::begin`]); the
     /// session counts it as a write.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-        self.wrote();
+        self.opened();
         self.pool.begin().await
     }
 
@@ -268,7 +271,7 @@ impl<DB: Backend> Session<DB> {
 
     /// Captures the primary's position if the session wrote since the last capture.
     async fn settle(&self) -> Result<(), Error> {
-        let dirty = self.state.lock().map(|s| s.dirty).unwrap_or(true);
+        let dirty = self.state.lock().map(|s| s.dirty || s.open).unwrap_or(true);
         if !dirty || self.pool.0.options.causal_window.is_some() {
             return Ok(());
         }
@@ -281,11 +284,12 @@ impl<DB: Backend> Session<DB> {
             .await?;
         if let Ok(mut s) = self.state.lock() {
             s.dirty = false;
+            // The primary's position covers everything committed before the capture: the
+            // session's earlier position included (and a resumed token's, of the same
+            // cluster). Replacing rather than merging keeps tokens from growing (a MySQL GTID
+            // set merged as text would grow with every capture).
             if let Some(p) = captured {
-                s.position = Some(match &s.position {
-                    Some(mine) => mine.merge(&p),
-                    None => p,
-                });
+                s.position = Some(p);
             }
         }
         Ok(())
@@ -298,6 +302,17 @@ impl<DB: Backend> Session<DB> {
         self.wrote();
     }
 
+    /// A transaction begun, or a connection acquired, in the session (through the session or
+    /// through `&pool` inside [`with_session`]): the session cannot see when it commits, so
+    /// from now on each read and each token captures the primary's position first (one round
+    /// trip each), and writes committed after a read are still seen by the next one.
+    pub(crate) fn opened(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.open = true;
+        }
+        self.wrote();
+    }
+
     /// Works out the per-call routing of one statement of this session (`base`: a handle's
     /// route hint), with the statement's analysis, which tells after the call whether a
     /// replica refused it as a write (it then ran, and wrote, on the primary).
@@ -307,8 +322,19 @@ impl<DB: Backend> Session<DB> {
         base: Call,
     ) -> Result<(Call, Arc<Analysis>), sqlx::Error> {
         let pool = &self.pool;
+        // The level that applies without the session (per call, scope, pool): a session never
+        // makes it weaker. `Strong` stays on the primary; `BoundedStaleness(d)` keeps its bound
+        // on the replicas the causal pick may use.
+        let level = base
+            .consistency
+            .or_else(crate::route::current_consistency)
+            .unwrap_or(pool.0.options.consistency);
+        let consistency = match level {
+            Consistency::Strong | Consistency::BoundedStaleness(_) => level,
+            Consistency::Eventual | Consistency::ReadYourWrites => Consistency::ReadYourWrites,
+        };
         let call = Call {
-            consistency: Some(Consistency::ReadYourWrites),
+            consistency: Some(consistency),
             session: true,
             ..base
         };
@@ -351,14 +377,18 @@ impl<DB: Backend> Session<DB> {
             return Ok(call);
         };
         let t = &pool.0.topology;
-        if let Some(r) = t.pick_at(crate::topology::LagBound::Pool, &position) {
+        let bound = match call.consistency {
+            Some(Consistency::BoundedStaleness(d)) => crate::topology::LagBound::At(d),
+            _ => crate::topology::LagBound::Pool,
+        };
+        if let Some(r) = t.pick_at(bound, &position) {
             call.pin = Some(r.index);
             return Ok(call);
         }
         let timeout = pool.0.options.causal_wait_timeout;
         // Waiting on a replica that lagged more than the budget at its last probe would spend
         // the budget and then read from the primary anyway: go there now.
-        let replica = match t.pick_freshest(crate::topology::LagBound::Pool, timeout) {
+        let replica = match t.pick_freshest(bound, timeout) {
             Ok(Some(r)) => r,
             Ok(None) => match probe.replica {
                 Some(r) => r,
