@@ -44,10 +44,22 @@ impl<DB: Backend> RoutingPool<DB> {
             .on_primary(DB::capture_position(self.primary_pool(), system))
             .await?;
         let Some(position) = position else {
-            return Ok(());
+            if DB::SYSTEM == "sqlite" || self.0.topology.replicas.is_empty() {
+                return Ok(());
+            }
+            // MySQL without GTIDs, MariaDB without a binary log: nothing to wait for, and no
+            // way to know that the replicas have the data.
+            return Err(Error::InvalidOption {
+                option: "wait_for_replicas",
+                why:
+                    "the primary reports no replication position (GTIDs or the binary log are off)",
+            });
         };
         for replica in &self.0.topology.replicas {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            // At least a millisecond: some servers read a zero timeout as "wait forever".
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_millis(1));
             let wait = DB::wait_for_position(&replica.pool, system, &position, left);
             let reached = tokio::time::timeout(left + Duration::from_secs(1), wait)
                 .await
@@ -89,6 +101,21 @@ impl<DB: Backend> RoutingPool<DB> {
         if replica_urls.is_empty() {
             return builder.build();
         }
+        let refuse = |why: &'static str| Error::InvalidOption {
+            option: "replica_urls",
+            why,
+        };
+        if DB::SYSTEM == "sqlite" {
+            return Err(refuse("SQLite's readers are opened on the test's file by rwsplit::sqlite::open, not by URL"));
+        }
+        let Some(database) = database else {
+            return Err(refuse(
+                "the test's pool names no database to point the replicas at",
+            ));
+        };
+        if replica_urls.iter().any(|u| u.contains("dbname=")) {
+            return Err(refuse("a dbname= parameter would override the test's database; name the database in the URL's path"));
+        }
         // Wait on the replicas' existing databases: the test's may not be there yet.
         let mut waiting = RoutingPool::builder(primary);
         for (i, url) in replica_urls.iter().enumerate() {
@@ -111,10 +138,7 @@ impl<DB: Backend> RoutingPool<DB> {
         }
         waited?;
         for (i, url) in replica_urls.iter().enumerate() {
-            let url = match &database {
-                Some(db) => with_database(url, db),
-                None => url.to_string(),
-            };
+            let url = with_database(url, &database);
             let pool = sqlx::pool::PoolOptions::<DB>::new()
                 .max_connections(4)
                 .connect_lazy(&url)?;

@@ -20,10 +20,20 @@
 //! in a fresh session that counts as having written ([`Session::assume_written`]), so its
 //! reads see everything committed before it, at the price of one position capture. The
 //! request also carries a [`RejectedToken`] extension (a handler may turn it into a 400), and a
-//! `WARN` event says why.
+//! `DEBUG` event says why.
 //!
-//! The token is taken when the inner service has produced the response head: writes made while
-//! a streaming body is sent are not in it.
+//! A response carries a token only when the request moved the session's position (it wrote,
+//! merged tokens, or could not use its own), so a slow read that ends after a write's response
+//! never puts an older token back in the client's cookie. Header clients keep the last token
+//! they received. If the position of a request's writes cannot be captured (the primary does
+//! not answer), the response carries [`UNKNOWN_POSITION`], which makes the next request read at
+//! the primary's current position.
+//!
+//! Limits: the token is taken when the inner service has produced the response head (writes
+//! made while a streaming body is sent are not in it), and an error the inner service returns
+//! (rather than an error response) passes through without a token, so put the layer inside
+//! error-handling layers such as timeouts. One layer per pool: with two pools, give each layer
+//! its own header and cookie names.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -102,12 +112,9 @@ pub struct SessionLayer<DB: Backend> {
 #[derive(Debug, Clone)]
 struct Config {
     header: HeaderName,
-    cookie: Option<Cookie>,
-}
-
-#[derive(Debug, Clone)]
-struct Cookie {
-    name: String,
+    /// The cookie's name, when the token also travels in a cookie.
+    cookie: Option<String>,
+    /// The attributes of the cookie set on responses.
     attributes: String,
 }
 
@@ -124,7 +131,7 @@ impl<DB: Backend> std::fmt::Debug for SessionLayer<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionLayer")
             .field("header", &self.config.header)
-            .field("cookie", &self.config.cookie.as_ref().map(|c| &c.name))
+            .field("cookie", &self.config.cookie)
             .finish()
     }
 }
@@ -132,17 +139,38 @@ impl<DB: Backend> std::fmt::Debug for SessionLayer<DB> {
 impl<DB: Backend> SessionLayer<DB> {
     /// A layer for `pool`'s sessions, with the token in the `x-rwsplit-token` header and no
     /// cookie.
+    ///
+    /// Warns (a `WARN` event) when the pool has no `token_key`: unsigned tokens can be edited
+    /// by clients, and a client that moves its position far ahead makes each of its reads wait
+    /// `causal_wait_timeout` on a replica connection before going to the primary. And when the
+    /// pool uses `causal_window`: that mode keeps no position, so nothing carries a request's
+    /// writes to the next request.
     pub fn new(pool: RoutingPool<DB>) -> Self {
+        let options = pool.options();
+        if options.token_key.is_none() {
+            tracing::warn!(
+                target: "rwsplit",
+                "SessionLayer over a pool without token_key: clients can edit their tokens; set PoolOptions::token_key"
+            );
+        }
+        if options.causal_window.is_some() {
+            tracing::warn!(
+                target: "rwsplit",
+                "SessionLayer over a pool with causal_window: no position is kept, so no token carries a request's writes to the next request"
+            );
+        }
         SessionLayer {
             pool,
             config: Arc::new(Config {
                 header: HeaderName::from_static(TOKEN_HEADER),
                 cookie: None,
+                attributes: "Path=/; HttpOnly; SameSite=Lax".to_string(),
             }),
         }
     }
 
-    /// Carries the token in this header instead (on requests and responses).
+    /// Carries the token in this header instead (on requests and responses). Give each
+    /// layer its own header (and cookie) when several pools each have a layer.
     pub fn header(mut self, name: HeaderName) -> Self {
         Arc::make_mut(&mut self.config).header = name;
         self
@@ -151,27 +179,27 @@ impl<DB: Backend> SessionLayer<DB> {
     /// Also reads the token from this cookie and sets it on responses, with the attributes
     /// `Path=/; HttpOnly; SameSite=Lax` (see [`SessionLayer::cookie_attributes`]). For
     /// browsers; the header stays in use for API clients. A request carrying both resumes the
-    /// newer position of the two.
+    /// newer position of the two. The name must be a cookie name (letters, digits, `-`, `_`,
+    /// `.`); another name is ignored with a `WARN` event.
     pub fn cookie(mut self, name: impl Into<String>) -> Self {
-        let config = Arc::make_mut(&mut self.config);
-        let attributes = match config.cookie.take() {
-            Some(c) => c.attributes,
-            None => "Path=/; HttpOnly; SameSite=Lax".to_string(),
-        };
-        config.cookie = Some(Cookie {
-            name: name.into(),
-            attributes,
-        });
+        let name = name.into();
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if valid {
+            Arc::make_mut(&mut self.config).cookie = Some(name);
+        } else {
+            tracing::warn!(target: "rwsplit", cookie = %name.escape_debug(), "not a cookie name: the token is not put in a cookie");
+        }
         self
     }
 
-    /// The attributes of the cookie set on responses (for example
-    /// `"Path=/; HttpOnly; Secure; SameSite=Strict"`); no effect without
-    /// [`SessionLayer::cookie`].
+    /// The attributes of the cookie set on responses (default `Path=/; HttpOnly;
+    /// SameSite=Lax`; for example `"Path=/; HttpOnly; Secure; SameSite=Strict"`), in either
+    /// order with [`SessionLayer::cookie`].
     pub fn cookie_attributes(mut self, attributes: impl Into<String>) -> Self {
-        if let Some(c) = &mut Arc::make_mut(&mut self.config).cookie {
-            c.attributes = attributes.into();
-        }
+        Arc::make_mut(&mut self.config).attributes = attributes.into();
         self
     }
 }
@@ -243,91 +271,143 @@ where
         // The clone is not ready yet; the instance polled ready serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (session, rejected) = resume(&self.pool, &self.config, &req);
-        if let Some(e) = rejected {
-            tracing::warn!(
-                target: "rwsplit",
-                error = %e,
-                "the request's causal token is unusable: the request reads at the primary's current position"
-            );
-            req.extensions_mut().insert(RejectedToken(Arc::new(e)));
-        }
-        req.extensions_mut().insert(session.clone());
+        let pool = self.pool.clone();
         let config = self.config.clone();
         Box::pin(async move {
+            // A PostgreSQL pool learns its cluster from the primary (once): checking a token
+            // needs it. If the primary cannot tell now, the session checks it before use.
+            if pool.cluster_id().is_none() && has_token(&config, &req) {
+                let _ = pool.cluster().await;
+            }
+            let (session, rejected) = resume(&pool, &config, &req);
+            // A token that was resumed as it is need not be sent back.
+            let before = if rejected.is_none() && tokens(&config, &req).len() == 1 {
+                session.position()
+            } else {
+                None
+            };
+            if let Some(e) = rejected {
+                tracing::debug!(
+                    target: "rwsplit",
+                    error = %e,
+                    "the request's causal token is unusable: the request reads at the primary's current position"
+                );
+                req.extensions_mut().insert(RejectedToken(Arc::new(e)));
+            }
+            req.extensions_mut().insert(session.clone());
             let scope = session.clone();
             let mut response = with_session(scope, async move { inner.call(req).await }).await?;
-            respond(&session, &config, &mut response).await;
+            respond(&session, before, &config, &mut response).await;
             Ok(response)
         })
     }
 }
 
+/// Whether the request carries anything that may be a token.
+fn has_token<B>(config: &Config, req: &Request<B>) -> bool {
+    req.headers().contains_key(&config.header)
+        || (config.cookie.is_some() && req.headers().contains_key(COOKIE))
+}
+
+/// The value a response carries instead of a token when the position of the request's writes
+/// could not be captured (the primary did not answer): a request that sends it back reads at
+/// the primary's current position, as with an unusable token, without being flagged.
+pub const UNKNOWN_POSITION: &str = "unknown";
+
+/// What the request carried: token texts (header values and cookie values; empty ones are
+/// absent).
+fn tokens<'r, B>(config: &Config, req: &'r Request<B>) -> Vec<&'r [u8]> {
+    let mut found: Vec<&[u8]> = req
+        .headers()
+        .get_all(&config.header)
+        .iter()
+        .map(|v| v.as_bytes().trim_ascii())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if let Some(name) = &config.cookie {
+        // Byte-wise: other cookies may hold any byte; only ours must be a token.
+        for header in req.headers().get_all(COOKIE) {
+            for pair in header.as_bytes().split(|b| *b == b';') {
+                let pair = pair.trim_ascii();
+                let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+                    continue;
+                };
+                let (key, value) = (&pair[..eq], &pair[eq + 1..]);
+                if key == name.as_bytes() {
+                    let value = value.strip_prefix(b"\"").unwrap_or(value);
+                    let value = value.strip_suffix(b"\"").unwrap_or(value);
+                    if !value.is_empty() {
+                        found.push(value);
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
 /// The request's session: resumed from its token(s), or fresh. With an unusable token, a fresh
-/// session that counts as having written, and the reason.
+/// session that counts as having written, and the reason; with [`UNKNOWN_POSITION`], the same
+/// without a reason.
 fn resume<DB: Backend, B>(
     pool: &RoutingPool<DB>,
     config: &Config,
     req: &Request<B>,
 ) -> (Session<DB>, Option<Error>) {
-    let mut tokens = req
-        .headers()
-        .get_all(&config.header)
-        .iter()
-        .map(|v| v.to_str().unwrap_or("\u{0}"))
-        .collect::<Vec<_>>();
-    if let Some(cookie) = &config.cookie {
-        for header in req.headers().get_all(COOKIE) {
-            let Ok(header) = header.to_str() else {
-                continue;
-            };
-            tokens.extend(header.split(';').filter_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                (name == cookie.name).then_some(value.trim_matches('"'))
-            }));
-        }
-    }
+    let texts = tokens(config, req);
     let session = pool.session();
     let mut rejected = None;
-    for text in tokens {
-        let usable = text
-            .parse::<CausalToken>()
+    let mut unknown = false;
+    for text in texts {
+        if text == UNKNOWN_POSITION.as_bytes() {
+            unknown = true;
+            continue;
+        }
+        let usable = std::str::from_utf8(text)
+            .map_err(|_| Error::MalformedToken("not ASCII"))
+            .and_then(|t| t.parse::<CausalToken>())
             .and_then(|token| session.merge(&token));
         if let Err(e) = usable {
             rejected = Some(e);
         }
     }
-    if rejected.is_some() {
+    if unknown || rejected.is_some() {
         session.assume_written();
     }
     (session, rejected)
 }
 
-/// Sets the session's token on the response: when the session has a position (it wrote, or
-/// resumed a token that had one). A token that cannot be had (the primary is down when the
-/// position of this request's writes is captured) leaves the response as it is, with a
-/// `WARN` event: the client keeps its previous token.
+/// Sets the session's token on the response when the request moved the session's position
+/// (it wrote, or it merged tokens, or its own could not be used): a response to a request that
+/// only read leaves the client's token alone, so a slow read that ends after a write's
+/// response cannot put the older token back in the cookie. When the position of the request's
+/// writes cannot be captured (the primary did not answer), the response carries
+/// [`UNKNOWN_POSITION`] instead, so the next request reads at the primary's then-current
+/// position rather than at the client's older token; a `WARN` event says why.
 async fn respond<DB: Backend, B>(
     session: &Session<DB>,
+    before: Option<crate::position::Position>,
     config: &Config,
     response: &mut Response<B>,
 ) {
-    let token = match session.token().await {
-        Ok(token) if token.position().is_some() => token.to_string(),
+    let value = match session.token().await {
+        Ok(token) if token.position().is_some() && token.position() != before.as_ref() => {
+            token.to_string()
+        }
         Ok(_) => return,
         Err(e) => {
-            tracing::warn!(target: "rwsplit", error = %e, "no causal token for the response");
-            return;
+            tracing::warn!(target: "rwsplit", error = %e, "no causal token for the response: it carries `unknown`");
+            UNKNOWN_POSITION.to_string()
         }
     };
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&token) {
-        headers.insert(config.header.clone(), value);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(config.header.clone(), v);
     }
-    if let Some(cookie) = &config.cookie {
-        let set = format!("{}={token}; {}", cookie.name, cookie.attributes);
-        if let Ok(value) = HeaderValue::from_str(&set) {
-            headers.append(SET_COOKIE, value);
+    if let Some(name) = &config.cookie {
+        let set = format!("{name}={value}; {}", config.attributes);
+        if let Ok(v) = HeaderValue::from_str(&set) {
+            headers.append(SET_COOKIE, v);
         }
     }
 }

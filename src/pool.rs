@@ -280,8 +280,8 @@ impl<DB: Backend> RoutingPool<DB> {
     /// the primary's breaker is open.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
         if let Some(session) = ambient(self) {
-            // Whatever runs on the connection may write: the session's next read waits for it.
-            session.wrote_elsewhere();
+            // Whatever runs on the connection may write: the session's reads wait for it.
+            session.opened();
         }
         self.on_primary(self.0.topology.primary.acquire()).await
     }

@@ -43,6 +43,9 @@ struct SessionState {
     position: Option<Position>,
     /// Written since the position was last captured.
     dirty: bool,
+    /// A transaction was begun, or a connection acquired, in the session: it may commit
+    /// writes at any later time, so every read (and the token) captures the position again.
+    open: bool,
     last_write: Option<Instant>,
     /// The cluster of a token accepted before this pool knew its own (PostgreSQL, before the
     /// primary told its `system_identifier`): checked before the position is used or passed
@@ -181,12 +184,12 @@ impl<DB: Backend> RoutingPool<DB> {
 }
 
 /// Begins a transaction on `pool`'s primary (what `RoutingPool::begin` does): the ambient
-/// session, if any, counts it as a write.
+/// session, if any, counts it as open (it may commit writes at any later time).
 pub(crate) async fn begin<DB: Backend>(
     pool: &RoutingPool<DB>,
 ) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
     if let Some(session) = ambient(pool) {
-        session.wrote_elsewhere();
+        session.opened();
     }
     pool.on_primary(pool.0.topology.primary.begin()).await
 }
@@ -260,7 +263,7 @@ impl<DB: Backend> Session<DB> {
     /// Begins a transaction on the primary (sqlx's type, see [`RoutingPool::begin`]); the
     /// session counts it as a write.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-        self.wrote();
+        self.opened();
         begin(&self.pool).await
     }
 
@@ -282,7 +285,7 @@ impl<DB: Backend> Session<DB> {
 
     /// Captures the primary's position if the session wrote since the last capture.
     async fn settle(&self) -> Result<(), Error> {
-        let dirty = self.state.lock().map(|s| s.dirty).unwrap_or(true);
+        let dirty = self.state.lock().map(|s| s.dirty || s.open).unwrap_or(true);
         if !dirty || self.pool.0.options.causal_window.is_some() {
             return Ok(());
         }
@@ -295,11 +298,12 @@ impl<DB: Backend> Session<DB> {
             .await?;
         if let Ok(mut s) = self.state.lock() {
             s.dirty = false;
+            // The primary's position covers everything committed before the capture: the
+            // session's earlier position included (and a resumed token's, of the same
+            // cluster). Replacing rather than merging keeps tokens from growing (a MySQL GTID
+            // set merged as text would grow with every capture).
             if let Some(p) = captured {
-                s.position = Some(match &s.position {
-                    Some(mine) => mine.merge(&p),
-                    None => p,
-                });
+                s.position = Some(p);
             }
         }
         Ok(())
@@ -312,6 +316,17 @@ impl<DB: Backend> Session<DB> {
         self.wrote();
     }
 
+    /// A transaction begun, or a connection acquired, in the session (through the session or
+    /// through `&pool` inside [`with_session`]): the session cannot see when it commits, so
+    /// from now on each read and each token captures the primary's position first (one round
+    /// trip each), and writes committed after a read are still seen by the next one.
+    pub(crate) fn opened(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.open = true;
+        }
+        self.wrote();
+    }
+
     /// Works out the per-call routing of one statement of this session (`base`: a handle's
     /// route hint), with the statement's analysis, which tells after the call whether a
     /// replica refused it as a write (it then ran, and wrote, on the primary).
@@ -321,8 +336,19 @@ impl<DB: Backend> Session<DB> {
         base: Call,
     ) -> Result<(Call, Arc<Analysis>), sqlx::Error> {
         let pool = &self.pool;
+        // The level that applies without the session (per call, scope, pool): a session never
+        // makes it weaker. `Strong` stays on the primary; `BoundedStaleness(d)` keeps its bound
+        // on the replicas the causal pick may use.
+        let level = base
+            .consistency
+            .or_else(crate::route::current_consistency)
+            .unwrap_or(pool.0.options.consistency);
+        let consistency = match level {
+            Consistency::Strong | Consistency::BoundedStaleness(_) => level,
+            Consistency::Eventual | Consistency::ReadYourWrites => Consistency::ReadYourWrites,
+        };
         let call = Call {
-            consistency: Some(Consistency::ReadYourWrites),
+            consistency: Some(consistency),
             session: true,
             ..base
         };
@@ -361,14 +387,18 @@ impl<DB: Backend> Session<DB> {
             return Ok(call);
         };
         let t = &pool.0.topology;
-        if let Some(r) = t.pick_at(LagBound::Pool, &position) {
+        let bound = match call.consistency {
+            Some(Consistency::BoundedStaleness(d)) => LagBound::At(d),
+            _ => LagBound::Pool,
+        };
+        if let Some(r) = t.pick_at(bound, &position) {
             call.pin = Some(r.index);
             return Ok(call);
         }
         let timeout = pool.0.options.causal_wait_timeout;
         // Waiting on a replica that lagged more than the budget at its last probe would spend
         // the budget and then read from the primary anyway: go there now.
-        let replica = match t.pick_freshest(LagBound::Pool, timeout) {
+        let replica = match t.pick_freshest(bound, timeout) {
             Ok(Some(r)) => r,
             Ok(None) => match probe.replica {
                 Some(r) => r,

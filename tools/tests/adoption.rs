@@ -300,7 +300,8 @@ mod cluster {
             .await;
             assert_eq!(r.status, 200, "read {i}: {}", r.body);
             stale += usize::from(r.body == "stale");
-            token = Some(r.token.unwrap_or(fresh));
+            assert!(r.token.is_none(), "a read leaves the client's token alone");
+            token = Some(fresh);
         }
         eprintln!("with the token over HTTP: {stale} of {cycles} reads stale ({tokens} tokens)");
         assert_eq!(stale, 0, "stale reads with the token sent back");
@@ -321,7 +322,7 @@ mod cluster {
                 addr,
                 "GET",
                 &format!("/items/1?min={i}"),
-                &[("cookie", &format!("theme=dark; {value}"))],
+                &[("cookie", &format!("theme=José; {value}"))],
             )
             .await;
             stale += usize::from(r.body == "stale");
@@ -340,9 +341,18 @@ mod cluster {
             .unwrap();
         let foreign = other.session().token().await.unwrap().to_string();
         assert_ne!(other.cluster_id(), pool.cluster_id());
-        for bad in ["not-a-token", foreign.as_str()] {
+        for bad in [
+            "not-a-token",
+            foreign.as_str(),
+            rwsplit::layer::UNKNOWN_POSITION,
+        ] {
             let r = http(addr, "GET", "/rejected", &[("x-rwsplit-token", bad)]).await;
-            assert_eq!(r.body, "rejected", "{bad}");
+            let flagged = if bad == rwsplit::layer::UNKNOWN_POSITION {
+                "accepted"
+            } else {
+                "rejected"
+            };
+            assert_eq!(r.body, flagged, "{bad}");
             let mut stale = 0;
             for i in 3_000_000..3_000_020_i64 {
                 let w = http(addr, "POST", &format!("/items/1/{i}"), &[]).await;
@@ -370,6 +380,15 @@ mod cluster {
             .options(options())
             .build()
             .unwrap();
+        let probed = eventually(Duration::from_secs(30), || async {
+            second
+                .status()
+                .replicas
+                .iter()
+                .all(|r| r.eligible && r.probes > 0)
+        })
+        .await;
+        assert!(probed, "{:?}", second.status());
         let cycle = async |p: &RoutingPool<DB>, i: i64| {
             p.execute(AssertSqlSafe(format!(
                 "UPDATE {t} SET v = {i} WHERE id = 1"
@@ -399,6 +418,68 @@ mod cluster {
         assert_eq!(
             stale, 0,
             "stale reads through either pool in nested sessions"
+        );
+
+        // A stronger level still applies inside a session: `Strong` reads see writes the
+        // session did not make (another client's, straight to the primary).
+        let stale = rwsplit::with_session(pool.session(), async {
+            let mut stale = 0;
+            for i in 5_000_000..5_000_050_i64 {
+                DB::pool_executor(pool.primary_pool())
+                    .execute(AssertSqlSafe(format!(
+                        "UPDATE {t} SET v = {i} WHERE id = 1"
+                    )))
+                    .await
+                    .expect("another client's write");
+                let fresh = format!("SELECT 1 FROM {t} WHERE id = 1 AND v >= {i}");
+                let strong = rwsplit::with_consistency(
+                    rwsplit::Consistency::Strong,
+                    pool.fetch_optional(AssertSqlSafe(fresh)),
+                )
+                .await
+                .expect("read");
+                stale += usize::from(strong.is_none());
+            }
+            stale
+        })
+        .await;
+        assert_eq!(stale, 0, "Strong reads inside a session");
+
+        // A transaction begun in the session, then a read, then the commit: the next read
+        // still sees the commit (the session cannot see when it commits, so it captures
+        // again). Only the delayed replica in rotation, and the commit more than its delay
+        // after the read: that replica has the position of the read but not the commit.
+        pool.set_in_rotation("replica2", false).unwrap();
+        let stale = rwsplit::with_session(pool.session(), async {
+            let mut stale = 0;
+            for i in 6_000_000..6_000_003_i64 {
+                let mut tx = pool.begin().await.expect("begin");
+                let before = format!("SELECT 1 FROM {t} WHERE id = 1");
+                pool.fetch_optional(AssertSqlSafe(before))
+                    .await
+                    .expect("a read mid-transaction");
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                DB::conn_executor(&mut tx)
+                    .execute(AssertSqlSafe(format!(
+                        "UPDATE {t} SET v = {i} WHERE id = 1"
+                    )))
+                    .await
+                    .expect("write in the transaction");
+                tx.commit().await.expect("commit");
+                let fresh = format!("SELECT 1 FROM {t} WHERE id = 1 AND v >= {i}");
+                let row = pool
+                    .fetch_optional(AssertSqlSafe(fresh))
+                    .await
+                    .expect("read");
+                stale += usize::from(row.is_none());
+            }
+            stale
+        })
+        .await;
+        pool.set_in_rotation("replica2", true).unwrap();
+        assert_eq!(
+            stale, 0,
+            "a read after a commit of a transaction begun before a read"
         );
 
         server.abort();
@@ -480,6 +561,8 @@ mod cluster {
             })
             .build()
             .unwrap();
+        // Replica 1 on time again (so only the stopped one can be behind), then the wait.
+        f.kind.delay(Server::Replica(1), 0).await;
         let behind = pool.wait_for_replicas(Duration::from_secs(3)).await;
         f.kind.start_replication(Server::Replica(2)).await;
         f.kind.delay(Server::Replica(1), 0).await;
