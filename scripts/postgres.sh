@@ -160,6 +160,18 @@ server_pid() {
 
 wait_gone() { rw_wait_gone "$@"; } # pid, seconds (a zombie counts as gone)
 
+# Resumes a server that a test stopped (SIGSTOP): the postmaster and the backends it forked
+# (found by parent PID, never by name). A backend left stopped cannot act on the postmaster's
+# shutdown signal, so the postmaster waits for it, is killed, and the backend outlives it as a
+# stopped orphan holding the cluster's shared memory.
+resume_tree() {
+    local pid="$1" child
+    kill -CONT "$pid" 2>/dev/null || true
+    for child in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null); do
+        kill -CONT "$child" 2>/dev/null || true
+    done
+}
+
 stop_node() {
     local node="$1" data pid
     data="$(node_data "$node")"
@@ -169,12 +181,12 @@ stop_node() {
         log "$node: not running"
         return 0
     fi
-    kill -CONT "$pid" 2>/dev/null || true # in case a test SIGSTOPped it
+    resume_tree "$pid" # in case a test SIGSTOPped it
     if as_pg "$BIN/pg_ctl" stop -D "$data" -m fast -w -t 20 >/dev/null 2>&1; then
         log "$node: stopped (pid $pid)"
     else
         log "$node: pg_ctl stop failed or timed out; SIGTERM/SIGKILL pid $pid"
-        kill -CONT "$pid" 2>/dev/null || true
+        resume_tree "$pid"
         kill -TERM "$pid" 2>/dev/null || true
         if ! wait_gone "$pid" 5; then
             kill -KILL "$pid" 2>/dev/null || true
@@ -520,7 +532,7 @@ cmd_restart() {
     pid="$(server_pid "$(node_data "$node")" || true)"
     if [[ -n "$pid" ]]; then
         log "$node is running (pid $pid): fast restart"
-        kill -CONT "$pid" 2>/dev/null || true
+        resume_tree "$pid"
         stop_node "$node"
     fi
     pg_ctl_start "$node"
