@@ -670,9 +670,12 @@ macro_rules! cluster_suite {
                         f.get_metric()
                             .iter()
                             .filter(|m| {
-                                m.get_label()
-                                    .iter()
-                                    .any(|l| l.value() == "causal_wait_timeout")
+                                // Waited out the budget, or skipped the wait because the
+                                // monitor had already seen the replica lag past it: which
+                                // depends on whether a probe ran since the delay began.
+                                m.get_label().iter().any(|l| {
+                                    l.value() == "causal_wait_timeout" || l.value() == "causal_lag"
+                                })
                             })
                             .map(|m| m.get_counter().get_value())
                             .sum::<f64>()
