@@ -276,12 +276,13 @@ where
         Box::pin(async move {
             // A PostgreSQL pool learns its cluster from the primary (once): checking a token
             // needs it. If the primary cannot tell now, the session checks it before use.
-            if pool.cluster_id().is_none() && has_token(&config, &req) {
+            let texts = tokens(&config, &req);
+            if pool.cluster_id().is_none() && !texts.is_empty() {
                 let _ = pool.cluster().await;
             }
-            let (session, rejected) = resume(&pool, &config, &req);
+            let (session, rejected) = resume(&pool, &texts);
             // A token that was resumed as it is need not be sent back.
-            let before = if rejected.is_none() && tokens(&config, &req).len() == 1 {
+            let before = if rejected.is_none() && texts.len() == 1 {
                 session.position()
             } else {
                 None
@@ -301,12 +302,6 @@ where
             Ok(response)
         })
     }
-}
-
-/// Whether the request carries anything that may be a token.
-fn has_token<B>(config: &Config, req: &Request<B>) -> bool {
-    req.headers().contains_key(&config.header)
-        || (config.cookie.is_some() && req.headers().contains_key(COOKIE))
 }
 
 /// The value a response carries instead of a token when the position of the request's writes
@@ -349,16 +344,11 @@ fn tokens<'r, B>(config: &Config, req: &'r Request<B>) -> Vec<&'r [u8]> {
 /// The request's session: resumed from its token(s), or fresh. With an unusable token, a fresh
 /// session that counts as having written, and the reason; with [`UNKNOWN_POSITION`], the same
 /// without a reason.
-fn resume<DB: Backend, B>(
-    pool: &RoutingPool<DB>,
-    config: &Config,
-    req: &Request<B>,
-) -> (Session<DB>, Option<Error>) {
-    let texts = tokens(config, req);
+fn resume<DB: Backend>(pool: &RoutingPool<DB>, texts: &[&[u8]]) -> (Session<DB>, Option<Error>) {
     let session = pool.session();
     let mut rejected = None;
     let mut unknown = false;
-    for text in texts {
+    for &text in texts {
         if text == UNKNOWN_POSITION.as_bytes() {
             unknown = true;
             continue;
