@@ -264,6 +264,17 @@ mod cluster {
             .expect("the replicas have the table");
         let _heal = Heal(f.kind);
         f.kind.delay(Server::Replica(1), 1).await;
+        // Restarting replication to set the delay can open replica 1's breaker (a probe saw its
+        // apply thread stopped): wait until it is back in rotation, or no read could be stale.
+        let back = eventually(Duration::from_secs(30), || async {
+            pool.status().replicas.iter().all(|r| r.eligible)
+        })
+        .await;
+        assert!(
+            back,
+            "replicas eligible after the delay: {:?}",
+            pool.status()
+        );
         let (addr, server) = serve(pool.clone(), t.clone()).await;
 
         // Without the token: the client sees stale reads.
