@@ -39,12 +39,12 @@ impl<DB: Backend> RoutingPool<DB> {
     /// ```
     pub async fn wait_for_replicas(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let system = self.on_primary(self.system()).await?;
+        let system = self.on_primary(|_| self.system()).await?;
         let position = self
-            .on_primary(DB::capture_position(self.primary_pool(), system))
+            .on_primary(|writer| DB::capture_position(writer, system))
             .await?;
         let Some(position) = position else {
-            if DB::SYSTEM == "sqlite" || self.0.topology.replicas.is_empty() {
+            if DB::SYSTEM == "sqlite" || self.0.topology.replicas().is_empty() {
                 return Ok(());
             }
             // MySQL without GTIDs, MariaDB without a binary log: nothing to wait for, and no
@@ -55,7 +55,9 @@ impl<DB: Backend> RoutingPool<DB> {
                     "the primary reports no replication position (GTIDs or the binary log are off)",
             });
         };
-        for replica in &self.0.topology.replicas {
+        // Every server but the writer: after a switchover, the configured primary is a replica.
+        let writer = self.0.topology.writer.current();
+        for replica in self.0.topology.servers.iter().filter(|s| s.index != writer) {
             // At least a millisecond: some servers read a zero timeout as "wait forever".
             let left = deadline
                 .saturating_duration_since(tokio::time::Instant::now())

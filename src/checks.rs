@@ -105,8 +105,11 @@ impl<DB: Backend> RoutingPool<DB> {
     pub async fn check_config(&self) -> Vec<ConfigIssue> {
         let t = &self.0.topology;
         let mut issues = Vec::new();
-        let mut servers = vec![("primary".to_string(), &t.primary)];
-        servers.extend(t.replicas.iter().map(|r| (r.name.to_string(), &r.pool)));
+        let servers: Vec<(String, &sqlx::Pool<DB>)> = t
+            .servers
+            .iter()
+            .map(|s| (s.name.to_string(), &s.pool))
+            .collect();
         let mut primary_identity = None;
         for (i, (name, pool)) in servers.iter().enumerate() {
             let opts = pool.options();

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// | rwsplit condition | `sqlx::Error` | `std::io::ErrorKind` |
 /// |---|---|---|
 /// | [`Error::PrimaryUnavailable`] | `Io` | `NotConnected` |
+/// | [`Error::SplitBrain`] | `Io` | `NotConnected` |
 /// | [`Error::ReplicaDown`] | `Io` | `NotConnected` |
 /// | [`Error::NoEligibleReplica`] | `Io` | `NotConnected` |
 /// | [`Error::ReplicaTimeout`] | `Io` | `TimedOut` |
@@ -61,17 +62,27 @@ pub enum Error {
         why: &'static str,
     },
 
-    /// The primary cannot be reached; writes fail fast instead of hanging.
+    /// No server takes writes now: the writer cannot be reached, or a switchover or failover
+    /// left no writable server within `write_hold` (writes wait that long for the new writer
+    /// before this error). Retriable: the writer may be back, or a new one elected, soon.
     ///
     /// A write that ends with this error was not necessarily unapplied: if it had already
-    /// reached a primary that then hung (not one that refused or reset the connection), the
-    /// primary may still commit it when it resumes. Retry only idempotent writes blindly.
-    #[error("the primary is unavailable (last error: {last_error}); writes fail until it is back, reads continue on healthy replicas")]
+    /// reached a writer that then hung or went down (not one that refused the connection or
+    /// the write), that server may have committed it. Retry only idempotent writes blindly.
+    #[error("the primary is unavailable (last error: {last_error}); writes fail until a writer is back, reads continue on healthy replicas")]
     PrimaryUnavailable {
         /// The last connection error seen on the primary, without credentials.
         last_error: String,
     },
 
+    /// More than one server accepts writes (each confirmed by a probe after the conflict was
+    /// seen): a split brain. Writes are refused rather than sent to one of them on a guess;
+    /// they work again once all but one are read-only (or down). Nothing was executed.
+    #[error("split brain: servers {servers:?} all accept writes; writes are refused until only one does (make the others read-only)")]
+    SplitBrain {
+        /// The names of the writable servers (`primary` or replica names).
+        servers: Vec<String>,
+    },
     /// No replica may serve this read and the pool is configured not to fall back.
     #[error("no replica is eligible for this read ({why}); allow primary fallback or raise the lag bound")]
     NoEligibleReplica {
@@ -159,6 +170,7 @@ impl Error {
         match self {
             Error::Database(e) => e,
             e @ (Error::PrimaryUnavailable { .. }
+            | Error::SplitBrain { .. }
             | Error::ReplicaDown { .. }
             | Error::NoEligibleReplica { .. }) => io(ErrorKind::NotConnected, e),
             e @ (Error::ReplicaTimeout { .. }

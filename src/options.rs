@@ -114,6 +114,16 @@ pub struct PoolOptions {
     /// What spans record as `db.query.text`. Default [`QueryText::Sanitized`]: parameterized
     /// statements as written, inline literals replaced by `?`.
     pub query_text: QueryText,
+    /// How long a write (or `begin()`, `acquire()`) waits for a writer while none is usable: a
+    /// switchover or failover under way (the writer turned read-only or went down and no other
+    /// server has become writable yet), or two servers claiming to be writable until fresh
+    /// probes settle it. The monitor looks every 100 ms meanwhile. After this, the write fails
+    /// with [`crate::Error::PrimaryUnavailable`] (retriable). Default 5 s; `Duration::ZERO`
+    /// fails at once, as does a pool without a monitor (nothing would find the new writer).
+    pub write_hold: Duration,
+    /// How many writes may wait for a writer at once ([`PoolOptions::write_hold`]); more fail
+    /// at once with [`crate::Error::PrimaryUnavailable`]. Default 1,024.
+    pub max_held_writes: usize,
 }
 
 impl Default for PoolOptions {
@@ -134,6 +144,8 @@ impl Default for PoolOptions {
             function_volatility: false,
             cluster_name: None,
             token_key: None,
+            write_hold: Duration::from_secs(5),
+            max_held_writes: 1024,
         }
     }
 }

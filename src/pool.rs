@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sqlx::Pool;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ErrorClass};
 use crate::classify::{Classifier, ClassifierOptions};
 use crate::consistency::ambient;
 use crate::error::Error;
@@ -19,7 +19,7 @@ use crate::route::{Decision, Route};
 use crate::router::{Call, Inner, RoutingPool};
 use crate::status::{Role, ServerStatus, Status};
 use crate::telemetry::Metrics;
-use crate::topology::{monitor, Balance, Health, LagBound, Replica, Topology};
+use crate::topology::{monitor, Balance, LagBound, Server, Topology};
 use crate::transaction::Transaction;
 use crate::volatility::FunctionCatalog;
 
@@ -117,7 +117,16 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             });
         }
         let monitored = !self.options.monitor_interval.is_zero();
-        let mut replicas = Vec::with_capacity(self.replicas.len());
+        let primary_info = DB::server_info(&self.primary);
+        let mut servers = Vec::with_capacity(self.replicas.len() + 1);
+        servers.push(Server::new(
+            "primary".into(),
+            self.primary,
+            1,
+            0,
+            primary_info,
+            self.options.replica_timeout,
+        ));
         for (name, pool, weight) in self.replicas {
             if name.is_empty() || name.len() > 64 || name == "primary" {
                 return Err(Error::InvalidReplicaName(name));
@@ -125,23 +134,22 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             if weight == 0 {
                 return Err(Error::ZeroWeight(name));
             }
-            if replicas.iter().any(|r: &Replica<DB>| *r.name == *name) {
+            if servers.iter().any(|r: &Server<DB>| *r.name == *name) {
                 return Err(Error::DuplicateReplica(name));
             }
             let info = DB::server_info(&pool);
-            replicas.push(Replica::new(
+            let index = servers.len();
+            servers.push(Server::new(
                 name.into(),
                 pool,
                 weight,
-                replicas.len() + 1,
+                index,
                 info,
                 self.options.replica_timeout,
             ));
         }
-        let primary_info = DB::server_info(&self.primary);
         let topology = Arc::new(Topology::new(
-            (self.primary, primary_info),
-            replicas,
+            servers,
             self.balance,
             self.options.breaker_cooldown,
             monitored,
@@ -154,7 +162,7 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
             None => None,
             Some((registry, label)) => {
                 let mut servers = vec![("primary", "")];
-                servers.extend(topology.replicas.iter().map(|r| ("replica", &*r.name)));
+                servers.extend(topology.replicas().iter().map(|r| ("replica", &*r.name)));
                 Some(Metrics::register(
                     registry,
                     label.as_deref(),
@@ -173,7 +181,7 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
         // Never from an address: a token must survive the primary moving.
         let cluster = match &self.options.cluster_name {
             Some(name) => Some(cluster_id(&[name])),
-            None => DB::static_cluster_identity(&topology.primary_info)
+            None => DB::static_cluster_identity(&topology.primary().info)
                 .map(|identity| cluster_id(&[DB::NAME, &identity])),
         };
         if let Some(cluster) = cluster {
@@ -283,7 +291,23 @@ impl<DB: Backend> RoutingPool<DB> {
             // Whatever runs on the connection may write: the session's reads wait for it.
             session.opened();
         }
-        self.on_primary(self.0.topology.primary.acquire()).await
+        self.on_primary(|writer| writer.acquire()).await
+    }
+
+    /// Does `error` say that the servers changed under the call, rather than that the statement
+    /// was wrong? True when the writer went down or was demoted by a switchover (a transaction
+    /// cut by one ends with such an error: the server's read-only refusal, its shutdown, or the
+    /// lost connection), a connection was refused or lost, no writer appeared within
+    /// `write_hold` ([`Error::PrimaryUnavailable`]), or two servers accept writes
+    /// ([`Error::SplitBrain`]). Begin the transaction again (or resend an idempotent write):
+    /// rwsplit sends it to the writer of the moment. A write that ended with such an error
+    /// outside a transaction may have been applied if the server went away after receiving it.
+    /// sqlx's own `PoolTimedOut` (a saturated pool) is not included, as with plain sqlx.
+    pub fn is_retriable(&self, error: &sqlx::Error) -> bool {
+        matches!(
+            crate::backend::judge::<DB>(error),
+            ErrorClass::ServerDown | ErrorClass::ConnectionLost | ErrorClass::ReadOnly
+        )
     }
 
     /// The decision the pool would make for `sql` now, in the current task scope.
@@ -310,9 +334,10 @@ impl<DB: Backend> RoutingPool<DB> {
         self.system_known()
     }
 
-    /// The primary's sqlx pool.
+    /// The configured primary's sqlx pool (after a switchover it may no longer be the
+    /// writer: see [`Status::writer`]).
     pub fn primary_pool(&self) -> &Pool<DB> {
-        &self.0.topology.primary
+        &self.0.topology.primary().pool
     }
 
     /// A replica's sqlx pool, by name.
@@ -322,7 +347,7 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// The replica names, in configuration order.
     pub fn replica_names(&self) -> impl Iterator<Item = &str> {
-        self.0.topology.replicas.iter().map(|r| &*r.name)
+        self.0.topology.replicas().iter().map(|r| &*r.name)
     }
 
     /// The degrade switch: while on, every read goes to the primary.
@@ -341,40 +366,45 @@ impl<DB: Backend> RoutingPool<DB> {
         Ok(())
     }
 
-    /// A snapshot of every server: role, health, lag, in-flight requests, breaker, last error.
+    /// A snapshot of every server: live role, health, lag, in-flight requests, breaker, last
+    /// error, and which server takes writes.
     pub fn status(&self) -> Status {
         let t = &*self.0.topology;
-        let server = |name: &str, role, health: &Health, pool: &Pool<DB>| ServerStatus {
-            name: name.to_string(),
-            role,
-            healthy: health.probe_ok(),
-            eligible: true,
-            in_rotation: true,
-            lag: None,
-            in_flight: 0,
-            breaker: health.breaker(t.cooldown, t.monitored),
-            last_error: health.last_error(),
-            probes: health.probes(),
-            connections: pool.size(),
-            idle_connections: pool.num_idle(),
+        let writer = t.writer.current();
+        let server = |s: &Server<DB>| {
+            let is_writer = s.index == writer;
+            let health = &s.health;
+            ServerStatus {
+                name: s.name.to_string(),
+                role: if is_writer {
+                    Role::Primary
+                } else {
+                    Role::Replica
+                },
+                healthy: health.probe_ok(),
+                eligible: if is_writer {
+                    t.writer_ready()
+                } else {
+                    t.eligible(s, LagBound::Pool)
+                },
+                in_rotation: s.in_rotation.load(Ordering::Relaxed),
+                lag: (!is_writer).then(|| health.lag()).flatten(),
+                in_flight: s.in_flight.load(Ordering::Relaxed),
+                breaker: health.breaker(t.cooldown, t.monitored),
+                last_error: health.last_error(),
+                probes: health.probes(),
+                connections: s.pool.size(),
+                idle_connections: s.pool.num_idle(),
+            }
         };
-        let mut primary = server("primary", Role::Primary, &t.primary_health, &t.primary);
-        primary.eligible = !t.primary_down();
-        let replicas = t
-            .replicas
-            .iter()
-            .map(|r| ServerStatus {
-                eligible: t.eligible(r, LagBound::Pool),
-                in_rotation: r.in_rotation.load(Ordering::Relaxed),
-                lag: r.health.lag(),
-                in_flight: r.in_flight.load(Ordering::Relaxed),
-                ..server(&r.name, Role::Replica, &r.health, &r.pool)
-            })
-            .collect();
         let monitor_tasks = self.0.monitor.as_ref().map_or(0, monitor::Monitor::running);
         Status {
-            primary,
-            replicas,
+            primary: server(t.primary()),
+            replicas: t.replicas().iter().map(server).collect(),
+            writer: t.writer().map(|w| w.name.to_string()),
+            split_brain: t.split_brain(),
+            held_writes: t.writer.held.load(Ordering::Relaxed),
+            writer_changes: t.writer.changes.load(Ordering::Relaxed),
             force_primary: self.0.force_primary.load(Ordering::Relaxed),
             monitor_tasks,
         }
@@ -385,9 +415,8 @@ impl<DB: Backend> RoutingPool<DB> {
         if let Some(monitor) = &self.0.monitor {
             monitor.stop();
         }
-        self.0.topology.primary.close().await;
-        for r in &self.0.topology.replicas {
-            r.pool.close().await;
+        for server in &self.0.topology.servers {
+            server.pool.close().await;
         }
     }
 
@@ -401,7 +430,8 @@ impl<DB: Backend> RoutingPool<DB> {
         if missing.is_empty() {
             return Ok(());
         }
-        match DB::function_volatility(&self.0.topology.primary, &missing).await {
+        let writer = &self.0.topology.writer_or_primary().pool;
+        match DB::function_volatility(writer, &missing).await {
             Ok(answers) => {
                 self.0.functions.learn(&missing, answers);
                 Ok(())

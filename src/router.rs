@@ -10,8 +10,9 @@
 //! `executor`), which add their methods to [`RoutingPool`] in their own files. Nothing here
 //! names a module above it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::{Executor, Pool};
 
@@ -23,7 +24,7 @@ use crate::plan::{self, View};
 use crate::route::UnknownFunctionPolicy;
 use crate::route::{self, current_consistency, current_scope, Decision, Route};
 use crate::telemetry::Metrics;
-use crate::topology::{monitor, LagBound, Replica, Topology};
+use crate::topology::{monitor, BreakerState, LagBound, Server, Topology};
 use crate::volatility::FunctionCatalog;
 
 /// One pool over a primary and its read replicas. Implements [`sqlx::Executor`] for
@@ -107,39 +108,93 @@ pub(crate) struct Call {
 pub(crate) struct Routed<'a, DB: Backend> {
     pub decision: Decision,
     pub pool: &'a Pool<DB>,
-    pub replica: Option<&'a Replica<DB>>,
+    /// The server the call runs on: the replica, or the writer (the configured primary while
+    /// none is known; the call engine then holds the call until one is).
+    pub server: &'a Server<DB>,
+    pub replica: Option<&'a Server<DB>>,
     pub analysis: Arc<Analysis>,
     pub consistency: Consistency,
 }
 
 impl<DB: Backend> RoutingPool<DB> {
-    /// Runs `work` against the primary: refused at once while its breaker is open, ended
-    /// with [`Error::PrimaryUnavailable`] when the breaker opens on evidence while it waits
-    /// (instead of sqlx's acquire timeout), and a failure that proves the primary down opens
-    /// the breaker.
-    pub(crate) async fn on_primary<T>(
-        &self,
-        work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, sqlx::Error> {
-        let t = &*self.0.topology;
-        if t.primary_down() {
-            return Err(self.primary_unavailable());
-        }
-        let mut watch = t.primary_watch.watch();
-        let mut work = std::pin::pin!(work);
+    /// Runs `work` on the writer's pool: waits for a usable writer first ([`Self::writer`]),
+    /// ends with [`Error::PrimaryUnavailable`] when the writer's breaker opens on evidence
+    /// while it waits (instead of sqlx's acquire timeout), and a failure that proves the writer
+    /// down opens its breaker.
+    pub(crate) async fn on_primary<'a, T, F>(
+        &'a self,
+        work: impl FnOnce(&'a Pool<DB>) -> F,
+    ) -> Result<T, sqlx::Error>
+    where
+        F: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let writer = self.writer(None).await?;
+        let (cooldown, monitored) = (self.0.topology.cooldown, self.0.topology.monitored);
+        let down = || writer.health.breaker(cooldown, monitored) == BreakerState::Open;
+        let mut watch = writer.queue.watch();
+        let mut work = std::pin::pin!(work(&writer.pool));
         let done = std::future::poll_fn(|cx| {
             if let std::task::Poll::Ready(r) = work.as_mut().poll(cx) {
                 return std::task::Poll::Ready(Some(r));
             }
-            if watch.pending(cx) || t.primary_down() {
+            if watch.pending(cx) || down() {
                 return std::task::Poll::Ready(None);
             }
             std::task::Poll::Pending
         })
         .await;
         match done {
-            Some(result) => result.map_err(|e| self.primary_result_of(e)),
+            Some(result) => result.map_err(|e| self.writer_result_of(writer, e)),
             None => Err(self.primary_unavailable()),
+        }
+    }
+
+    /// The writer, when one is usable now; else waits for one up to `write_hold` (from
+    /// `since`, when the call already waited), in the bounded queue of held writes. Fails with
+    /// [`Error::SplitBrain`] at once when two servers are confirmed writable, and with
+    /// [`Error::PrimaryUnavailable`] when no writer appears in time, the queue is full, or no
+    /// monitor runs to find one.
+    pub(crate) async fn writer(&self, since: Option<Instant>) -> Result<&Server<DB>, sqlx::Error> {
+        let t = &*self.0.topology;
+        if let Some(w) = self.usable_writer() {
+            return Ok(w);
+        }
+        let options = &self.0.options;
+        if !t.monitored || options.write_hold.is_zero() {
+            return Err(self.no_writer());
+        }
+        let deadline = since.unwrap_or_else(Instant::now) + options.write_hold;
+        let _held =
+            Held::enter(&t.writer.held, options.max_held_writes).ok_or_else(|| self.no_writer())?;
+        loop {
+            let changed = t.writer.changed();
+            if let Some(w) = self.usable_writer() {
+                return Ok(w);
+            }
+            let now = Instant::now();
+            if now >= deadline || !t.writer.split().is_empty() {
+                return Err(self.no_writer());
+            }
+            // A change of writer wakes this at once; a writer whose breaker closes again (it
+            // came back) is seen at the next look.
+            let _ = tokio::time::timeout((deadline - now).min(HOLD_LOOK), changed).await;
+        }
+    }
+
+    /// The writer if one is known and its breaker is not open.
+    fn usable_writer(&self) -> Option<&Server<DB>> {
+        let t = &*self.0.topology;
+        t.writer()
+            .filter(|w| w.health.breaker(t.cooldown, t.monitored) != BreakerState::Open)
+    }
+
+    /// Why a write cannot go anywhere now: a split brain, or no usable writer.
+    pub(crate) fn no_writer(&self) -> sqlx::Error {
+        let servers = self.0.topology.split_brain();
+        if servers.is_empty() {
+            self.primary_unavailable()
+        } else {
+            Error::SplitBrain { servers }.into_sqlx()
         }
     }
 
@@ -150,7 +205,7 @@ impl<DB: Backend> RoutingPool<DB> {
         if let Some(system) = known.get() {
             return Ok(system);
         }
-        match DB::detect_system(&self.0.topology.primary).await? {
+        match DB::detect_system(&self.0.topology.writer_or_primary().pool).await? {
             Some(system) => Ok(known.get_or_init(|| system)),
             None => Ok(DB::SYSTEM),
         }
@@ -162,11 +217,11 @@ impl<DB: Backend> RoutingPool<DB> {
         self.0.topology.system.get().copied().unwrap_or(DB::SYSTEM)
     }
 
-    /// Maps a failure to reach the primary to [`Error::PrimaryUnavailable`] (opening its
+    /// Maps a failure to reach the writer to [`Error::PrimaryUnavailable`] (opening its
     /// breaker); other errors pass through.
-    pub(crate) fn primary_result_of(&self, e: sqlx::Error) -> sqlx::Error {
+    pub(crate) fn writer_result_of(&self, writer: &Server<DB>, e: sqlx::Error) -> sqlx::Error {
         if judge::<DB>(&e) == ErrorClass::ServerDown {
-            self.0.topology.trip_primary(&e);
+            writer.trip(&e);
             self.primary_unavailable()
         } else {
             e
@@ -174,12 +229,17 @@ impl<DB: Backend> RoutingPool<DB> {
     }
 
     pub(crate) fn primary_unavailable(&self) -> sqlx::Error {
-        let last_error = self
-            .0
-            .topology
-            .primary_health
-            .last_error()
-            .unwrap_or_else(|| "unknown".into());
+        let t = &self.0.topology;
+        let last_error = match t.writer() {
+            Some(writer) => writer.health.last_error(),
+            None => Some(format!(
+                "no server accepts writes (the writer turned read-only or went down, and no \
+                 other server became writable within write_hold); the configured primary's \
+                 last error: {}",
+                t.primary().health.last_error().as_deref().unwrap_or("none")
+            )),
+        }
+        .unwrap_or_else(|| "unknown".into());
         Error::PrimaryUnavailable { last_error }.into_sqlx()
     }
 
@@ -200,7 +260,7 @@ impl<DB: Backend> RoutingPool<DB> {
         &'e self,
         sql: sqlx::SqlStr,
     ) -> futures_core::future::BoxFuture<'e, Result<sqlx::Describe<DB>, sqlx::Error>> {
-        DB::pool_executor(&self.0.topology.primary).describe(sql)
+        DB::pool_executor(&self.0.topology.writer_or_primary().pool).describe(sql)
     }
 
     /// Starts a background lookup of unknown functions (needs a Tokio runtime; none, none).
@@ -218,7 +278,8 @@ impl<DB: Backend> RoutingPool<DB> {
         let pool = Arc::downgrade(&self.0);
         runtime.spawn(async move {
             let Some(inner) = pool.upgrade() else { return };
-            match DB::function_volatility(&inner.topology.primary, &missing).await {
+            let pool = &inner.topology.writer_or_primary().pool;
+            match DB::function_volatility(pool, &missing).await {
                 Ok(answers) => inner.functions.learn(&missing, answers),
                 Err(_) => inner.functions.release(&missing),
             }
@@ -256,9 +317,11 @@ impl<DB: Backend> RoutingPool<DB> {
             pin: call.pin,
         };
         let plan::Plan { decision, replica } = plan::plan(&statement, &ask, &Now { inner, tried });
+        let server = replica.unwrap_or_else(|| t.writer_or_primary());
         Routed {
             decision,
-            pool: replica.map_or(&t.primary, |r| &r.pool),
+            pool: &server.pool,
+            server,
             replica,
             analysis,
             consistency,
@@ -274,10 +337,10 @@ struct Now<'a, DB: Backend> {
 }
 
 impl<'a, DB: Backend> View for Now<'a, DB> {
-    type Replica = &'a Replica<DB>;
+    type Replica = &'a Server<DB>;
 
     fn has_replicas(&self) -> bool {
-        !self.inner.topology.replicas.is_empty()
+        !self.inner.topology.replicas().is_empty()
     }
 
     fn unknown_functions(&self) -> UnknownFunctionPolicy {
@@ -288,14 +351,37 @@ impl<'a, DB: Backend> View for Now<'a, DB> {
         self.inner.force_primary.load(Ordering::Relaxed)
     }
 
-    fn pinned(&self, index: usize) -> Option<&'a Replica<DB>> {
-        let replicas = &self.inner.topology.replicas;
-        replicas
-            .get(index.wrapping_sub(1))
-            .filter(|r| !r.tried_in(self.tried))
+    fn pinned(&self, index: usize) -> Option<&'a Server<DB>> {
+        let servers = &self.inner.topology.servers;
+        let writer = self.inner.topology.writer.current();
+        servers
+            .get(index)
+            .filter(|r| index != writer && !r.tried_in(self.tried))
     }
 
-    fn pick(&self, bound: LagBound) -> Option<&'a Replica<DB>> {
+    fn pick(&self, bound: LagBound) -> Option<&'a Server<DB>> {
         self.inner.topology.pick(bound, self.tried)
+    }
+}
+
+/// How often a held write looks for a writer that came back without a change of writer (its
+/// breaker closing again).
+const HOLD_LOOK: Duration = Duration::from_millis(50);
+
+/// A write held for a writer, counted in the pool's queue until it drops.
+struct Held<'a>(&'a AtomicUsize);
+
+impl<'a> Held<'a> {
+    /// Enters the queue, unless `max` writes are held already.
+    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        let held = Held(count);
+        (before < max).then_some(held)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -150,7 +150,7 @@ impl<DB: Backend> InTransaction<DB> {
             &span,
             &Decision::primary(Reason::Transaction),
             None,
-            &t.primary_info,
+            &t.writer_or_primary().info,
             None,
         );
         span

@@ -342,10 +342,26 @@ mod cluster {
     /// SIGKILL of the primary under a write load: every write in flight or started after it
     /// fails within 2 s with `PrimaryUnavailable`; reads go on; the primary comes back.
     pub async fn killed_primary<DB: Backend>(f: &Flavor) {
-        // sqlx would wait 30 s for a connection to a dead server.
-        let Some(pool) = pool::<DB>(f, options(), true, 4, Duration::from_secs(30)).await else {
+        // sqlx would wait 30 s for a connection to a dead server. Without `write_hold`, writes
+        // fail as soon as the primary is known dead (with it, they would first wait that long
+        // for a new writer: tests/switchover.rs).
+        let options = PoolOptions {
+            write_hold: Duration::ZERO,
+            ..options()
+        };
+        let Some(pool) = pool::<DB>(f, options, true, 4, Duration::from_secs(30)).await else {
             return;
         };
+        // Restarts the primary when the test ends, also when it fails: the next tests need it.
+        struct Restart(Kind);
+        impl Drop for Restart {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.restart(Server::Primary);
+                }
+            }
+        }
+        let _restart = Restart(f.kind);
         let t = table(&pool).await;
         let killed = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
         let mut writers = Vec::new();

@@ -20,7 +20,8 @@ use crate::position::Position;
 /// the standby is caught up and lag is zero: `now() - pg_last_xact_replay_timestamp()` alone
 /// grows without bound on an idle primary although nothing is missing.
 const REPLICA_PROBE: &str = "SELECT \
-    NOT pg_is_in_recovery() AS writable, \
+    NOT pg_is_in_recovery() AND NOT current_setting('default_transaction_read_only')::bool \
+      AS writable, \
     EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS receiving, \
     CASE WHEN pg_is_in_recovery() THEN NOT pg_is_wal_replay_paused() ELSE false END AS applying, \
     CASE \
@@ -31,8 +32,11 @@ const REPLICA_PROBE: &str = "SELECT \
     pg_last_wal_replay_lsn()::text AS applied, \
     (SELECT received_tli FROM pg_stat_wal_receiver)::int8 AS timeline";
 
-/// The primary's role and its cluster's identity, in one round trip.
-const PRIMARY_PROBE: &str = "SELECT pg_is_in_recovery(), \
+/// The primary's role (read-only when in recovery, or when `default_transaction_read_only` is
+/// on: how a switchover can demote a primary gracefully before stopping it) and its cluster's
+/// identity, in one round trip.
+const PRIMARY_PROBE: &str = "SELECT \
+    pg_is_in_recovery() OR current_setting('default_transaction_read_only')::bool, \
     (SELECT system_identifier::text FROM pg_control_system())";
 
 /// `position` (an LSN) on `timeline`, when known.

@@ -36,7 +36,7 @@ use crate::plan::{admit, Refusal};
 use crate::route::Decision;
 use crate::router::{Call, Routed, RoutingPool};
 use crate::telemetry::{self, span, CallTimer, RetryCause};
-use crate::topology::{InFlight, Replica, Watch};
+use crate::topology::{BreakerState, Claim, InFlight, Server, Watch};
 use policy::{next, Failure, Next, Probe};
 pub(crate) use query::Owned;
 
@@ -54,27 +54,42 @@ pub(crate) fn error_stream<'e, T: Send + 'e>(
     futures_util::stream::once(std::future::ready(Err(error))).boxed()
 }
 
+/// Why a routed call does not start now.
+enum NotNow {
+    /// It is for the writer and none is usable: wait for one (`write_hold`).
+    Hold,
+    /// It fails with this error.
+    Fail(sqlx::Error),
+}
+
 impl<DB: Backend> RoutingPool<DB> {
-    /// Routes a call; `tried` holds the replicas this call already tried (a retry, which the
-    /// routed statements counter does not count again).
-    fn routed(&self, sql: &str, call: Call, tried: u64) -> Result<Routed<'_, DB>, sqlx::Error> {
+    /// Routes a call; `tried` holds the replicas this call already tried and `again` says the
+    /// call was routed before (a retry, or a held write: the routed statements counter does not
+    /// count it again).
+    fn routed(
+        &self,
+        sql: &str,
+        call: Call,
+        tried: u64,
+        again: bool,
+    ) -> Result<Routed<'_, DB>, NotNow> {
         let routed = self.route(sql, &call, tried);
         if let Some(m) = &self.0.metrics {
-            if tried == 0 && !call.refused {
+            if !again && !call.refused {
                 m.routed(&routed.decision);
             }
             if let Some(cause) = routed.decision.reason.fallback_cause() {
                 m.fallback(cause);
             }
         }
-        let down = || self.0.topology.primary_down();
+        let down = || self.0.topology.writer_down();
         match admit(&routed.decision, self.0.options.fallback, down) {
             Ok(()) => Ok(routed),
             Err(Refusal::NoEligibleReplica) => {
                 let why = "every replica is down, lagging or out of rotation";
-                Err(Error::NoEligibleReplica { why }.into_sqlx())
+                Err(NotNow::Fail(Error::NoEligibleReplica { why }.into_sqlx()))
             }
-            Err(Refusal::PrimaryDown) => Err(self.primary_unavailable()),
+            Err(Refusal::PrimaryDown) => Err(NotNow::Hold),
         }
     }
 
@@ -109,16 +124,21 @@ impl<DB: Backend> RoutingPool<DB> {
     }
 
     /// Records the server that answers (once per call: after a retry, the retry's server).
-    fn describe_server(&self, span: &Span, decision: &Decision, replica: Option<&Replica<DB>>) {
+    fn describe_server(
+        &self,
+        span: &Span,
+        decision: &Decision,
+        server: &Server<DB>,
+        replica: Option<&Server<DB>>,
+    ) {
         if span.is_disabled() {
             return;
         }
-        let t = &self.0.topology;
         span::record_server(
             span,
             decision,
             replica.map(|r| &*r.name),
-            replica.map_or(&t.primary_info, |r| &r.info),
+            &server.info,
             replica
                 .and_then(|r| r.health.lag())
                 .map(|l| l.as_secs_f64() * 1000.0),
@@ -137,8 +157,8 @@ impl<DB: Backend> RoutingPool<DB> {
     ) -> BoxFuture<'_, OptionalRow<DB>> {
         let mut state = CallState::new(self, call);
         match state.first(&query) {
-            Ok(attempt) => {
-                let stage = state.in_span(|| Stage::start(attempt, query, run_optional::<DB>));
+            Ok(start) => {
+                let stage = state.in_span(|| Stage::start(start, query, run_optional::<DB>));
                 Box::pin(Optional { state, stage })
             }
             Err(e) => {
@@ -152,8 +172,8 @@ impl<DB: Backend> RoutingPool<DB> {
     pub(crate) fn run_many(&self, call: Call, query: Owned<DB>) -> StepStream<'_, DB> {
         let mut state = CallState::new(self, call);
         match state.first(&query) {
-            Ok(attempt) => {
-                let stage = state.in_span(|| Stage::start(attempt, query, run_many::<DB>));
+            Ok(start) => {
+                let stage = state.in_span(|| Stage::start(start, query, run_many::<DB>));
                 Box::pin(Steps { state, stage })
             }
             Err(e) => {
@@ -162,6 +182,11 @@ impl<DB: Backend> RoutingPool<DB> {
             }
         }
     }
+}
+
+/// Did the server refuse the connection (so the statement was never sent)?
+fn never_sent(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 /// `fetch_optional` on a connection the attempt owns.
@@ -195,6 +220,15 @@ struct Attempt<'e, DB: Backend> {
     queued: bool,
 }
 
+/// How a call (or its next attempt) starts: on a server, or by waiting for a writer.
+enum Start<'e, DB: Backend> {
+    Attempt(Attempt<'e, DB>),
+    Hold(Held<'e>),
+}
+
+/// Waiting for a usable writer (`RoutingPool::writer`).
+type Held<'e> = BoxFuture<'e, Result<(), sqlx::Error>>;
+
 /// What the running part of an attempt is: a future (`fetch_optional`) or a stream.
 trait Run<'e, DB: Backend>: Sized + Send + 'e {
     /// Runs on the server's pool (the primary: queueing and running are one).
@@ -222,16 +256,22 @@ enum Stage<'e, DB: Backend, R> {
     Running(R),
     /// Waiting for the monitor's verdict on a lost connection, with the error it ended with.
     Verifying(BoxFuture<'e, Option<bool>>, Option<sqlx::Error>),
+    /// A write waiting for a usable writer, with what to run once there is one.
+    Holding(Held<'e>, Option<Job<DB, R>>),
     /// Over (the stream was exhausted or failed for good).
     Done,
 }
 
 impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
     fn start(
-        attempt: Attempt<'e, DB>,
+        start: Start<'e, DB>,
         query: Owned<DB>,
         owned: fn(PoolConnection<DB>, Owned<DB>) -> R,
     ) -> Self {
+        let attempt = match start {
+            Start::Attempt(attempt) => attempt,
+            Start::Hold(held) => return Stage::Holding(held, Some((query, owned))),
+        };
         if attempt.queued {
             Stage::Acquiring(Box::pin(attempt.pool.acquire()), Some((query, owned)))
         } else {
@@ -246,8 +286,8 @@ enum After<'e, DB: Backend> {
     Deliver(sqlx::Error),
     /// Wait for the monitor's verdict, then judge this error again.
     Verify(BoxFuture<'e, Option<bool>>, sqlx::Error),
-    /// Run the query again there.
-    Retry(Attempt<'e, DB>, Owned<DB>),
+    /// Run the query again there (or wait for a writer first).
+    Retry(Start<'e, DB>, Owned<DB>),
 }
 
 /// What one call carries across its attempts (at most one per replica, plus the primary).
@@ -255,8 +295,14 @@ struct CallState<'e, DB: Backend> {
     pool: &'e RoutingPool<DB>,
     call: Call,
     span: Span,
-    /// The replica of the current attempt, if any (`None`: the primary).
-    replica: Option<&'e Replica<DB>>,
+    /// The replica of the current attempt, if any (`None`: the writer).
+    replica: Option<&'e Server<DB>>,
+    /// The server of the current attempt (the replica, or the writer).
+    server: Option<&'e Server<DB>>,
+    /// When the call first waited for a writer (its `write_hold` counts from there).
+    held_since: Option<std::time::Instant>,
+    /// The call was routed before (a retry or a held write).
+    routed_before: bool,
     /// The current replica attempt's decision, recorded on the span once it answers.
     decision: Option<Decision>,
     /// A copy of the query for a retry, while the current attempt, on a replica, has not
@@ -287,6 +333,9 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             call,
             span: telemetry::call_span(),
             replica: None,
+            server: None,
+            held_since: None,
+            routed_before: false,
             decision: None,
             retry: None,
             watch: None,
@@ -301,11 +350,46 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     }
 
     /// Routes the call and sets up the first attempt.
-    fn first(&mut self, query: &Owned<DB>) -> Result<Attempt<'e, DB>, sqlx::Error> {
-        let routed = self.pool.routed(query.sql_str(), self.call, 0)?;
+    fn first(&mut self, query: &Owned<DB>) -> Result<Start<'e, DB>, sqlx::Error> {
+        let routed = match self.pool.routed(query.sql_str(), self.call, 0, false) {
+            Ok(routed) => routed,
+            Err(NotNow::Fail(e)) => return Err(e),
+            Err(NotNow::Hold) => {
+                self.routed_before = true;
+                return Ok(Start::Hold(self.hold()));
+            }
+        };
         self.pool
             .describe_call(&self.span, &routed, &self.call, query.sql_str());
-        Ok(self.begin(routed, query))
+        Ok(Start::Attempt(self.begin(routed, query)))
+    }
+
+    /// Waits for a usable writer, up to `write_hold` from the call's first wait.
+    fn hold(&mut self) -> Held<'e> {
+        let since = *self.held_since.get_or_insert_with(std::time::Instant::now);
+        let pool = self.pool;
+        Box::pin(async move { pool.writer(Some(since)).await.map(|_| ()) })
+    }
+
+    /// Routes the call again after it waited for a writer: a writer is usable, unless it was
+    /// lost again meanwhile (then it waits again, within the same `write_hold`).
+    fn after_hold(&mut self, query: &Owned<DB>) -> Result<Start<'e, DB>, sqlx::Error> {
+        let first_time = !self.routed_before;
+        self.routed_before = true;
+        match self
+            .pool
+            .routed(query.sql_str(), self.call, self.tried, !first_time)
+        {
+            Ok(routed) => {
+                if self.attempts == 0 {
+                    self.pool
+                        .describe_call(&self.span, &routed, &self.call, query.sql_str());
+                }
+                Ok(Start::Attempt(self.begin(routed, query)))
+            }
+            Err(NotNow::Fail(e)) => Err(e),
+            Err(NotNow::Hold) => Ok(Start::Hold(self.hold())),
+        }
     }
 
     /// Sets up an attempt on the routed server; on a replica, keeps a copy of `query` for a
@@ -318,6 +402,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         self.first = true;
         self.attempts += 1;
         let replica = routed.replica;
+        self.server = Some(routed.server);
         self.timer = Some(CallTimer::start(
             self.pool.0.metrics.as_ref(),
             replica.map_or(0, |r| r.index),
@@ -328,7 +413,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         // when nothing listens at that level).
         tracing::debug!(
             target: "rwsplit",
-            server = replica.map_or("primary", |r| &*r.name),
+            server = &*routed.server.name,
             route = routed.decision.target.as_str(),
             reason = routed.decision.reason.label(),
             attempt = self.attempts,
@@ -352,16 +437,20 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 } else {
                     r.watchdog.watch()
                 });
-                let retries_left = self.attempts <= self.pool.0.topology.replicas.len();
+                let retries_left = self.attempts < self.pool.0.topology.servers.len();
                 self.retry = retries_left.then(|| query.clone());
                 self.decision = Some(routed.decision);
             }
             None => {
-                self.retry = None;
+                // A copy for the writer's next incarnation: a write it refuses as read-only
+                // (a switchover demoted it) had no effect and runs again on the new writer.
+                let options = &self.pool.0.options;
+                let can_hold = self.pool.0.topology.monitored && !options.write_hold.is_zero();
+                self.retry = can_hold.then(|| query.clone());
                 self.queued = false;
-                self.watch = Some(self.pool.0.topology.primary_watch.watch());
+                self.watch = Some(routed.server.queue.watch());
                 self.pool
-                    .describe_server(&self.span, &routed.decision, None)
+                    .describe_server(&self.span, &routed.decision, routed.server, None)
             }
         }
         let pool = routed.pool;
@@ -395,8 +484,16 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         let watch = self.watch.as_mut()?;
         let t = &self.pool.0.topology;
         match self.replica {
-            None => (watch.pending(cx) || t.primary_down())
-                .then(|| (self.pool.primary_unavailable(), Failure::PrimaryDown)),
+            None => {
+                // This writer's breaker, not "is there a writer": a write in flight on a writer
+                // that was just demoted finishes there (the server decides: it commits, or
+                // refuses it as read-only and it moves on).
+                let down = self.server.is_some_and(|w| {
+                    w.health.breaker(t.cooldown, t.monitored) == BreakerState::Open
+                });
+                (watch.pending(cx) || down)
+                    .then(|| (self.pool.primary_unavailable(), Failure::PrimaryDown))
+            }
             Some(replica) => {
                 if !watch.pending(cx) {
                     return None;
@@ -425,11 +522,15 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             Some(replica) => {
                 if let Some(decision) = self.decision.take() {
                     self.pool
-                        .describe_server(&self.span, &decision, Some(replica));
+                        .describe_server(&self.span, &decision, replica, Some(replica));
                 }
                 replica.health.succeeded();
             }
-            None => self.pool.0.topology.primary_health.succeeded(),
+            None => {
+                if let Some(writer) = self.server {
+                    writer.health.succeeded();
+                }
+            }
         }
     }
 
@@ -443,15 +544,15 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             Next::Deliver => {
                 if let (Some(replica), Some(decision)) = (self.replica, self.decision.take()) {
                     self.pool
-                        .describe_server(&self.span, &decision, Some(replica));
+                        .describe_server(&self.span, &decision, replica, Some(replica));
                 }
                 After::Deliver(error)
             }
             Next::Verify => {
-                let health = match self.replica {
-                    Some(r) => &r.health,
-                    None => &t.primary_health,
+                let Some(server) = self.server else {
+                    return After::Deliver(error);
                 };
+                let health = &server.health;
                 // A probe connects and asks: up to two probe timeouts, plus the interval's
                 // probe that may be under way.
                 let wait = self.pool.0.options.probe_timeout * 3;
@@ -469,12 +570,30 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                     self.retry_elsewhere(error, cause)
                 }
                 None => {
-                    if !t.primary_health.is_open() {
-                        t.trip_primary(&error);
+                    if let Some(writer) = self.server {
+                        if !writer.health.is_open() {
+                            writer.trip(&error);
+                        }
+                    }
+                    // Refused before it was sent: wait for a writer and run it there.
+                    if never_sent(&error) {
+                        if let Some(copy) = self.retry.take() {
+                            return self.retry_after_hold(copy);
+                        }
                     }
                     After::Deliver(self.pool.primary_unavailable())
                 }
             },
+            Next::Hold => {
+                // The writer refused the write as read-only: it is not the writer any more.
+                if let Some(writer) = self.server {
+                    t.claim(writer.index, Claim::ReadOnly, std::time::Instant::now());
+                }
+                match self.retry.take() {
+                    Some(copy) => self.retry_after_hold(copy),
+                    None => After::Deliver(error),
+                }
+            }
             Next::Elsewhere => self.retry_elsewhere(error, RetryCause::Error),
             Next::Primary => {
                 if let Some(analysis) = &self.analysis {
@@ -497,13 +616,31 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         if let Some(m) = &self.pool.0.metrics {
             m.retry(cause);
         }
-        match self.pool.routed(copy.sql_str(), self.call, self.tried) {
+        match self
+            .pool
+            .routed(copy.sql_str(), self.call, self.tried, true)
+        {
             Ok(again) => {
                 let attempt = self.begin(again, &copy);
-                After::Retry(attempt, copy)
+                After::Retry(Start::Attempt(attempt), copy)
             }
-            Err(e) => After::Deliver(e),
+            Err(NotNow::Fail(e)) => After::Deliver(e),
+            Err(NotNow::Hold) => {
+                let held = self.hold();
+                After::Retry(Start::Hold(held), copy)
+            }
         }
+    }
+
+    /// The write had no effect on the writer it was sent to: wait for a writer (the monitor
+    /// is looking) and run it there.
+    fn retry_after_hold(&mut self, copy: Owned<DB>) -> After<'e, DB> {
+        self.fail_timer();
+        self.timer = None;
+        self.watch = None;
+        self.span.record("rwsplit.retry", true);
+        let held = self.hold();
+        After::Retry(Start::Hold(held), copy)
     }
 
     /// The current attempt failed (for the duration metric's outcome label).
@@ -533,6 +670,8 @@ enum Polled<T> {
     Pending,
     Value(T),
     Failed(sqlx::Error, Failure, Probe),
+    /// The call ends with this error (a held write found no writer in time).
+    Fatal(sqlx::Error),
 }
 
 impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
@@ -569,6 +708,32 @@ impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
                     let class = judge::<DB>(&error);
                     *self = Stage::Done;
                     Polled::Failed(error, Failure::Error(class), probe)
+                }
+                Poll::Pending => Polled::Pending,
+            },
+            Stage::Holding(held, job) => match held.poll_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    let Some((query, owned)) = job.take() else {
+                        return Polled::Pending;
+                    };
+                    match state.after_hold(&query) {
+                        Ok(start) => {
+                            *self = state.in_span(|| Stage::start(start, query, owned));
+                            // Polled again by the caller's loop: `Value` drives the new stage.
+                            match self {
+                                Stage::Running(_) => Polled::Value(()),
+                                _ => self.prepare(state, cx),
+                            }
+                        }
+                        Err(e) => {
+                            *self = Stage::Done;
+                            Polled::Fatal(e)
+                        }
+                    }
+                }
+                Poll::Ready(Err(e)) => {
+                    *self = Stage::Done;
+                    Polled::Fatal(e)
                 }
                 Poll::Pending => Polled::Pending,
             },
@@ -624,6 +789,11 @@ impl<DB: Backend> Future for Optional<'_, DB> {
             let failed = match this.stage.prepare(state, cx) {
                 Polled::Pending => return Poll::Pending,
                 Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
+                Polled::Fatal(e) => {
+                    state.deliver_error(&e);
+                    state.finish();
+                    return Poll::Ready(Err(e));
+                }
                 Polled::Value(()) => None,
             };
             let (error, failure, probe) = match failed {
@@ -679,6 +849,10 @@ impl<DB: Backend> Stream for Steps<'_, DB> {
             let failed = match this.stage.prepare(state, cx) {
                 Polled::Pending => return Poll::Pending,
                 Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
+                Polled::Fatal(e) => {
+                    state.deliver_error(&e);
+                    return Poll::Ready(Some(Err(e)));
+                }
                 Polled::Value(()) => None,
             };
             let (error, failure, probe) = match failed {

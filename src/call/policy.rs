@@ -11,7 +11,7 @@
 //! | `ConnectionLost`, the probe found the server down | `Down` | `Down` |
 //! | `ConnectionLost`, the probe found it up | `Deliver` | `Deliver` |
 //! | `ConnectionLost`, no monitor or no verdict in time | `Elsewhere` | `Deliver` |
-//! | `ReadOnly` (the replica refused a write) | `Primary` | `Deliver` |
+//! | `ReadOnly` (the server refused a write) | `Primary` | `Hold` (monitor running), else `Deliver` |
 //! | `Closed` (sqlx's `PoolClosed`: that pool cannot serve) | `Down` | `Deliver` |
 //! | `Pool` (sqlx's `PoolTimedOut`), `Statement` | `Deliver` | `Deliver` |
 
@@ -57,6 +57,9 @@ pub(crate) enum Next {
     /// A replica refused the read as a write: it had no effect; run it on the primary and
     /// route that statement there from now on.
     Primary,
+    /// The writer refused the write as read-only (a switchover demoted it): it had no effect;
+    /// the writer is re-elected and the write waits for the new one, then runs there.
+    Hold,
 }
 
 /// The retry policy (see the module table).
@@ -73,6 +76,7 @@ pub(crate) fn next(failure: Failure, on_replica: bool, monitored: bool, probe: P
             _ => Next::Deliver,
         },
         Failure::Error(ErrorClass::ReadOnly) if on_replica => Next::Primary,
+        Failure::Error(ErrorClass::ReadOnly) if monitored => Next::Hold,
         Failure::Error(ErrorClass::Closed) if on_replica => Next::Down,
         Failure::Error(_) => Next::Deliver,
     }
@@ -147,13 +151,18 @@ mod tests {
     }
 
     #[test]
-    fn a_read_only_refusal_moves_a_read_to_the_primary_only() {
+    fn a_read_only_refusal_moves_a_read_to_the_primary_and_a_write_to_the_next_writer() {
         assert_eq!(
             next(Failure::Error(ReadOnly), REPLICA, true, Probe::NotAsked),
             Next::Primary
         );
         assert_eq!(
             next(Failure::Error(ReadOnly), PRIMARY, true, Probe::NotAsked),
+            Next::Hold
+        );
+        // Nothing would find a new writer: the caller gets the server's error.
+        assert_eq!(
+            next(Failure::Error(ReadOnly), PRIMARY, false, Probe::NotAsked),
             Next::Deliver
         );
     }

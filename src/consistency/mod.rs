@@ -172,12 +172,12 @@ impl<DB: Backend> RoutingPool<DB> {
         }
         let t = &self.0.topology;
         let identity = self
-            .on_primary(async {
-                let mut conn = t.primary.acquire().await?;
+            .on_primary(|writer| async move {
+                let mut conn = writer.acquire().await?;
                 DB::cluster_identity(&mut conn).await
             })
             .await?
-            .or_else(|| DB::static_cluster_identity(&t.primary_info))
+            .or_else(|| DB::static_cluster_identity(&t.primary().info))
             .unwrap_or_default();
         Ok(*t.cluster.get_or_init(|| cluster_id(&[DB::NAME, &identity])))
     }
@@ -191,7 +191,7 @@ pub(crate) async fn begin<DB: Backend>(
     if let Some(session) = ambient(pool) {
         session.opened();
     }
-    pool.on_primary(pool.0.topology.primary.begin()).await
+    pool.on_primary(|writer| writer.begin()).await
 }
 
 impl<DB: Backend> Session<DB> {
@@ -291,9 +291,9 @@ impl<DB: Backend> Session<DB> {
         }
         let pool = &self.pool;
         let captured = pool
-            .on_primary(async {
+            .on_primary(|writer| async move {
                 let system = pool.system().await?;
-                DB::capture_position(&pool.0.topology.primary, system).await
+                DB::capture_position(writer, system).await
             })
             .await?;
         if let Ok(mut s) = self.state.lock() {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rand::Rng;
 use sqlx::Database;
 
-use super::Replica;
+use super::Server;
 
 /// How reads are spread over eligible replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,13 +25,13 @@ pub enum Balance {
 }
 
 /// What a balancer needs to know about a replica: its requests in flight and its weight.
-/// `Replica` in the pool; plain structs in the tests.
+/// `Server` in the pool; plain structs in the tests.
 pub(super) trait Candidate {
     fn in_flight(&self) -> usize;
     fn weight(&self) -> u32;
 }
 
-impl<DB: Database> Candidate for Replica<DB> {
+impl<DB: Database> Candidate for Server<DB> {
     fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -44,10 +44,10 @@ impl<DB: Database> Candidate for Replica<DB> {
 /// Chooses a replica with the thread-local generator (`rand::rng()`: no lock, no allocation).
 pub(super) fn pick<'a, DB: Database>(
     balance: Balance,
-    replicas: &'a [Replica<DB>],
+    replicas: &'a [Server<DB>],
     cursor: &AtomicUsize,
-    ok: impl Fn(&Replica<DB>) -> bool,
-) -> Option<&'a Replica<DB>> {
+    ok: impl Fn(&Server<DB>) -> bool,
+) -> Option<&'a Server<DB>> {
     pick_with(balance, replicas, cursor, ok, &mut rand::rng())
 }
 

@@ -137,6 +137,15 @@ impl Health {
         }
     }
 
+    /// The server was just elected writer on its own answer: its breaker closes and it counts
+    /// as healthy, whatever it was as a replica (a writable replica's probe opens its breaker).
+    pub fn reset(&self) {
+        self.probe_ok.store(true, Ordering::Relaxed);
+        self.opened_at.store(0, Ordering::Relaxed);
+        self.silent.store(0, Ordering::Relaxed);
+        self.set_error(None);
+    }
+
     /// Records a probe result. A successful probe closes the breaker once the cooldown passed.
     pub fn probed(&self, ok: bool, error: Option<String>, cooldown: Duration) {
         self.probes.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,7 @@ mod balance;
 mod health;
 pub(crate) mod monitor;
 mod watchdog;
+pub(crate) mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -18,13 +19,15 @@ pub use balance::Balance;
 pub use health::BreakerState;
 pub(crate) use health::{Health, Observation};
 pub(crate) use watchdog::{Watch, Watchdog};
+pub(crate) use writer::{Claim, Writer};
 
 use crate::backend::ServerInfo;
 use crate::position::Position;
 
-/// One replica: its pool and its live state.
+/// One server (the configured primary or a replica): its pool and its live state. Which one
+/// takes writes is decided by [`Writer`], from what the servers say about themselves.
 #[derive(Debug)]
-pub(crate) struct Replica<DB: Database> {
+pub(crate) struct Server<DB: Database> {
     pub name: Arc<str>,
     pub pool: Pool<DB>,
     pub weight: u32,
@@ -40,7 +43,7 @@ pub(crate) struct Replica<DB: Database> {
     /// Abandons calls that get no answer within `replica_timeout`.
     pub watchdog: Watchdog,
     /// Calls waiting for a connection in the replica's saturated pool (not yet watched by the
-    /// watchdog), ended when its breaker opens.
+    /// watchdog), and every call on the writer, ended when its breaker opens.
     pub queue: Watchdog,
 }
 
@@ -53,7 +56,7 @@ pub(crate) enum LagBound {
     At(Duration),
 }
 
-impl<DB: Database> Replica<DB> {
+impl<DB: Database> Server<DB> {
     pub fn new(
         name: Arc<str>,
         pool: Pool<DB>,
@@ -62,7 +65,7 @@ impl<DB: Database> Replica<DB> {
         info: ServerInfo,
         timeout: Duration,
     ) -> Self {
-        Replica {
+        Server {
             name,
             pool,
             weight,
@@ -135,21 +138,20 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The primary, the replicas, and the balancing policy.
+/// The servers (the configured primary first, then the replicas), the writer among them, and
+/// the balancing policy.
 #[derive(Debug)]
 pub(crate) struct Topology<DB: Database> {
-    pub primary: Pool<DB>,
-    pub primary_health: Health,
-    pub primary_info: ServerInfo,
-    /// The primary's calls still waiting, cut short when its breaker opens.
-    pub primary_watch: Watchdog,
+    /// Every server: `[0]` the configured primary, `[i + 1]` replica `i` (as `Server::index`).
+    pub servers: Vec<Server<DB>>,
+    /// Which server takes writes now.
+    pub writer: Writer,
     /// `db.system.name`, refined by the primary's probe (`mariadb`).
     pub system: OnceLock<&'static str>,
     /// The cluster id carried in causal tokens: set at build from `cluster_name` or the
     /// backend's static identity, else learned from the primary (PostgreSQL's
     /// `system_identifier`) by its probe or the first token that needs it.
     pub cluster: OnceLock<u64>,
-    pub replicas: Vec<Replica<DB>>,
     pub balance: Balance,
     pub cooldown: Duration,
     pub monitored: bool,
@@ -157,21 +159,18 @@ pub(crate) struct Topology<DB: Database> {
 }
 
 impl<DB: Database> Topology<DB> {
+    /// `servers[0]` is the configured primary (the writer until a probe says otherwise).
     pub fn new(
-        primary: (Pool<DB>, ServerInfo),
-        replicas: Vec<Replica<DB>>,
+        servers: Vec<Server<DB>>,
         balance: Balance,
         cooldown: Duration,
         monitored: bool,
     ) -> Self {
         Topology {
-            primary: primary.0,
-            primary_info: primary.1,
-            primary_watch: Watchdog::unbounded(),
+            writer: Writer::new(servers.len()),
+            servers,
             system: OnceLock::new(),
             cluster: OnceLock::new(),
-            primary_health: Health::new(),
-            replicas,
             balance,
             cooldown,
             monitored,
@@ -179,21 +178,59 @@ impl<DB: Database> Topology<DB> {
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Replica<DB>> {
-        self.replicas.iter().find(|r| &*r.name == name)
+    /// The configured primary (the writer unless a switchover moved it).
+    pub fn primary(&self) -> &Server<DB> {
+        &self.servers[0]
     }
 
-    /// May this replica serve a read now?
-    pub fn eligible(&self, r: &Replica<DB>, bound: LagBound) -> bool {
+    /// The configured replicas.
+    pub fn replicas(&self) -> &[Server<DB>] {
+        &self.servers[1..]
+    }
+
+    /// The server that takes writes now, if one is known.
+    pub fn writer(&self) -> Option<&Server<DB>> {
+        self.servers.get(self.writer.current())
+    }
+
+    /// The writer, or the configured primary while none is known: for work that cannot wait
+    /// for one (describing a statement, asking the catalog).
+    pub fn writer_or_primary(&self) -> &Server<DB> {
+        self.writer().unwrap_or(&self.servers[0])
+    }
+
+    /// May writes go to the writer now (one is known and its breaker is not open)?
+    pub fn writer_ready(&self) -> bool {
+        self.writer()
+            .is_some_and(|w| w.health.breaker(self.cooldown, self.monitored) != BreakerState::Open)
+    }
+
+    /// The servers a read may use: the replicas, and the configured primary too once it is no
+    /// longer the writer (a demoted primary that replicates serves reads like any replica).
+    fn readers(&self) -> &[Server<DB>] {
+        if self.writer.current() == 0 {
+            self.replicas()
+        } else {
+            &self.servers
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Server<DB>> {
+        self.replicas().iter().find(|r| &*r.name == name)
+    }
+
+    /// May this server serve a read now?
+    pub fn eligible(&self, r: &Server<DB>, bound: LagBound) -> bool {
         self.eligible_at(r, bound, Instant::now())
     }
 
-    /// May this replica serve a read at `now` (one clock read per decision, taken by the
-    /// caller)? The lag bound is checked against an upper bound on the replica's staleness at
-    /// `now`, which grows with the time since its last probe.
-    pub fn eligible_at(&self, r: &Replica<DB>, bound: LagBound, now: Instant) -> bool {
+    /// May this server serve a read at `now` (one clock read per decision, taken by the
+    /// caller)? The writer never does; the lag bound is checked against an upper bound on the
+    /// replica's staleness at `now`, which grows with the time since its last probe.
+    pub fn eligible_at(&self, r: &Server<DB>, bound: LagBound, now: Instant) -> bool {
         r.in_rotation.load(Ordering::Relaxed)
             && r.health.probe_ok()
+            && r.index != self.writer.current()
             && r.health.breaker(self.cooldown, self.monitored) != BreakerState::Open
             && match bound {
                 LagBound::Pool => r.health.within_pool_bound(now, self.monitored),
@@ -202,10 +239,10 @@ impl<DB: Database> Topology<DB> {
     }
 
     /// Chooses an eligible replica that the monitor already saw at or past `position`.
-    pub fn pick_at(&self, bound: LagBound, position: &Position) -> Option<&Replica<DB>> {
+    pub fn pick_at(&self, bound: LagBound, position: &Position) -> Option<&Server<DB>> {
         let now = Instant::now();
-        let ok = |r: &Replica<DB>| self.eligible_at(r, bound, now) && r.known_at(position);
-        balance::pick(self.balance, &self.replicas, &self.cursor, ok)
+        let ok = |r: &Server<DB>| self.eligible_at(r, bound, now) && r.known_at(position);
+        balance::pick(self.balance, self.readers(), &self.cursor, ok)
     }
 
     /// The eligible replica whose last seen applied position is the furthest along, among
@@ -216,23 +253,23 @@ impl<DB: Database> Topology<DB> {
         &self,
         bound: LagBound,
         max_lag: Duration,
-    ) -> Result<Option<&Replica<DB>>, ()> {
+    ) -> Result<Option<&Server<DB>>, ()> {
         let now = Instant::now();
-        let rank = |r: &Replica<DB>| {
+        let rank = |r: &Server<DB>| {
             r.applied
                 .read()
                 .ok()
                 .and_then(|a| a.as_ref().and_then(Position::rank))
         };
         let mut eligible = self
-            .replicas
+            .readers()
             .iter()
             .filter(|r| self.eligible_at(r, bound, now))
             .peekable();
         if eligible.peek().is_none() {
             return Ok(None);
         }
-        let within = |r: &&Replica<DB>| r.health.lag().is_some_and(|l| l <= max_lag);
+        let within = |r: &&Server<DB>| r.health.lag().is_some_and(|l| l <= max_lag);
         match eligible.filter(within).max_by_key(|r| rank(r)) {
             Some(r) => Ok(Some(r)),
             None => Err(()),
@@ -241,29 +278,62 @@ impl<DB: Database> Topology<DB> {
 
     /// Chooses an eligible replica, skipping those in `tried` (bit `index` for the replica of
     /// that index: the ones a call already tried).
-    pub fn pick(&self, bound: LagBound, tried: u64) -> Option<&Replica<DB>> {
+    pub fn pick(&self, bound: LagBound, tried: u64) -> Option<&Server<DB>> {
         let now = Instant::now();
-        let ok = |r: &Replica<DB>| !r.tried_in(tried) && self.eligible_at(r, bound, now);
-        balance::pick(self.balance, &self.replicas, &self.cursor, ok)
+        let ok = |r: &Server<DB>| !r.tried_in(tried) && self.eligible_at(r, bound, now);
+        balance::pick(self.balance, self.readers(), &self.cursor, ok)
     }
 
-    /// Opens the primary's breaker on evidence from the data path, and ends the calls waiting
-    /// on it.
-    pub fn trip_primary(&self, error: &dyn std::fmt::Display) {
-        self.primary_health.trip(error);
-        self.primary_watch.expire_all();
+    /// Is no writer usable now (none known, or its breaker open)?
+    pub fn writer_down(&self) -> bool {
+        !self.writer_ready()
     }
 
-    /// Records a probe of the primary; when it opens the breaker, the calls waiting on the
-    /// primary end with the typed error instead of waiting for sqlx's acquire timeout.
-    pub fn primary_observed(&self, observation: Observation, cooldown: Duration) {
-        if self.primary_health.observe(observation, cooldown) {
-            self.primary_watch.expire_all();
+    /// Records what server `index` said about its role (a probe that started at `at`, or a
+    /// write it refused as read-only) and acts on a change of writer: the new writer's breaker
+    /// closes (it just answered), an event says what changed, and when the writer is lost or
+    /// in doubt every monitor probes at once.
+    pub fn claim(&self, index: usize, claim: Claim, at: Instant) {
+        let Some(change) = self.writer.claim(index, claim, at) else {
+            return;
+        };
+        let name = |i: usize| {
+            self.servers
+                .get(i)
+                .map_or_else(|| "none".to_string(), |s| s.name.to_string())
+        };
+        if change.from != change.to {
+            if let Some(new) = self.servers.get(change.to) {
+                new.health.reset();
+            }
+            tracing::warn!(
+                target: "rwsplit",
+                from = %name(change.from),
+                to = %name(change.to),
+                "writer changed"
+            );
+        }
+        if !change.split.is_empty() {
+            let servers: Vec<String> = change.split.iter().map(|&i| name(i)).collect();
+            tracing::error!(
+                target: "rwsplit",
+                servers = %servers.join(","),
+                "split brain: more than one server accepts writes; writes are refused"
+            );
+        }
+        if change.probe {
+            for s in &self.servers {
+                s.health.wake_monitor.notify_one();
+            }
         }
     }
 
-    /// Is the primary known to be down (breaker open)?
-    pub fn primary_down(&self) -> bool {
-        self.primary_health.breaker(self.cooldown, self.monitored) == BreakerState::Open
+    /// The names of the servers in a confirmed split brain (empty when there is none).
+    pub fn split_brain(&self) -> Vec<String> {
+        let split = self.writer.split();
+        split
+            .iter()
+            .filter_map(|&i| self.servers.get(i).map(|s| s.name.to_string()))
+            .collect()
     }
 }

@@ -19,6 +19,7 @@ use sqlx::{ConnectOptions, Pool};
 use tokio::sync::watch;
 
 use super::health::Observation;
+use super::writer::{self, Claim};
 use super::{Health, Topology};
 use crate::backend::{judge, Backend, ErrorClass, ReplicaProbe};
 use crate::options::PoolOptions;
@@ -68,7 +69,7 @@ pub(crate) fn spawn<DB: Backend>(
     let (stop, stopped) = watch::channel(false);
     let alive = Arc::new(AtomicUsize::new(0));
     let weak = Arc::downgrade(topology);
-    for server in 0..topology.replicas.len() + 1 {
+    for server in 0..topology.servers.len() {
         // Counted before the thread starts, so `status()` sees the loop at once.
         let ctx = Loop {
             topology: weak.clone(),
@@ -87,10 +88,14 @@ pub(crate) fn spawn<DB: Backend>(
     Ok(Monitor { stop, alive })
 }
 
+/// How often servers are probed while no writer is known (writes are held meanwhile), when
+/// `monitor_interval` is longer.
+const NO_WRITER_INTERVAL: Duration = Duration::from_millis(100);
+
 /// One server's loop.
 struct Loop<DB: Backend> {
     topology: Weak<Topology<DB>>,
-    /// 0 for the primary, `i + 1` for replica `i`.
+    /// 0 for the configured primary, `i + 1` for replica `i`.
     server: usize,
     options: PoolOptions,
     stopped: watch::Receiver<bool>,
@@ -109,14 +114,22 @@ impl<DB: Backend> Loop<DB> {
             let Some(t) = self.topology.upgrade() else {
                 return;
             };
-            if self.server == 0 {
-                self.probe_primary(&t, &mut conn).await;
+            // The writer is probed as a primary, every other server as a replica: roles
+            // follow what the servers say, not the configuration.
+            if t.writer.current() == self.server {
+                lost = None;
+                self.probe_writer(&t, &mut conn).await;
             } else {
                 self.probe_replica(&t, &mut conn, &mut lost).await;
             }
             let health = t.health(self.server);
-            // Wait for the next interval, a verification request, or the end.
-            let interval = self.options.monitor_interval;
+            // Wait for the next interval, a verification request, or the end. While no writer
+            // is known, look again soon: held writes wait for the new one.
+            let interval = if t.writer.current() == writer::NONE {
+                self.options.monitor_interval.min(NO_WRITER_INTERVAL)
+            } else {
+                self.options.monitor_interval
+            };
             let wake = health.wake_monitor.notified();
             let t = Arc::downgrade(&t);
             let stopped = &mut self.stopped;
@@ -130,19 +143,21 @@ impl<DB: Backend> Loop<DB> {
         }
     }
 
-    async fn probe_primary(&self, t: &Topology<DB>, conn: &mut Option<DB::Connection>) {
+    async fn probe_writer(&self, t: &Topology<DB>, conn: &mut Option<DB::Connection>) {
         let heartbeat = self.options.heartbeat_table.as_deref();
-        let ticket = t.primary_health.probe_starts();
+        let server = &t.servers[self.server];
+        let ticket = server.health.probe_starts();
+        let started = std::time::Instant::now();
         let observed = probe(
-            &t.primary,
+            &server.pool,
             conn,
             self.options.probe_timeout,
             heartbeat,
             DB::probe_primary,
         )
         .await;
-        let observation = match observed {
-            Ok((p, _)) => {
+        let (observation, claim) = match observed {
+            Ok((p, at)) => {
                 if let Some(system) = p.system {
                     let _ = t.system.set(system);
                 }
@@ -151,18 +166,51 @@ impl<DB: Backend> Loop<DB> {
                         .cluster
                         .set(crate::position::cluster_id(&[DB::NAME, identity]));
                 }
-                let error = (!p.writable).then(|| {
-                    "primary is read-only (failed over?): writes fail until it is writable".into()
-                });
-                Observation::Answered {
-                    ok: p.writable,
-                    error,
-                }
+                // A writer that turned read-only answered: it is demoted (the election moves
+                // writes away from it), not down. Its breaker stays closed, so writes in
+                // flight there finish where the server decides (commit, or refuse them as
+                // read-only, and they move to the new writer).
+                let claim = if p.writable {
+                    Claim::Writable
+                } else {
+                    Claim::ReadOnly
+                };
+                (
+                    Observation::Answered {
+                        ok: true,
+                        error: None,
+                    },
+                    Some((claim, at)),
+                )
             }
-            Err(o) => o,
+            Err(o) => (o, None),
         };
-        t.primary_observed(observation, self.options.breaker_cooldown);
-        t.primary_health.probe_finished(ticket);
+        self.observed(t, observation, claim, started);
+        server.health.probe_finished(ticket);
+    }
+
+    /// Records a probe's observation on server `self.server` and what it says about the
+    /// server's role (evidence that it is down makes it `Down`).
+    fn observed(
+        &self,
+        t: &Topology<DB>,
+        observation: Observation,
+        claim: Option<(Claim, std::time::Instant)>,
+        started: std::time::Instant,
+    ) {
+        let server = &t.servers[self.server];
+        let evidence = matches!(observation, Observation::Down(_));
+        let open = {
+            server.observed(observation, self.options.breaker_cooldown);
+            server.health.is_open()
+        };
+        match claim {
+            Some((claim, at)) => t.claim(self.server, claim, at),
+            None if evidence || (open && !server.health.probe_ok()) => {
+                t.claim(self.server, Claim::Down, started)
+            }
+            None => {}
+        }
     }
 
     async fn probe_replica(
@@ -173,8 +221,9 @@ impl<DB: Backend> Loop<DB> {
     ) {
         let options = &self.options;
         let heartbeat = options.heartbeat_table.as_deref();
-        let replica = &t.replicas[self.server - 1];
+        let replica = &t.servers[self.server];
         let ticket = replica.health.probe_starts();
+        let started = std::time::Instant::now();
         let observed = probe(
             &replica.pool,
             conn,
@@ -183,11 +232,18 @@ impl<DB: Backend> Loop<DB> {
             DB::probe_replica,
         )
         .await;
-        let primary_up = t.primary_health.probe_ok() && !t.primary_down();
+        let primary_up = t.writer().is_some_and(|w| w.health.probe_ok()) && t.writer_ready();
         let mut measured = (Duration::ZERO, std::time::Instant::now());
+        let mut claim = None;
         let (observation, lag) = match observed {
             Ok((p, started)) => {
                 measured = (p.lag_rounding, started);
+                let role = if p.writable {
+                    Claim::Writable
+                } else {
+                    Claim::ReadOnly
+                };
+                claim = Some((role, started));
                 if let Ok(mut applied) = replica.applied.write() {
                     applied.clone_from(&p.position);
                 }
@@ -210,7 +266,7 @@ impl<DB: Backend> Loop<DB> {
             (Observation::Silent(_), None) => None,
             _ => Some(None),
         };
-        replica.observed(observation, options.breaker_cooldown);
+        self.observed(t, observation, claim, started);
         if let Some(lag) = lag {
             let (rounding, started) = measured;
             replica.health.set_lag(
@@ -284,12 +340,9 @@ where
 }
 
 impl<DB: Backend> Topology<DB> {
-    /// The health of server `index` (0: the primary, `i + 1`: replica `i`).
+    /// The health of server `index` (0: the configured primary, `i + 1`: replica `i`).
     pub fn health(&self, index: usize) -> &Health {
-        match index {
-            0 => &self.primary_health,
-            i => &self.replicas[i - 1].health,
-        }
+        &self.servers[index].health
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Weak;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry,
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 use sqlx::Database;
 
@@ -218,6 +218,9 @@ struct StateCollector<DB: Database> {
     breaker: IntGaugeVec,
     connections: IntGaugeVec,
     cache: IntCounterVec,
+    writer: IntGaugeVec,
+    writer_changes: IntCounter,
+    held_writes: IntGauge,
     descs: Vec<Desc>,
 }
 
@@ -267,12 +270,33 @@ impl<DB: Database> StateCollector<DB> {
             ),
             &["result"],
         )?;
+        let writer = IntGaugeVec::new(
+            opts(
+                "rwsplit_writer",
+                "1 for the server writes go to now (it can change on a switchover), else 0.",
+                pool,
+            ),
+            &["role", "replica"],
+        )?;
+        let writer_changes = IntCounter::with_opts(opts(
+            "rwsplit_writer_changes_total",
+            "Changes of the server writes go to (to none counts too).",
+            pool,
+        ))?;
+        let held_writes = IntGauge::with_opts(opts(
+            "rwsplit_held_writes",
+            "Writes waiting for a writer now (write_hold).",
+            pool,
+        ))?;
         let descs = [
             lag.desc(),
             up.desc(),
             breaker.desc(),
             connections.desc(),
             cache.desc(),
+            writer.desc(),
+            writer_changes.desc(),
+            held_writes.desc(),
         ]
         .into_iter()
         .flatten()
@@ -286,6 +310,9 @@ impl<DB: Database> StateCollector<DB> {
             breaker,
             connections,
             cache,
+            writer,
+            writer_changes,
+            held_writes,
             descs,
         })
     }
@@ -328,9 +355,24 @@ impl<DB: Database> Collector for StateCollector<DB> {
                         .set(v);
                 }
             };
-        server("primary", "", &t.primary, &t.primary_health);
-        for r in &t.replicas {
-            server("replica", &r.name, &r.pool, &r.health);
+        let writer = t.writer.current();
+        for s in &t.servers {
+            let (role, name) = if s.index == 0 {
+                ("primary", "")
+            } else {
+                ("replica", &*s.name)
+            };
+            server(role, name, &s.pool, &s.health);
+            self.writer
+                .with_label_values(&[role, name])
+                .set(i64::from(s.index == writer));
+        }
+        let changes = t.writer.changes.load(std::sync::atomic::Ordering::Relaxed);
+        self.writer_changes
+            .inc_by(changes.saturating_sub(self.writer_changes.get()));
+        self.held_writes
+            .set(t.writer.held.load(std::sync::atomic::Ordering::Relaxed) as i64);
+        for r in t.replicas() {
             let lag = r.health.lag().map_or(f64::NAN, |l| l.as_secs_f64());
             self.lag.with_label_values(&[&r.name]).set(lag);
         }
@@ -338,6 +380,9 @@ impl<DB: Database> Collector for StateCollector<DB> {
         out.extend(self.up.collect());
         out.extend(self.breaker.collect());
         out.extend(self.connections.collect());
+        out.extend(self.writer.collect());
+        out.extend(self.writer_changes.collect());
+        out.extend(self.held_writes.collect());
         out
     }
 }
