@@ -712,11 +712,13 @@ cmd_switchover() {
   for n in $(running_servers); do
     if [[ "$n" != "$old" && "$n" != "$target" ]]; then others+=("$n"); fi
   done
-  log "switchover: $old -> $target (then ${others[*]} replicate from $target)"
+  log "switchover: $old -> $target; to replicate from $target afterwards: ${others[*]}"
 
   local t0 t1 t2 t3 t4 t5
   rw_stamp t0
-  pos="$(sql_root "$old" -e 'SET GLOBAL read_only = 1; SELECT @@GLOBAL.gtid_binlog_pos')" ||
+  # read_only waits for running write statements (bounded here: lock_wait_timeout); from then on
+  # commits by users without READ_ONLY ADMIN fail with 1290 (admin users can still write!).
+  pos="$(sql_root "$old" -e "SET SESSION lock_wait_timeout = $SWITCH_TIMEOUT; SET GLOBAL read_only = 1; SELECT @@GLOBAL.gtid_binlog_pos")" ||
     die "switchover: SET GLOBAL read_only = 1 failed on $old; nothing changed"
   rw_stamp t1
   r="$(sql_root "$target" -e "SELECT MASTER_GTID_WAIT('$pos', $SWITCH_TIMEOUT)" 2>&1)" || true
@@ -738,7 +740,7 @@ cmd_switchover() {
       log "$n is down: 'restart $n' or 'rejoin $n' will point it at $target"
     fi
   done
-  log "switchover done: $target is the writer; ${others[*]} replicate from it, read-only, caught up"
+  log "switchover done: $target is the writer; replicating from it, read-only, caught up: ${others[*]}"
   log_timings switchover "read_only_ms=$(ms "$t0" "$t1") catch_up_ms=$(ms "$t1" "$t2") promote_ms=$(ms "$t2" "$t3") repoint_ms=$(ms "$t3" "$t4") verify_ms=$(ms "$t4" "$t5") total_ms=$(ms "$t0" "$t5") write_unavailable_ms=$(ms "$t0" "$t3")"
   echo "$target"
 }
@@ -796,7 +798,7 @@ cmd_failover() {
   for n in "${others[@]}"; do attach_server "$n" "$target"; done
   for n in "${others[@]}"; do settle_server "$n" "$target"; done
   rw_stamp t4
-  log "failover done: $target is the writer; ${others[*]:-no other server} replicate${others[*]:+s} from it; $old is down"
+  log "failover done: $target is the writer; replicating from it: ${others[*]:-none}; $old is down"
   log_timings failover "kill_ms=$(ms "$t0" "$t1") drain_ms=$(ms "$t1" "$t2") promote_ms=$(ms "$t2" "$t3") repoint_ms=$(ms "$t3" "$t4") total_ms=$(ms "$t0" "$t4") write_unavailable_ms=$(ms "$t0" "$t3")"
   echo "$target"
 }

@@ -526,7 +526,7 @@ cmd_switchover() {
     for n in $(running_nodes); do
         if [[ "$n" != "$old" && "$n" != "$target" ]]; then others+=("$n"); fi
     done
-    log "switchover: $old -> $target (then $old${others[*]:+ and ${others[*]}} stream from $target)"
+    log "switchover: $old -> $target; to stream from $target afterwards: $old${others[*]:+ ${others[*]}}"
 
     local t0 t1 t2 t3 t4 t5 t6
     rw_stamp t0
@@ -570,7 +570,7 @@ cmd_switchover() {
             log "$n is down: 'restart $n' or 'rejoin $n' will point it at $target"
         fi
     done
-    log "switchover done: $target is the writer; $old${others[*]:+, ${others[*]}} stream from it"
+    log "switchover done: $target is the writer; streaming from it: $old${others[*]:+ ${others[*]}}"
     log "switchover timings: stop_ms=$(ms "$t0" "$t1") catch_up_ms=$(ms "$t1" "$t2") promote_ms=$(ms "$t2" "$t3") restart_old_ms=$(ms "$t3" "$t4") repoint_ms=$(ms "$t4" "$t5") verify_ms=$(ms "$t5" "$t6") total_ms=$(ms "$t0" "$t6") write_unavailable_ms=$(ms "$t0" "$t3")"
     echo "$target"
 }
@@ -587,9 +587,15 @@ cmd_failover() {
     rw_stamp t0
     pid="$(server_pid "$(node_data "$old")" || true)"
     if [[ -n "$pid" ]]; then
-        kill -KILL "$pid" 2>/dev/null || true
+        # The postmaster and the backends it forked (by parent PID, never by name), as a crash
+        # of the machine would: a backend left alive keeps serving its open connection until it
+        # notices the postmaster is gone, and a write it commits then is on no other server.
+        local -a kids=()
+        read -r -a kids <"/proc/$pid/task/$pid/children" 2>/dev/null || true
+        kill -KILL "$pid" "${kids[@]}" 2>/dev/null || true
         wait_gone "$pid" 10 || die "failover: $old's postmaster (pid $pid) survived SIGKILL"
-        log "$old: SIGKILL postmaster pid $pid (it stays down: 'rejoin $old' brings it back as a standby)"
+        for n in "${kids[@]}"; do wait_gone "$n" 10 || true; done
+        log "$old: SIGKILL postmaster pid $pid and its ${#kids[@]} backend(s) (it stays down: 'rejoin $old' brings it back as a standby)"
     else
         log "$old: already down"
     fi
@@ -631,7 +637,7 @@ cmd_failover() {
     done
     for n in "${others[@]}"; do wait_streaming "$n"; done
     rw_stamp t4
-    log "failover done: $target is the writer (timeline $tli, forked at ${fork:-?}); ${others[*]:-no other standby}${others[*]:+ stream from it}; $old is down"
+    log "failover done: $target is the writer (timeline $tli, forked at ${fork:-?}); streaming from it: ${others[*]:-none}; $old is down"
     log "failover timings: kill_ms=$(ms "$t0" "$t1") choose_ms=$(ms "$t1" "$t2") promote_ms=$(ms "$t2" "$t3") repoint_ms=$(ms "$t3" "$t4") total_ms=$(ms "$t0" "$t4") write_unavailable_ms=$(ms "$t0" "$t3")"
     echo "$target"
 }
