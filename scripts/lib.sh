@@ -60,7 +60,7 @@ rw_pid_alive() { # PID
 rw_pid_is() { # PID ARG
     local cmdline
     rw_pid_alive "$1" || return 1
-    cmdline="$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+    cmdline="$(tr '\0' '\n' 2>/dev/null <"/proc/$1/cmdline")" || return 1
     grep -qxF -- "$2" <<<"$cmdline"
 }
 
@@ -68,7 +68,7 @@ rw_pid_is() { # PID ARG
 rw_pid_cmdline_has() { # PID TEXT
     local cmdline
     rw_pid_alive "$1" || return 1
-    cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+    cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 1
     [[ "$cmdline" == *"$2"* ]]
 }
 
@@ -90,4 +90,16 @@ rw_wait_gone() { # PID SECONDS
         sleep 0.1
     done
     return 0
+}
+
+# Sets variable VAR to the current time in milliseconds since the epoch, without forking (bash
+# 5's EPOCHREALTIME; `date` otherwise): for the phase timings of the failover drills.
+rw_stamp() { # VAR
+    local t
+    if [[ -n "${EPOCHREALTIME:-}" ]]; then
+        t="${EPOCHREALTIME/[.,]/}"
+        printf -v "$1" '%s' "$((10#$t / 1000))"
+    else
+        printf -v "$1" '%s' "$(($(date +%s%N) / 1000000))"
+    fi
 }

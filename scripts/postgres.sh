@@ -4,15 +4,33 @@
 #   scripts/postgres.sh start [--standbys N]   N = 1 or 2 (default 2); prints the env
 #   scripts/postgres.sh stop                   stops every server, removes the state dir
 #   scripts/postgres.sh env                    prints the env file (export lines)
-#   scripts/postgres.sh status                 per-server state, recovery flag, replication
+#   scripts/postgres.sh status                 per-server state, role (writer / standby of
+#                                              NAME / down), replication on the writer
 #   scripts/postgres.sh restart <primary|standby1|standby2>
 #                                              (re)start one server, e.g. after a test
 #                                              SIGKILLed it; waits until it accepts
 #                                              connections and, for a standby, streams
 #   scripts/postgres.sh wait-sync [SECONDS]    waits until every standby has replayed
-#                                              the primary's current WAL position
+#                                              the writer's current WAL position
 #   scripts/postgres.sh load-schema [FILE]     runs FILE (default tests/corpus/postgres_schema.sql)
-#                                              on the primary as rwsplit, then wait-sync
+#                                              on the writer as rwsplit, then wait-sync
+# Failover drills (names and env URLs never change; the writer's name is kept in the state dir):
+#   scripts/postgres.sh writer                 prints the current writer (initially primary)
+#   scripts/postgres.sh switchover [NAME]      planned: writer stopped (fast: its shutdown
+#                                              checkpoint streams out), NAME replays it,
+#                                              is promoted; the old writer restarts as a
+#                                              standby of NAME, the others are repointed
+#   scripts/postgres.sh failover [NAME]        unplanned: SIGKILL the writer's postmaster,
+#                                              promote NAME (default: the standby that has
+#                                              the most WAL), repoint the others; the killed
+#                                              server stays down until rejoin (or restart)
+#   scripts/postgres.sh promote NAME           only promote standby NAME (the writer is left
+#                                              as it is: two writers = split brain)
+#   scripts/postgres.sh rejoin NAME            NAME (down, or a promoted non-writer) becomes a
+#                                              standby of the writer: pg_rewind, else a new
+#                                              pg_basebackup; reports lost transactions
+#   switchover/failover print the new writer's name on stdout and a "timings: ..._ms=N"
+#   line on stderr; exit status 0 on success, 1 on failure, 2 on usage.
 #
 # State lives in ${RWSPLIT_STATE_DIR:-<repo>/.servers}/postgres/. Servers only listen on
 # 127.0.0.1 and on a unix socket in their own directory, on free ports picked at start.
@@ -33,6 +51,8 @@ INIT_SQL="$REPO_ROOT/scripts/sql/postgres/primary-init.sql"
 DEFAULT_SCHEMA="$REPO_ROOT/tests/corpus/postgres_schema.sql"
 PG_OS_USER="${RWSPLIT_PG_OS_USER:-postgres}"
 WAIT_SECS="${RWSPLIT_PG_WAIT_SECS:-60}"
+# seconds a switchover waits for the target to replay the old writer's shutdown checkpoint
+SWITCH_TIMEOUT="${RWSPLIT_SWITCHOVER_TIMEOUT:-30}"
 STOPPED_PIDS=()
 
 DB=rwsplit_test
@@ -139,6 +159,14 @@ load_data_root() {
     if [[ -f "$PG_STATE/dataroot" ]]; then DATA_ROOT="$(cat "$PG_STATE/dataroot")"; else DATA_ROOT="$PG_STATE"; fi
 }
 
+# The current writer's name, recorded by start / switchover / failover (primary when absent).
+current_writer() {
+    local w=""
+    if [[ -s "$PG_STATE/writer" ]]; then w="$(head -n 1 "$PG_STATE/writer")"; fi
+    if [[ "$w" =~ ^(primary|standby1|standby2)$ ]]; then echo "$w"; else echo primary; fi
+}
+set_writer() { echo "$1" >"$PG_STATE/writer.tmp" && mv "$PG_STATE/writer.tmp" "$PG_STATE/writer"; }
+
 known_nodes() {
     local n
     for n in primary standby1 standby2; do
@@ -212,9 +240,14 @@ wait_reaped() {
 
 stop_all() {
     load_data_root
-    local n
-    # standbys first so they don't log reconnect noise while the primary goes away
+    local n w
+    local -a order=()
+    w="$(current_writer)"
+    # standbys first so they don't log reconnect noise while the writer goes away
     for n in standby2 standby1 primary; do
+        if [[ "$n" != "$w" ]]; then order+=("$n"); fi
+    done
+    for n in "${order[@]}" "$w"; do
         stop_node "$n"
         if [[ -f "$DATA_ROOT/$n/own_sockdir" ]]; then rm -rf "$(cat "$DATA_ROOT/$n/own_sockdir")"; fi
     done
@@ -288,10 +321,10 @@ wait_ready() {
     done
 }
 
-wait_streaming() { # standbyK
+wait_streaming() { # node: a standby, streaming from the current writer
     local node="$1" deadline=$((SECONDS + WAIT_SECS)) st rec
     while :; do
-        st="$(su_query primary "SELECT state FROM pg_stat_replication WHERE application_name = '$node'" 2>/dev/null | head -n 1 || true)"
+        st="$(su_query "$(current_writer)" "SELECT state FROM pg_stat_replication WHERE application_name = '$node'" 2>/dev/null | head -n 1 || true)"
         rec="$(su_query "$node" "SELECT pg_is_in_recovery()" 2>/dev/null || true)"
         [[ "$st" == streaming && "$rec" == t ]] && return 0
         ((SECONDS < deadline)) || die "$node: not streaming after ${WAIT_SECS}s (state='$st', in_recovery='$rec'; log: $(node_log "$node"))"
@@ -359,6 +392,377 @@ make_node_dir() { # node -> creates $DATA_ROOT/node owned by the server user; pi
 }
 
 # ---------------------------------------------------------------------------------------
+# failover drills: switchover, failover, promote, rejoin
+
+node_running() { [[ -n "$(server_pid "$(node_data "$1")" || true)" ]]; }
+
+# Running nodes, primary first.
+running_nodes() {
+    local n
+    for n in $(known_nodes); do
+        if node_running "$n"; then echo "$n"; fi
+    done
+    return 0
+}
+
+node_by_port() { # port -> node name, or "port N"
+    local n
+    for n in $(known_nodes); do
+        if [[ "$(node_port "$n")" == "$1" ]]; then echo "$n"; return 0; fi
+    done
+    echo "port $1"
+}
+
+ms() { echo $(($2 - $1)); } # stamp A, stamp B -> milliseconds between them
+
+conninfo() { # node writer -> primary_conninfo for node streaming from writer
+    echo "host=127.0.0.1 port=$(node_port "$2") user=$REPL_USER password=$REPL_PW application_name=$1"
+}
+
+# The port in node's primary_conninfo (postgresql.auto.conf, where pg_basebackup -R and
+# ALTER SYSTEM write it), or nothing.
+upstream_port() {
+    local line
+    line="$(grep -E '^[[:space:]]*primary_conninfo[[:space:]]*=' "$(node_data "$1")/postgresql.auto.conf" 2>/dev/null | tail -n 1 || true)"
+    if [[ "$line" =~ port=([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; fi
+    return 0
+}
+
+# Offline: makes stopped node a standby of writer on its next start (standby.signal, and
+# primary_conninfo in postgresql.auto.conf; rewritten in place, so the file keeps its owner).
+write_standby_conf() { # node writer
+    local data auto rest
+    data="$(node_data "$1")"; auto="$data/postgresql.auto.conf"
+    rest="$(grep -vE '^[[:space:]]*primary_conninfo[[:space:]]*=' "$auto" 2>/dev/null || true)"
+    printf '%s\nprimary_conninfo = '"'"'%s'"'"'\n' "$rest" "$(conninfo "$1" "$2")" >"$auto"
+    as_pg touch "$data/standby.signal"
+}
+
+# Online: points running standby node at writer (ALTER SYSTEM + reload: the WAL receiver
+# restarts with the new primary_conninfo; a standby follows the new timeline by itself,
+# recovery_target_timeline being 'latest').
+repoint_standby() { # node writer
+    su_psql "$1" -c "ALTER SYSTEM SET primary_conninfo = '$(conninfo "$1" "$2")'" -c "SELECT pg_reload_conf()" >/dev/null ||
+        die "$1: could not point primary_conninfo at $2"
+}
+
+# The WAL position node has (received or replayed, whichever is further), as a number.
+wal_have() {
+    su_query "$1" "SELECT (greatest(coalesce(pg_last_wal_receive_lsn(), '0/0'), coalesce(pg_last_wal_replay_lsn(), '0/0')) - '0/0'::pg_lsn)::bigint"
+}
+
+lsn_num() { # 'X/Y' -> its byte position
+    local hi="${1%/*}" lo="${1#*/}"
+    echo $(((16#$hi << 32) + 16#$lo))
+}
+
+# Timeline of writer's current WAL: the first 8 hex digits of its current WAL file name.
+writer_tli() {
+    local f
+    f="$(su_query "$1" "SELECT pg_walfile_name(pg_current_wal_lsn())")" || return 1
+    echo $((16#${f:0:8}))
+}
+
+# From a timeline history file: the LSN where timeline TLI ended (the switch to its child).
+history_switchpoint() { # history-file tli
+    local parent lsn _rest
+    [[ -r "$1" ]] || return 1
+    while read -r parent lsn _rest; do
+        [[ "$parent" =~ ^[0-9]+$ ]] || continue
+        if ((parent == $2)); then echo "$lsn"; return 0; fi
+    done <"$1"
+    return 1
+}
+
+control_field() { # data dir, field label -> value (pg_controldata)
+    as_pg env LC_ALL=C "$BIN/pg_controldata" -D "$1" 2>/dev/null | sed -n "s/^$2:[[:space:]]*//p" | head -n 1
+}
+
+promote_node() { # node: pg_ctl promote, waits until it accepts writes
+    # -W and a poll of our own: pg_ctl -w checks only every 100 ms
+    as_pg "$BIN/pg_ctl" promote -D "$(node_data "$1")" -W >/dev/null ||
+        die "$1: pg_ctl promote failed"
+    local deadline=$((SECONDS + WAIT_SECS))
+    until [[ "$(su_query "$1" "SELECT pg_is_in_recovery()" 2>/dev/null || true)" == f ]]; do
+        ((SECONDS < deadline)) || die "$1: still in recovery ${WAIT_SECS}s after pg_ctl promote"
+        sleep 0.02
+    done
+}
+
+require_started() {
+    [[ -d "$PG_STATE" ]] || die "not started ($PG_STATE absent)"
+    ensure_binaries
+    load_data_root
+}
+
+check_node() { # command node: a node of this cluster
+    [[ "$2" =~ ^(primary|standby1|standby2)$ ]] || die "$1: NAME must be primary, standby1 or standby2 (got '$2')"
+    [[ -d "$(node_data "$2")" ]] || die "$1: $2 does not exist in this cluster"
+}
+
+cmd_writer() {
+    [[ -d "$PG_STATE" ]] || die "not started ($PG_STATE absent)"
+    current_writer
+}
+
+cmd_switchover() {
+    local target="${1:-}" old n recv ckpt state
+    require_started
+    old="$(current_writer)"
+    node_running "$old" || die "switchover: the writer $old is not running (use failover, or restart it first)"
+    if [[ -z "$target" ]]; then
+        for n in $(running_nodes); do
+            if [[ "$n" != "$old" ]]; then target="$n"; break; fi
+        done
+        [[ -n "$target" ]] || die "switchover: no running server besides the writer $old"
+    fi
+    check_node switchover "$target"
+    [[ "$target" != "$old" ]] || die "switchover: $target already is the writer"
+    node_running "$target" || die "switchover: $target is not running"
+    recv="$(su_query "$target" "SELECT status || ' ' || sender_port FROM pg_stat_wal_receiver" 2>/dev/null || true)"
+    [[ "$recv" == "streaming $(node_port "$old")" ]] ||
+        die "switchover: $target is not streaming from the writer $old (WAL receiver: '${recv:-none}'); run 'rejoin $target' first"
+    local -a others=()
+    for n in $(running_nodes); do
+        if [[ "$n" != "$old" && "$n" != "$target" ]]; then others+=("$n"); fi
+    done
+    log "switchover: $old -> $target; to stream from $target afterwards: $old${others[*]:+ ${others[*]}}"
+
+    local t0 t1 t2 t3 t4 t5 t6
+    rw_stamp t0
+    resume_tree "$(server_pid "$(node_data "$old")")"
+    as_pg "$BIN/pg_ctl" stop -D "$(node_data "$old")" -m fast -w -t "$WAIT_SECS" >/dev/null ||
+        die "switchover: pg_ctl stop of $old failed (is it still running? 'status' tells)"
+    rw_stamp t1
+    local control
+    control="$(as_pg env LC_ALL=C "$BIN/pg_controldata" -D "$(node_data "$old")" 2>/dev/null || true)"
+    state="$(sed -n 's/^Database cluster state:[[:space:]]*//p' <<<"$control")"
+    ckpt="$(sed -n 's/^Latest checkpoint location:[[:space:]]*//p' <<<"$control")"
+    [[ "$state" == "shut down" && -n "$ckpt" ]] || {
+        pg_ctl_start "$old"
+        die "switchover aborted: $old's control file says '$state' after pg_ctl stop; $old started again as the writer"
+    }
+    # The shutdown checkpoint is the old writer's last WAL record: replayed past its start = has it all.
+    local deadline=$((SECONDS + SWITCH_TIMEOUT)) ok=""
+    while :; do
+        ok="$(su_query "$target" "SELECT pg_last_wal_replay_lsn() > '$ckpt'::pg_lsn" 2>/dev/null || true)"
+        [[ "$ok" == t ]] && break
+        if ((SECONDS >= deadline)); then
+            pg_ctl_start "$old"
+            die "switchover aborted: $target did not replay $old's shutdown checkpoint ($ckpt) within ${SWITCH_TIMEOUT}s; $old started again as the writer, nothing else changed"
+        fi
+        sleep 0.01
+    done
+    rw_stamp t2
+    promote_node "$target"
+    rw_stamp t3
+    set_writer "$target"
+    log "$old: stopped at +0 ms (shutdown checkpoint $ckpt); $target replayed it at +$(ms "$t0" "$t2") ms, promoted (accepts writes) at +$(ms "$t0" "$t3") ms"
+    write_standby_conf "$old" "$target"
+    pg_ctl_start "$old"
+    rw_stamp t4
+    for n in "${others[@]}"; do repoint_standby "$n" "$target"; done
+    rw_stamp t5
+    for n in "$old" "${others[@]}"; do wait_streaming "$n"; done
+    rw_stamp t6
+    for n in $(known_nodes); do
+        if [[ "$n" != "$target" ]] && ! node_running "$n"; then
+            log "$n is down: 'restart $n' or 'rejoin $n' will point it at $target"
+        fi
+    done
+    log "switchover done: $target is the writer; streaming from it: $old${others[*]:+ ${others[*]}}"
+    log "switchover timings: stop_ms=$(ms "$t0" "$t1") catch_up_ms=$(ms "$t1" "$t2") promote_ms=$(ms "$t2" "$t3") restart_old_ms=$(ms "$t3" "$t4") repoint_ms=$(ms "$t4" "$t5") verify_ms=$(ms "$t5" "$t6") total_ms=$(ms "$t0" "$t6") write_unavailable_ms=$(ms "$t0" "$t3")"
+    echo "$target"
+}
+
+cmd_failover() {
+    local target="${1:-}" old pid n have best=-1 fork tli hist
+    require_started
+    old="$(current_writer)"
+    if [[ -n "$target" ]]; then
+        check_node failover "$target"
+        [[ "$target" != "$old" ]] || die "failover: $target is the writer that fails"
+    fi
+    local t0 t1 t2 t3 t4
+    rw_stamp t0
+    pid="$(server_pid "$(node_data "$old")" || true)"
+    if [[ -n "$pid" ]]; then
+        # The postmaster and the backends it forked (by parent PID, never by name), as a crash
+        # of the machine would: a backend left alive keeps serving its open connection until it
+        # notices the postmaster is gone, and a write it commits then is on no other server.
+        local -a kids=()
+        read -r -a kids <"/proc/$pid/task/$pid/children" 2>/dev/null || true
+        kill -KILL "$pid" "${kids[@]}" 2>/dev/null || true
+        wait_gone "$pid" 10 || die "failover: $old's postmaster (pid $pid) survived SIGKILL"
+        for n in "${kids[@]}"; do wait_gone "$n" 10 || true; done
+        log "$old: SIGKILL postmaster pid $pid and its ${#kids[@]} backend(s) (it stays down: 'rejoin $old' brings it back as a standby)"
+    else
+        log "$old: already down"
+    fi
+    rw_stamp t1
+    local -a cands=() others=()
+    for n in $(running_nodes); do
+        [[ "$n" != "$old" ]] && cands+=("$n")
+    done
+    ((${#cands[@]})) || die "failover: no running standby to promote ($old stays down)"
+    if [[ -n "$target" ]]; then
+        node_running "$target" || die "failover: $target is not running"
+    else
+        for n in "${cands[@]}"; do
+            have="$(wal_have "$n" 2>/dev/null || echo -1)"
+            if ((have > best)); then best="$have"; target="$n"; fi
+        done
+    fi
+    for n in "${cands[@]}"; do [[ "$n" != "$target" ]] && others+=("$n"); done
+    rw_stamp t2
+    log "failover: promoting $target (has WAL up to $(su_query "$target" "SELECT greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())" 2>/dev/null || echo '?'))"
+    promote_node "$target"
+    rw_stamp t3
+    set_writer "$target"
+    # A standby that has WAL past the point where the new timeline forked is ahead of the new
+    # writer (possible only when NAME was chosen by hand): it cannot follow and is rejoined
+    # (pg_rewind); the others are repointed online.
+    tli="$(writer_tli "$target")"
+    hist="$(node_data "$target")/pg_wal/$(printf '%08X' "$tli").history"
+    fork="$(as_pg cat "$hist" 2>/dev/null | tail -n 1 | awk '{ print $2 }')"
+    for n in "${others[@]}"; do
+        have="$(wal_have "$n" 2>/dev/null || echo 0)"
+        if [[ -n "$fork" ]] && ((have > $(lsn_num "$fork"))); then
+            log "$n: has WAL past $target's fork point $fork: ahead of the new writer; rejoining it"
+            stop_node "$n"
+            rejoin_node "$n"
+        else
+            repoint_standby "$n" "$target"
+        fi
+    done
+    for n in "${others[@]}"; do wait_streaming "$n"; done
+    rw_stamp t4
+    log "failover done: $target is the writer (timeline $tli, forked at ${fork:-?}); streaming from it: ${others[*]:-none}; $old is down"
+    log "failover timings: kill_ms=$(ms "$t0" "$t1") choose_ms=$(ms "$t1" "$t2") promote_ms=$(ms "$t2" "$t3") repoint_ms=$(ms "$t3" "$t4") total_ms=$(ms "$t0" "$t4") write_unavailable_ms=$(ms "$t0" "$t3")"
+    echo "$target"
+}
+
+cmd_promote() {
+    local node="${1:-}" w
+    require_started
+    check_node promote "$node"
+    node_running "$node" || die "promote: $node is not running"
+    w="$(current_writer)"
+    if [[ "$node" == "$w" ]]; then log "$node already is the writer"; return 0; fi
+    [[ "$(su_query "$node" "SELECT pg_is_in_recovery()")" == t ]] || die "promote: $node is not a standby (already writable)"
+    promote_node "$node"
+    if node_running "$w"; then
+        log "$node: promoted (timeline $(writer_tli "$node")). WARNING: $w is still the writer too: two writable servers (split brain). Undo with 'scripts/postgres.sh rejoin $node' (pg_rewind)"
+    else
+        set_writer "$node"
+        log "$node: promoted; the writer $w is down, so $node is now the recorded writer (other standbys still point at $w)"
+    fi
+}
+
+# Commits in node's WAL after the point where its timeline left the writer's history: the
+# transactions the writer lacks (lost when node is rewound). Node is down. Prints
+# "N FORK" or nothing when unknown.
+lost_commits() { # node writer
+    local data wdata ntli wtli fork
+    data="$(node_data "$1")"; wdata="$(node_data "$2")"
+    ntli="$(control_field "$data" "Latest checkpoint's TimeLineID")"
+    wtli="$(writer_tli "$2")" || return 0
+    [[ -n "$ntli" && -n "$wtli" ]] || return 0
+    if ((ntli == wtli)); then return 0; fi
+    # node's timeline ended in the writer's history (a former writer), or the writer's
+    # timeline ended in node's history (node was promoted from it: split brain)
+    fork="$(as_pg cat "$wdata/pg_wal/$(printf '%08X' "$wtli").history" 2>/dev/null | history_switchpoint /dev/stdin "$ntli" || true)"
+    if [[ -z "$fork" ]]; then
+        fork="$(as_pg cat "$data/pg_wal/$(printf '%08X' "$ntli").history" 2>/dev/null | history_switchpoint /dev/stdin "$wtli" || true)"
+    fi
+    [[ -n "$fork" ]] || return 0
+    echo "$(as_pg "$BIN/pg_waldump" -p "$data/pg_wal" -t "$ntli" -s "$fork" 2>/dev/null | grep -c 'desc: COMMIT' || true) $fork"
+}
+
+# Makes node (not the writer) a streaming standby of the writer. Running standby: repointed.
+# Otherwise (down, or writable after promote) it is stopped, rewound with pg_rewind against the
+# writer (rebuilt with pg_basebackup if that fails), and started as a standby.
+rejoin_node() { # node
+    local node="$1" w data ndir lost rc out
+    w="$(current_writer)"
+    [[ "$node" != "$w" ]] || die "rejoin: $node is the writer"
+    node_running "$w" || die "rejoin: the writer $w is not running (restart it, or fail over to a running standby first)"
+    data="$(node_data "$node")"; ndir="$(node_dir "$node")"
+    if node_running "$node"; then
+        if [[ "$(su_query "$node" "SELECT pg_is_in_recovery()" 2>/dev/null || true)" == t ]]; then
+            log "$node: running standby: pointing it at $w"
+            repoint_standby "$node" "$w"
+            wait_streaming "$node"
+            log "$node: streams from $w"
+            return 0
+        fi
+        log "$node: running and writable (promoted): stopping it to rewind it"
+        stop_node "$node"
+    fi
+    lost="$(lost_commits "$node" "$w")"
+    if [[ -n "$lost" && "${lost%% *}" != 0 ]]; then
+        log "$node: DIVERGED: ${lost%% *} transaction(s) committed on $node after its timeline forked from $w's at ${lost#* }; $w lacks them and they are discarded now"
+    elif [[ -n "$lost" ]]; then
+        log "$node: no transaction committed after the fork at ${lost#* } (nothing lost)"
+    fi
+    # pg_rewind copies the writer's configuration files: keep node's own
+    cp -p "$data/postgresql.conf" "$ndir/postgresql.conf.keep"
+    cp -p "$data/postgresql.auto.conf" "$ndir/postgresql.auto.conf.keep"
+    rc=0
+    out="$(as_pg "$BIN/pg_rewind" -D "$data" \
+        --source-server="host=$(node_sockdir "$w") port=$(node_port "$w") user=$PG_OS_USER dbname=postgres" 2>&1)" || rc=$?
+    printf '%s\n' "$out" >"$ndir/pg_rewind.log"
+    if ((rc == 0)); then
+        log "$node: pg_rewind: $(grep -E 'diverged|rewinding|no rewind required|Done' <<<"$out" | sed 's/^pg_rewind: //' | paste -sd ';' -)"
+    else
+        log "$node: pg_rewind failed (rc $rc): $(tail -n 1 <<<"$out"); rebuilding it with pg_basebackup from $w"
+        rm -rf "$data.old"
+        mv "$data" "$data.old"
+        as_pg env PGPASSWORD="$REPL_PW" "$BIN/pg_basebackup" -X stream --checkpoint=fast --no-sync \
+            -d "host=127.0.0.1 port=$(node_port "$w") user=$REPL_USER application_name=$node" \
+            -D "$data" >/dev/null || { mv "$data.old" "$data"; die "$node: pg_basebackup from $w failed"; }
+        rm -rf "$data.old"
+    fi
+    cat "$ndir/postgresql.conf.keep" >"$data/postgresql.conf"
+    cat "$ndir/postgresql.auto.conf.keep" >"$data/postgresql.auto.conf"
+    rm -f "$ndir/postgresql.conf.keep" "$ndir/postgresql.auto.conf.keep"
+    write_standby_conf "$node" "$w"
+    pg_ctl_start "$node"
+    wait_ready "$node"
+    wait_streaming "$node"
+    log "$node: standby of $w, streaming"
+}
+
+cmd_rejoin() {
+    local node="${1:-}"
+    require_started
+    check_node rejoin "$node"
+    rejoin_node "$node"
+}
+
+# node's live role, one line.
+node_role() { # node (running)
+    local node="$1" w rec recv
+    w="$(current_writer)"
+    rec="$(su_query "$node" "SELECT pg_is_in_recovery()" 2>/dev/null || echo '?')"
+    case "$rec" in
+        f)
+            if [[ "$node" == "$w" ]]; then echo writer
+            else echo "writable, not the recorded writer $w: SPLIT BRAIN ('rejoin $node' undoes it)"; fi
+            ;;
+        t)
+            recv="$(su_query "$node" "SELECT status || ' ' || sender_port FROM pg_stat_wal_receiver" 2>/dev/null || true)"
+            if [[ "$recv" =~ ^([a-z]+)\ ([0-9]+)$ ]]; then
+                echo "standby of $(node_by_port "${BASH_REMATCH[2]}") (${BASH_REMATCH[1]})"
+            else
+                echo "standby, not streaming (primary_conninfo: $(node_by_port "$(upstream_port "$node")"))"
+            fi
+            ;;
+        *) echo "?" ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------
 # commands
 
 cmd_start() {
@@ -382,6 +786,7 @@ cmd_start() {
     fi
     mkdir -p "$PG_STATE"
     chmod 755 "$STATE_ROOT" "$PG_STATE" 2>/dev/null || true
+    set_writer primary
     DATA_ROOT="$PG_STATE"
     if ! pg_can_write "$PG_STATE" && [[ $EUID -eq 0 ]]; then
         chown_pg "$PG_STATE"
@@ -415,6 +820,9 @@ EOF
 
 # ---- rwsplit test cluster: common settings (copied to standbys by pg_basebackup) ----
 wal_level = replica
+# lets pg_rewind turn a former writer into a standby of the new one (initdb ran without
+# data checksums)
+wal_log_hints = on
 max_wal_senders = 10
 max_replication_slots = 10
 wal_keep_size = 256MB
@@ -506,17 +914,23 @@ cmd_status() {
     for n in $(known_nodes); do
         pid="$(server_pid "$(node_data "$n")" || true)"
         if [[ -z "$pid" ]]; then
-            echo "$n: DOWN (port $(node_port "$n"))"; rc=1; continue
+            if [[ "$n" != "$(current_writer)" && ! -f "$(node_data "$n")/standby.signal" ]]; then
+                echo "$n: DOWN (port $(node_port "$n")) former writer: 'rejoin $n' or 'restart $n' brings it back as a standby of $(current_writer)"
+            else
+                echo "$n: DOWN (port $(node_port "$n"))"
+            fi
+            rc=1; continue
         fi
         if [[ "$(rw_proc_state "$pid" || true)" == T ]]; then
             echo "$n: STOPPED (SIGSTOP) pid $pid port $(node_port "$n")"; rc=1; continue
         fi
-        rec="$(su_query "$n" "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END" 2>/dev/null || echo '?')"
-        echo "$n: up pid $pid port $(node_port "$n") role $rec"
+        echo "$n: up pid $pid port $(node_port "$n") role $(node_role "$n")"
     done
-    if [[ -n "$(server_pid "$(node_data primary)" || true)" ]]; then
-        echo "replication (on primary):"
-        su_psql primary -c "SELECT application_name, state, sent_lsn, replay_lsn, replay_lag FROM pg_stat_replication ORDER BY application_name" || rc=1
+    local w
+    w="$(current_writer)"
+    if [[ -n "$(server_pid "$(node_data "$w")" || true)" ]]; then
+        echo "replication (on the writer, $w):"
+        su_psql "$w" -c "SELECT application_name, state, sent_lsn, replay_lsn, replay_lag FROM pg_stat_replication ORDER BY application_name" || rc=1
     fi
     return $rc
 }
@@ -528,19 +942,32 @@ cmd_restart() {
     ensure_binaries
     load_data_root
     [[ -d "$(node_data "$node")" ]] || die "$node does not exist in this cluster"
-    local pid t0=$SECONDS n
+    local pid t0=$SECONDS n w
+    w="$(current_writer)"
     pid="$(server_pid "$(node_data "$node")" || true)"
     if [[ -n "$pid" ]]; then
         log "$node is running (pid $pid): fast restart"
         resume_tree "$pid"
         stop_node "$node"
     fi
+    if [[ "$node" != "$w" && ! -f "$(node_data "$node")/standby.signal" ]]; then
+        # a writer that failover (or promote) left behind: never start it as a second writer
+        log "$node: former writer ($w is the writer now): bringing it back as a standby of $w (rejoin)"
+        rejoin_node "$node"
+        log "$node: up (pid $(server_pid "$(node_data "$node")" || echo '?')) in $((SECONDS - t0))s"
+        return 0
+    fi
+    if [[ "$node" != "$w" && "$(upstream_port "$node")" != "$(node_port "$w")" ]]; then
+        # it was down during a switchover or failover
+        log "$node: its primary_conninfo points at port $(upstream_port "$node"), not at the writer $w: repointing it"
+        write_standby_conf "$node" "$w"
+    fi
     pg_ctl_start "$node"
     wait_ready "$node"
-    if [[ "$node" == primary ]]; then
+    if [[ "$node" == "$w" ]]; then
         # standbys reconnect on their own (wal_retrieve_retry_interval = 1s)
         local spid
-        for n in $(known_nodes | grep standby || true); do
+        for n in $(known_nodes | grep -vx "$w" || true); do
             spid="$(server_pid "$(node_data "$n")" || true)"
             [[ -n "$spid" ]] || continue
             if [[ "$(rw_proc_state "$spid" || true)" == T ]]; then
@@ -549,10 +976,10 @@ cmd_restart() {
             wait_streaming "$n"
         done
     else
-        if [[ -n "$(server_pid "$(node_data primary)" || true)" ]]; then
+        if [[ -n "$(server_pid "$(node_data "$w")" || true)" ]]; then
             wait_streaming "$node"
         else
-            log "primary is down: $node is up but cannot stream"
+            log "the writer $w is down: $node is up but cannot stream"
         fi
     fi
     log "$node: up (pid $(server_pid "$(node_data "$node")" || echo '?')) in $((SECONDS - t0))s"
@@ -563,9 +990,14 @@ cmd_wait_sync() {
     [[ -d "$PG_STATE" ]] || die "not started"
     ensure_binaries
     load_data_root
-    local lsn n ok deadline=$((SECONDS + secs))
-    lsn="$(su_query primary "SELECT pg_current_wal_lsn()")"
-    for n in $(known_nodes | grep standby || true); do
+    local lsn n ok w deadline=$((SECONDS + secs))
+    w="$(current_writer)"
+    lsn="$(su_query "$w" "SELECT pg_current_wal_lsn()")"
+    for n in $(known_nodes | grep -vx "$w" || true); do
+        if [[ ! -f "$(node_data "$n")/standby.signal" && -z "$(server_pid "$(node_data "$n")" || true)" ]]; then
+            log "$n: down former writer (not a standby until rejoin): not waited for"
+            continue
+        fi
         while :; do
             ok="$(su_query "$n" "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn" 2>/dev/null || true)"
             [[ "$ok" == t ]] && break
@@ -582,9 +1014,9 @@ cmd_load_schema() {
     ensure_binaries
     load_data_root
     PGOPTIONS="-c client_min_messages=warning" PGCONNECT_TIMEOUT=5 \
-        "$PSQL" -X -q -v ON_ERROR_STOP=1 "$(url "$APP_USER" "$APP_PW" "$(node_port primary)")" -f "$file" >/dev/null
+        "$PSQL" -X -q -v ON_ERROR_STOP=1 "$(url "$APP_USER" "$APP_PW" "$(node_port "$(current_writer)")")" -f "$file" >/dev/null
     cmd_wait_sync
-    log "loaded $file on primary; standbys caught up"
+    log "loaded $file on the writer ($(current_writer)); standbys caught up"
 }
 
 main() {
@@ -605,7 +1037,12 @@ main() {
         restart) cmd_restart "$@" ;;
         wait-sync) cmd_wait_sync "$@" ;;
         load-schema) cmd_load_schema "$@" ;;
-        *) sed -n '2,16p' "$SCRIPT_PATH" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+        writer) cmd_writer ;;
+        switchover) cmd_switchover "$@" ;;
+        failover) cmd_failover "$@" ;;
+        promote) cmd_promote "$@" ;;
+        rejoin) cmd_rejoin "$@" ;;
+        *) sed -n '2p;4,/^#$/p' "$SCRIPT_PATH" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 }
 
