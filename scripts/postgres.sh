@@ -433,9 +433,17 @@ upstream_port() {
 write_standby_conf() { # node writer
     local data auto rest
     data="$(node_data "$1")"; auto="$data/postgresql.auto.conf"
-    rest="$(grep -vE '^[[:space:]]*primary_conninfo[[:space:]]*=' "$auto" 2>/dev/null || true)"
+    # Without the switchover's fence: a standby promoted later must accept writes.
+    rest="$(grep -vE '^[[:space:]]*(primary_conninfo|default_transaction_read_only)[[:space:]]*=' "$auto" 2>/dev/null || true)"
     printf '%s\nprimary_conninfo = '"'"'%s'"'"'\n' "$rest" "$(conninfo "$1" "$2")" >"$auto"
     as_pg touch "$data/standby.signal"
+}
+
+# Removes the switchover's fence (default_transaction_read_only) from a stopped node's config.
+drop_fence() { # node
+    local auto
+    auto="$(node_data "$1")/postgresql.auto.conf"
+    as_pg sed -i '/^[[:space:]]*default_transaction_read_only[[:space:]]*=/d' "$auto" 2>/dev/null || true
 }
 
 # Online: points running standby node at writer (ALTER SYSTEM + reload: the WAL receiver
@@ -531,14 +539,34 @@ cmd_switchover() {
     local t0 t1 t2 t3 t4 t5 t6
     rw_stamp t0
     resume_tree "$(server_pid "$(node_data "$old")")"
-    as_pg "$BIN/pg_ctl" stop -D "$(node_data "$old")" -m fast -w -t "$WAIT_SECS" >/dev/null ||
+    # Fence first, as read_only does on MariaDB: from the reload on, a new transaction on the old
+    # writer is read-only (a write gets 25006, which rwsplit answers by waiting for the new
+    # writer); transactions that already wrote may finish (bounded), so the fast shutdown below
+    # cuts none that could still commit.
+    su_psql "$old" -c "ALTER SYSTEM SET default_transaction_read_only = on" \
+        -c "SELECT pg_reload_conf()" >/dev/null ||
+        die "switchover: could not fence $old (default_transaction_read_only); nothing changed"
+    local fence_deadline=$((SECONDS + SWITCH_TIMEOUT)) writing
+    while :; do
+        writing="$(su_query "$old" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()" 2>/dev/null || echo 0)"
+        [[ "$writing" == 0 ]] && break
+        if ((SECONDS >= fence_deadline)); then
+            log "switchover: $writing transaction(s) still writing on $old after ${SWITCH_TIMEOUT}s; the shutdown ends them"
+            break
+        fi
+        sleep 0.01
+    done
+    as_pg "$BIN/pg_ctl" stop -D "$(node_data "$old")" -m fast -w -t "$WAIT_SECS" >/dev/null || {
+        drop_fence "$old"
         die "switchover: pg_ctl stop of $old failed (is it still running? 'status' tells)"
+    }
     rw_stamp t1
     local control
     control="$(as_pg env LC_ALL=C "$BIN/pg_controldata" -D "$(node_data "$old")" 2>/dev/null || true)"
     state="$(sed -n 's/^Database cluster state:[[:space:]]*//p' <<<"$control")"
     ckpt="$(sed -n 's/^Latest checkpoint location:[[:space:]]*//p' <<<"$control")"
     [[ "$state" == "shut down" && -n "$ckpt" ]] || {
+        drop_fence "$old"
         pg_ctl_start "$old"
         die "switchover aborted: $old's control file says '$state' after pg_ctl stop; $old started again as the writer"
     }
@@ -548,6 +576,7 @@ cmd_switchover() {
         ok="$(su_query "$target" "SELECT pg_last_wal_replay_lsn() > '$ckpt'::pg_lsn" 2>/dev/null || true)"
         [[ "$ok" == t ]] && break
         if ((SECONDS >= deadline)); then
+            drop_fence "$old"
             pg_ctl_start "$old"
             die "switchover aborted: $target did not replay $old's shutdown checkpoint ($ckpt) within ${SWITCH_TIMEOUT}s; $old started again as the writer, nothing else changed"
         fi

@@ -157,6 +157,67 @@ mod drill {
                 .unwrap_or_else(|| panic!("{var} missing from the drill cluster's env"))
         }
 
+        fn admin_url(&self, server: &str) -> String {
+            let var = self.kind.var(server, true);
+            self.env
+                .get(&var)
+                .cloned()
+                .unwrap_or_else(|| panic!("{var} missing from the drill cluster's env"))
+        }
+
+        /// Runs statements as the administrator on one server.
+        async fn admin<DB: Backend>(&self, server: &str, statements: &[&str]) {
+            let pool = sqlx_pool::<DB>(&self.admin_url(server));
+            for sql in statements {
+                DB::pool_executor(&pool)
+                    .execute(AssertSqlSafe(sql.to_string()))
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql} on {server}: {e}"));
+            }
+            pool.close().await;
+        }
+
+        /// Makes the writer acknowledge a commit only once a replica has it (MariaDB semi-sync
+        /// after sync, PostgreSQL `synchronous_standby_names`), as a deployment that must not
+        /// lose acknowledged writes in a failover does: with asynchronous replication, a
+        /// commit acknowledged just before the writer dies can be on no other server.
+        async fn synchronous<DB: Backend>(&self, writer: &str, replicas: &[&str]) {
+            match self.kind {
+                Kind::MariaDb => {
+                    self.admin::<DB>(
+                        writer,
+                        &[
+                            "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
+                            "SET GLOBAL rpl_semi_sync_master_timeout = 60000",
+                            "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+                        ],
+                    )
+                    .await;
+                    for r in replicas {
+                        self.admin::<DB>(
+                            r,
+                            &[
+                                "SET GLOBAL rpl_semi_sync_slave_enabled = ON",
+                                "STOP SLAVE IO_THREAD",
+                                "START SLAVE IO_THREAD",
+                            ],
+                        )
+                        .await;
+                    }
+                }
+                Kind::Postgres => {
+                    self.admin::<DB>(
+                        writer,
+                        &[
+                            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+                            "SELECT pg_reload_conf()",
+                        ],
+                    )
+                    .await;
+                }
+            }
+        }
+
         fn port(&self, server: &str) -> i64 {
             let url = self.url(server);
             let after = url.rsplit_once(':').expect("url with port").1;
@@ -391,7 +452,7 @@ mod drill {
         let stop = Arc::new(AtomicBool::new(false));
         let load = tokio::spawn({
             let (pool, stop) = (pool.clone(), stop.clone());
-            async move { mixed_load(&pool, t, 10_000_000, stop).await }
+            async move { mixed_load(&pool, t, 100_000_000, stop).await }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
         let began = Instant::now();
@@ -477,7 +538,13 @@ mod drill {
         );
 
         // 2. Unplanned failover: SIGKILL the writer (replica 1), promote the old primary.
-        //    A transaction open on the writer is cut: its error says to retry.
+        //    A transaction open on the writer is cut: its error says to retry. The writer
+        //    acknowledges commits once a replica has them, or no failover could keep them.
+        c.synchronous::<DB>(
+            &c.script_name("replica1"),
+            &[&c.script_name("primary"), &c.script_name("replica2")],
+        )
+        .await;
         let mut cut = pool.begin().await.expect("begin on the writer");
         DB::conn_executor(&mut cut)
             .execute(AssertSqlSafe(format!(
@@ -488,7 +555,7 @@ mod drill {
         let stop = Arc::new(AtomicBool::new(false));
         let load = tokio::spawn({
             let (pool, stop) = (pool.clone(), stop.clone());
-            async move { mixed_load(&pool, t, 20_000_000, stop).await }
+            async move { mixed_load(&pool, t, 200_000_000, stop).await }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
         let began = Instant::now();

@@ -184,11 +184,6 @@ impl<DB: Backend> RoutingPool<DB> {
     }
 }
 
-/// Did the server refuse the connection (so the statement was never sent)?
-fn never_sent(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused)
-}
-
 /// `fetch_optional` on a connection the attempt owns.
 fn run_optional<DB: Backend>(
     mut conn: PoolConnection<DB>,
@@ -447,7 +442,9 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 let options = &self.pool.0.options;
                 let can_hold = self.pool.0.topology.monitored && !options.write_hold.is_zero();
                 self.retry = can_hold.then(|| query.clone());
-                self.queued = false;
+                // And a connection first: a write that fails before it has one was never sent,
+                // so it can wait for the next writer too.
+                self.queued = can_hold;
                 self.watch = Some(routed.server.queue.watch());
                 self.pool
                     .describe_server(&self.span, &routed.decision, routed.server, None)
@@ -464,8 +461,8 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     /// A queued replica attempt has its connection: from now on the replica's watchdog
     /// measures the server's answer.
     fn acquired(&mut self) {
+        self.queued = false;
         if let Some(r) = self.replica {
-            self.queued = false;
             self.watch = Some(r.watchdog.watch());
         }
     }
@@ -489,7 +486,8 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 // that was just demoted finishes there (the server decides: it commits, or
                 // refuses it as read-only and it moves on).
                 let down = self.server.is_some_and(|w| {
-                    w.health.breaker(t.cooldown, t.monitored) == BreakerState::Open
+                    t.writer.current() == w.index
+                        && w.health.breaker(t.cooldown, t.monitored) == BreakerState::Open
                 });
                 (watch.pending(cx) || down)
                     .then(|| (self.pool.primary_unavailable(), Failure::PrimaryDown))
@@ -538,6 +536,10 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     /// ([`policy::next`]).
     fn failed(&mut self, error: sqlx::Error, failure: Failure, probe: Probe) -> After<'e, DB> {
         self.watch = None;
+        // A write that failed before it had a connection, or whose connection was refused
+        // (`ServerDown`: refused, login refused, shutting down), was never run.
+        let unsent = self.replica.is_none()
+            && (self.queued || failure == Failure::Error(ErrorClass::ServerDown));
         let t = &self.pool.0.topology;
         let on_replica = self.replica.is_some();
         match next(failure, on_replica, t.monitored, probe) {
@@ -545,6 +547,14 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 if let (Some(replica), Some(decision)) = (self.replica, self.decision.take()) {
                     self.pool
                         .describe_server(&self.span, &decision, replica, Some(replica));
+                }
+                // A write whose connection was lost on a writer that is no longer the writer (a
+                // failover), or that no probe could vouch for in time: the typed error that
+                // says to retry, not the socket's.
+                let lost = failure == Failure::Error(ErrorClass::ConnectionLost);
+                let replaced = self.server.is_some_and(|w| t.writer.current() != w.index);
+                if self.replica.is_none() && lost && (replaced || probe == Probe::NoVerdict) {
+                    return After::Deliver(self.pool.primary_unavailable());
                 }
                 After::Deliver(error)
             }
@@ -575,8 +585,8 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                             writer.trip(&error);
                         }
                     }
-                    // Refused before it was sent: wait for a writer and run it there.
-                    if never_sent(&error) {
+                    // Never sent: wait for a writer and run it there.
+                    if unsent {
                         if let Some(copy) = self.retry.take() {
                             return self.retry_after_hold(copy);
                         }

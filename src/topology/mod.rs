@@ -87,9 +87,12 @@ impl<DB: Database> Server<DB> {
         self.down();
     }
 
-    /// Records a probe; when it opens the breaker, the calls waiting here move elsewhere.
+    /// Records a probe. When it opens the breaker on evidence that the server is down, the
+    /// calls waiting here move elsewhere; a server that answered but is unfit for reads (not
+    /// applying, writable, demoted) finishes the calls it has.
     pub fn observed(&self, observation: Observation, cooldown: Duration) {
-        if self.health.observe(observation, cooldown) {
+        let evidence = !matches!(observation, Observation::Answered { .. });
+        if self.health.observe(observation, cooldown) && evidence {
             self.down();
         }
     }

@@ -172,7 +172,8 @@ impl Writer {
         let claims: Vec<(Claim, Instant)> = state.seen.iter().map(|s| (s.claim, s.at)).collect();
         let from = self.current();
         let elected = elect_from(&claims, from, state.suspect_since);
-        if elected.suspect {
+        // The conflict lasts while two or more claim to be writable, confirmed or not.
+        if elected.suspect || !elected.split.is_empty() {
             state.suspect_since.get_or_insert_with(Instant::now);
         } else {
             state.suspect_since = None;
@@ -303,6 +304,9 @@ mod tests {
         w.claim(0, Claim::Writable, Instant::now());
         let c = w.claim(1, Claim::Writable, Instant::now()).unwrap();
         assert_eq!(c.split, vec![0, 1]);
+        assert_eq!(w.split(), vec![0, 1]);
+        // Later probes that say the same keep it confirmed.
+        w.claim(0, Claim::Writable, Instant::now());
         assert_eq!(w.split(), vec![0, 1]);
         let c = w.claim(1, Claim::ReadOnly, Instant::now()).unwrap();
         assert_eq!((c.to, c.split.len()), (0, 0));
