@@ -8,6 +8,10 @@
 #                              (medians of the paired ratios, 3 decimals)
 #   scripts/bench.sh mysql     only the MariaDB part (prints only the routed/direct line)
 #   scripts/bench.sh postgres  only the PostgreSQL part (prints only the routed/pgpool line)
+#   scripts/bench.sh instructions  no server: client instructions per operation of a 90/10 mix on
+#                              embedded SQLite (tools/examples/instructions.rs), routed and by
+#                              hand, under callgrind: exact and repeatable where time is not;
+#                              prints routed − direct per operation (BENCH_OPS [2000,12000])
 #   scripts/bench.sh memory    no server: 1,000,000 distinct statements through the classifier,
 #                              RSS every 100k (shows the plateau at the cache budget)
 #
@@ -242,14 +246,52 @@ print(f"RSS over the second half: min {min(tail)/1024:.1f} MiB, max {max(tail)/1
 EOF2
 }
 
+# Instructions per operation (callgrind's Ir), routed and direct: each mode runs at two sizes,
+# and the difference per operation cancels start-up and shutdown.
+cmd_instructions() {
+    command -v valgrind >/dev/null 2>&1 || {
+        log "installing valgrind"
+        apt-get install -y -qq valgrind >/dev/null
+    }
+    local small big
+    IFS=, read -r small big <<<"${BENCH_OPS:-2000,12000}"
+    log "building tools/examples/instructions.rs (release)"
+    cargo build --release -q -p rwsplit-tools --example instructions
+    local bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/examples/instructions"
+    mkdir -p "$OUT"
+    local mode n
+    : >"$OUT/instructions.txt"
+    for mode in direct routed; do
+        for n in "$small" "$big"; do
+            valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$mode.$n" \
+                "$bin" "$mode" "$n" 2>"$OUT/callgrind.$mode.$n.log"
+            echo "$mode $n $(sed -n 's/^summary: //p' "$OUT/callgrind.$mode.$n")" >>"$OUT/instructions.txt"
+        done
+    done
+    python3 - "$OUT/instructions.txt" <<'EOF2'
+import sys
+ir = {}
+for line in open(sys.argv[1]):
+    mode, n, total = line.split()
+    ir.setdefault(mode, {})[int(n)] = int(total)
+per = {}
+for mode, runs in ir.items():
+    (n1, i1), (n2, i2) = sorted(runs.items())
+    per[mode] = (i2 - i1) / (n2 - n1)
+    print(f"{mode:>7}: {per[mode]:>9,.0f} instructions per operation ({n1} and {n2} operations)")
+extra = per["routed"] - per["direct"]
+print(f"routed - direct: {extra:,.0f} instructions per operation ({extra / per['direct']:+.1%})")
+EOF2
+}
 
 main() {
     local cmd="${1:-load}"
     case "$cmd" in
         memory) cmd_memory; return ;;
+        instructions) cmd_instructions; return ;;
         load | mysql | postgres) ;;
         -h | --help | help) sed -n '2,31p' "$SCRIPT_PATH" | sed 's/^# \{0,1\}//'; return ;;
-        *) die "unknown command $cmd (load, mysql, postgres or memory)" ;;
+        *) die "unknown command $cmd (load, mysql, postgres, memory or instructions)" ;;
     esac
     mkdir -p "$OUT"
     : >"$OUT/results.jsonl"

@@ -227,10 +227,16 @@ mod cluster {
     /// caller gets sqlx's own `PoolTimedOut`, never a breaker; afterwards writes work at once.
     pub async fn saturated_primary<DB: Backend>(f: &Flavor) {
         let acquire = Duration::from_millis(300);
+        // The table is made through a pool with a patient acquire: on a loaded machine, opening
+        // the first connection (a PostgreSQL fork and SCRAM) can take longer than 300 ms.
+        let Some(setup) = pool::<DB>(f, options(), true, 2, Duration::from_secs(10)).await else {
+            return;
+        };
+        let t = table(&setup).await;
+        setup.close().await;
         let Some(pool) = pool::<DB>(f, options(), true, 2, acquire).await else {
             return;
         };
-        let t = table(&pool).await;
         let mut handles = Vec::new();
         for _ in 0..50 {
             let pool = pool.clone();
@@ -517,6 +523,14 @@ mod cluster {
         // In a session, a refused read that wrote on the primary is the session's write: with
         // the replica 2 s late, the next read of what it wrote is not stale.
         f.kind.delay(Server::Replica(1), 2).await;
+        // Restarting replication to set the delay can open the replica's breaker (a probe saw
+        // its apply thread stopped): wait until it serves reads again, or the next read would
+        // go to the primary without being refused.
+        let back = eventually(Duration::from_secs(30), || async {
+            pool.status().replicas[0].eligible
+        })
+        .await;
+        assert!(back, "replica back after the delay: {:?}", pool.status());
         let session = pool.session();
         let count = format!("SELECT n FROM {log}");
         let seen = rwsplit::with_session(session, async {
