@@ -57,16 +57,20 @@ fn parse_args() -> Result<Option<Args>, String> {
         |v: Option<String>, name: &str| v.ok_or_else(|| format!("{name} is required\n{USAGE}"));
     let mut options = DriftOptions::new(need(table, "--table")?, need(key, "--key")?);
     if let Some(chunk) = chunk {
-        options.chunk_rows = chunk
-            .parse()
-            .map_err(|_| format!("--chunk `{chunk}` is not a row count"))?;
+        options = options.chunk_rows(
+            chunk
+                .parse()
+                .map_err(|_| format!("--chunk `{chunk}` is not a row count"))?,
+        );
     }
     if let Some(wait) = wait {
         let seconds: f64 = wait
             .parse()
             .map_err(|_| format!("--wait-timeout `{wait}` is not a number of seconds"))?;
-        options.wait_timeout = Duration::try_from_secs_f64(seconds)
-            .map_err(|_| format!("--wait-timeout `{wait}` is out of range"))?;
+        options = options.wait_timeout(
+            Duration::try_from_secs_f64(seconds)
+                .map_err(|_| format!("--wait-timeout `{wait}` is out of range"))?,
+        );
     }
     Ok(Some(Args {
         primary: need(primary, "--primary")?,

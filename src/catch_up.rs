@@ -127,10 +127,7 @@ impl<DB: Backend> RoutingPool<DB> {
             waiting = waiting.replica(format!("replica{}", i + 1), pool);
         }
         let waiting = waiting
-            .options(crate::options::PoolOptions {
-                monitor_interval: Duration::ZERO,
-                ..crate::options::PoolOptions::default()
-            })
+            .options(crate::options::PoolOptions::new().monitor_interval(Duration::ZERO))
             .build()?;
         let waited = waiting.wait_for_replicas(Duration::from_secs(30)).await;
         for name in waiting.replica_names() {

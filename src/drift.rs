@@ -69,23 +69,17 @@ const BUSY_ATTEMPTS: usize = 5;
 /// What [`check_table`] compares and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriftOptions {
-    /// The table, `name` or `schema.name` (ASCII letters, digits and `_`). Without a schema,
-    /// the connection's current database (MySQL) or `current_schema()` (PostgreSQL).
-    pub table: String,
-    /// An integer column to cut the table into ranges by, ideally the primary key.
-    pub key_column: String,
-    /// Rows per range on the primary. Default 1000: a range is checksummed in a few
-    /// milliseconds, so the check never holds a long read on either server, and a differing
-    /// range points at a small set of rows.
-    pub chunk_rows: u64,
-    /// How long the replica may take to reach the primary's position for one range. Default
-    /// 30 s: long enough for a replica with ordinary lag; a replica further behind fails the
-    /// check with [`Error::CausalWaitTimeout`] instead of being compared with stale data.
-    pub wait_timeout: Duration,
+    table: String,
+    key_column: String,
+    chunk_rows: u64,
+    wait_timeout: Duration,
 }
 
 impl DriftOptions {
-    /// Options for `table` cut by `key_column`, with the default chunk size and wait timeout.
+    /// Options for `table` (`name` or `schema.name`, ASCII letters, digits and `_`; without a
+    /// schema, the connection's current database on MySQL or `current_schema()` on PostgreSQL)
+    /// cut into ranges by `key_column` (an integer column, ideally the primary key), with the
+    /// default chunk size and wait timeout.
     pub fn new(table: impl Into<String>, key_column: impl Into<String>) -> Self {
         DriftOptions {
             table: table.into(),
@@ -93,6 +87,42 @@ impl DriftOptions {
             chunk_rows: 1000,
             wait_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// Rows per range on the primary. Default 1000: a range is checksummed in a few
+    /// milliseconds, so the check never holds a long read on either server, and a differing
+    /// range points at a small set of rows.
+    pub fn chunk_rows(mut self, rows: u64) -> Self {
+        self.chunk_rows = rows;
+        self
+    }
+
+    /// How long the replica may take to reach the primary's position for one range. Default
+    /// 30 s: long enough for a replica with ordinary lag; a replica further behind fails the
+    /// check with [`Error::CausalWaitTimeout`] instead of being compared with stale data.
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// The table checked.
+    pub fn get_table(&self) -> &str {
+        &self.table
+    }
+
+    /// The column the table is cut by.
+    pub fn get_key_column(&self) -> &str {
+        &self.key_column
+    }
+
+    /// The value set by [`DriftOptions::chunk_rows`].
+    pub fn get_chunk_rows(&self) -> u64 {
+        self.chunk_rows
+    }
+
+    /// The value set by [`DriftOptions::wait_timeout`].
+    pub fn get_wait_timeout(&self) -> Duration {
+        self.wait_timeout
     }
 
     /// Checks the identifiers and the chunk size without touching a database; [`check_table`]

@@ -83,10 +83,26 @@ impl<DB: Backend> RoutingPoolBuilder<DB> {
         self
     }
 
-    /// Classifier options (side-effect and pure function lists, unknown-function policy,
-    /// cache size, limits). Their dialect must be the backend's.
-    pub fn classifier(mut self, options: ClassifierOptions) -> Self {
-        self.classifier = options;
+    /// Adjusts the classifier's options (side-effect and pure function lists, unknown-function
+    /// policy, cache size, limits), starting from the defaults for the backend's dialect, which
+    /// the backend fixes:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let primary = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let pool = rwsplit::RoutingPool::builder(primary)
+    ///     .classifier(|c| c.side_effect_function("audit_log"))
+    ///     .build()?;
+    /// assert_eq!(pool.explain("SELECT audit_log(1)").target, rwsplit::Target::Primary);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn classifier(
+        mut self,
+        adjust: impl FnOnce(ClassifierOptions) -> ClassifierOptions,
+    ) -> Self {
+        self.classifier = adjust(self.classifier);
         self
     }
 

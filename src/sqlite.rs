@@ -69,10 +69,7 @@ mod tests {
         let pool = super::open(dir.join("m.db"), 1)
             .await
             .unwrap()
-            .options(crate::options::PoolOptions {
-                monitor_interval: Duration::from_millis(5),
-                ..Default::default()
-            })
+            .options(crate::options::PoolOptions::new().monitor_interval(Duration::from_millis(5)))
             .build()
             .unwrap();
         // Wait for a count, not a time: a loaded machine may take a while to run the first probe.

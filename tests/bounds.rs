@@ -48,12 +48,10 @@ mod cluster {
 
     /// A fast monitor, so lag is measured every 100 ms.
     pub fn options() -> PoolOptions {
-        PoolOptions {
-            monitor_interval: Duration::from_millis(100),
-            probe_timeout: Duration::from_secs(2),
-            breaker_cooldown: Duration::from_millis(200),
-            ..PoolOptions::default()
-        }
+        PoolOptions::new()
+            .monitor_interval(Duration::from_millis(100))
+            .probe_timeout(Duration::from_secs(2))
+            .breaker_cooldown(Duration::from_millis(200))
     }
 
     /// A healthy pool over the primary and replica 1, with its replica's own sqlx pool.
@@ -162,10 +160,10 @@ mod cluster {
         let pool_bound = Duration::from_secs(2);
         let call_bound = Duration::from_secs(1);
         let beat = heartbeat.then(|| unique_table("hb"));
-        let opts = PoolOptions {
-            max_replica_lag: pool_bound,
-            heartbeat_table: beat.clone(),
-            ..options()
+        let opts = options().max_replica_lag(pool_bound);
+        let opts = match &beat {
+            Some(table) => opts.heartbeat_table(table.clone()),
+            None => opts,
         };
         let Some((pool, replica)) = pool::<DB>(f, opts, None).await else {
             return;
@@ -307,11 +305,9 @@ mod cluster {
         let registry = prometheus::Registry::new();
         let budget = Duration::from_secs(3);
         let beat = unique_table("hb");
-        let opts = PoolOptions {
-            causal_wait_timeout: budget,
-            heartbeat_table: Some(beat.clone()),
-            ..options()
-        };
+        let opts = options()
+            .causal_wait_timeout(budget)
+            .heartbeat_table(beat.clone());
         let Some((pool, replica)) = pool::<DB>(f, opts, Some(&registry)).await else {
             return;
         };
@@ -434,14 +430,8 @@ mod cluster {
                 .expect("build")
         };
         let b = build(options());
-        let c = build(PoolOptions {
-            monitor_interval: Duration::ZERO,
-            ..options()
-        });
-        let d = build(PoolOptions {
-            cluster_name: Some("another cluster".into()),
-            ..options()
-        });
+        let c = build(options().monitor_interval(Duration::ZERO));
+        let d = build(options().cluster_name("another cluster"));
         let t = unique_table("token");
         a.execute(AssertSqlSafe(format!(
             "CREATE TABLE {t} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)"
@@ -492,10 +482,7 @@ mod cluster {
         // A pool that has not learned its cluster yet (PostgreSQL, monitor off, no call to the
         // primary so far) takes a token provisionally and refuses a foreign one before its
         // position is used or passed on.
-        let e = build(PoolOptions {
-            monitor_interval: Duration::ZERO,
-            ..options()
-        });
+        let e = build(options().monitor_interval(Duration::ZERO));
         let known = e.cluster_id().is_some();
         eprintln!(
             "{:?}: cluster id {:?}; a new pool without a monitor knows its own: {known}",

@@ -65,8 +65,7 @@ fn identifiers_are_validated() {
             "{key:?}"
         );
     }
-    let mut opts = DriftOptions::new("t", "id");
-    opts.chunk_rows = 0;
+    let opts = DriftOptions::new("t", "id").chunk_rows(0);
     assert_eq!(invalid_option(&opts), Some("chunk_rows"));
 }
 
@@ -292,8 +291,7 @@ async fn scenario(primary: &MySqlPool, replica: &MySqlPool, admin_url: &str, tab
         warmed && !writer.is_finished(),
         "the writer did not get to {WARM_UP} writes"
     );
-    let mut small = opts.clone();
-    small.chunk_rows = 250;
+    let small = opts.clone().chunk_rows(250);
     let before = writes.load(std::sync::atomic::Ordering::Relaxed);
     let report = check(primary, replica, &small).await;
     let during = writes.load(std::sync::atomic::Ordering::Relaxed) - before;
@@ -337,8 +335,7 @@ async fn scenario(primary: &MySqlPool, replica: &MySqlPool, admin_url: &str, tab
     };
     admin("STOP REPLICA SQL_THREAD").await;
     exec(format!("UPDATE {table} SET v = v + 1 WHERE id = 10")).await;
-    let mut short = opts.clone();
-    short.wait_timeout = Duration::from_millis(300);
+    let short = opts.clone().wait_timeout(Duration::from_millis(300));
     let early = check_table(primary, replica, &short).await;
     let waiting = {
         let (primary, replica, opts) = (primary.clone(), replica.clone(), opts.clone());

@@ -38,12 +38,10 @@ mod cluster {
     /// Pool options with a fast monitor, so that evidence is acted on within the test (a
     /// refused connection is evidence at once; silence needs three probe timeouts).
     pub fn options() -> PoolOptions {
-        PoolOptions {
-            monitor_interval: Duration::from_millis(100),
-            probe_timeout: Duration::from_secs(2),
-            breaker_cooldown: Duration::from_millis(200),
-            ..PoolOptions::default()
-        }
+        PoolOptions::new()
+            .monitor_interval(Duration::from_millis(100))
+            .probe_timeout(Duration::from_secs(2))
+            .breaker_cooldown(Duration::from_millis(200))
     }
 
     /// A routing pool over the primary and replica 1 (or the primary alone), healthy.
@@ -63,7 +61,7 @@ mod cluster {
             );
         }
         let pool = b.build().expect("build");
-        let monitored = !pool.options().monitor_interval.is_zero();
+        let monitored = !pool.options().get_monitor_interval().is_zero();
         let ready = eventually(Duration::from_secs(30), || async {
             let s = pool.status();
             s.primary.eligible
@@ -351,10 +349,7 @@ mod cluster {
         // sqlx would wait 30 s for a connection to a dead server. Without `write_hold`, writes
         // fail as soon as the primary is known dead (with it, they would first wait that long
         // for a new writer: tests/switchover.rs).
-        let options = PoolOptions {
-            write_hold: Duration::ZERO,
-            ..options()
-        };
+        let options = options().write_hold(Duration::ZERO);
         let Some(pool) = pool::<DB>(f, options, true, 4, Duration::from_secs(30)).await else {
             return;
         };
@@ -432,10 +427,7 @@ mod cluster {
     /// Read-your-writes with the monitor off, right after `build()`: `cycles` write-then-read
     /// cycles in one session, no error, no stale read.
     pub async fn causal_without_monitor<DB: Backend>(f: &Flavor, cycles: i64) {
-        let opts = PoolOptions {
-            monitor_interval: Duration::ZERO,
-            ..options()
-        };
+        let opts = options().monitor_interval(Duration::ZERO);
         let Some(pool) = pool::<DB>(f, opts, true, 4, Duration::from_secs(5)).await else {
             return;
         };
@@ -658,10 +650,7 @@ mod cluster {
             "the pool itself stays eventual"
         );
         let refused = RoutingPool::builder(sqlx_pool::<DB>(&primary, 1, Duration::from_secs(5)))
-            .options(PoolOptions {
-                consistency: rwsplit::Consistency::ReadYourWrites,
-                ..options()
-            })
+            .options(options().consistency(rwsplit::Consistency::ReadYourWrites))
             .build();
         assert!(
             matches!(
@@ -711,11 +700,7 @@ mod cluster {
     /// truncated, unsigned and foreign tokens are refused.
     pub async fn signed_tokens<DB: Backend>(f: &Flavor) {
         let key = rwsplit::TokenKey::new("a secret of at least 16 bytes").unwrap();
-        let keyed = |name: &str| PoolOptions {
-            token_key: Some(key.clone()),
-            cluster_name: Some(name.to_string()),
-            ..options()
-        };
+        let keyed = |name: &str| options().token_key(key.clone()).cluster_name(name);
         let Some(a) = pool::<DB>(f, keyed("app"), true, 4, Duration::from_secs(5)).await else {
             return;
         };
@@ -787,10 +772,8 @@ mod cluster {
             matches!(b.resume(&foreign), Err(Error::ForeignToken { .. })),
             "a token of another cluster, signed with the same key"
         );
-        let other_key = PoolOptions {
-            token_key: Some(rwsplit::TokenKey::new("another secret of 16+ bytes").unwrap()),
-            ..keyed("app")
-        };
+        let other_key =
+            keyed("app").token_key(rwsplit::TokenKey::new("another secret of 16+ bytes").unwrap());
         let Some(c) = pool::<DB>(f, other_key, true, 4, Duration::from_secs(5)).await else {
             return;
         };
@@ -1043,11 +1026,9 @@ mod postgres {
         let _serial = SERIAL.lock().await;
         use std::time::Duration;
         let hb = super::common::unique_table("evhb");
-        let opts = rwsplit::PoolOptions {
-            heartbeat_table: Some(hb.clone()),
-            probe_timeout: Duration::from_millis(300),
-            ..cluster::options()
-        };
+        let opts = cluster::options()
+            .heartbeat_table(hb.clone())
+            .probe_timeout(Duration::from_millis(300));
         let Some(pool) = cluster::pool::<Postgres>(&F, opts, true, 4, Duration::from_secs(5)).await
         else {
             return;

@@ -45,13 +45,11 @@ macro_rules! cluster_suite {
             }
 
             fn options() -> PoolOptions {
-                PoolOptions {
-                    monitor_interval: Duration::from_millis(100),
-                    probe_timeout: Duration::from_millis(500),
-                    replica_timeout: Duration::from_millis(800),
-                    breaker_cooldown: Duration::from_millis(200),
-                    ..PoolOptions::default()
-                }
+                PoolOptions::new()
+                    .monitor_interval(Duration::from_millis(100))
+                    .probe_timeout(Duration::from_millis(500))
+                    .replica_timeout(Duration::from_millis(800))
+                    .breaker_cooldown(Duration::from_millis(200))
             }
 
             fn sqlx_pool(url: &str, acquire_timeout: Duration) -> sqlx::Pool<Db> {
@@ -282,7 +280,7 @@ macro_rules! cluster_suite {
                 // One timeout on the hung replica, then the retry elsewhere. The margin is for a
                 // loaded machine (the retry's own answer can take a while there); a read that
                 // is not abandoned at all hangs until SIGCONT and hits the cap above.
-                let bound = opts.replica_timeout * 2 + Duration::from_secs(5);
+                let bound = opts.get_replica_timeout() * 2 + Duration::from_secs(5);
                 assert!(slowest < bound, "slowest read {slowest:?}, bound {bound:?}");
                 assert!(
                     !answered.contains_key("replica1"),
@@ -301,10 +299,7 @@ macro_rules! cluster_suite {
                 let _serial = SERIAL.lock().await;
                 // The monitor must not notice the hang first: its probes get 10 s here, so the
                 // reads below can only end through the replica watchdog.
-                let opts = PoolOptions {
-                    probe_timeout: Duration::from_secs(10),
-                    ..options()
-                };
+                let opts = options().probe_timeout(Duration::from_secs(10));
                 // Nor sqlx's pool: a new connection to a hung server hangs in its handshake,
                 // so acquiring may wait 10 s too.
                 let acquire = Duration::from_secs(10);
@@ -334,12 +329,12 @@ macro_rules! cluster_suite {
                 // machine. A read the watchdog never ends hangs until SIGCONT: the lower bound
                 // and the primary's answer above are the real checks, this one only catches a
                 // read that waited the 10 s probe or acquire timeout instead.
-                let bound = opts.replica_timeout * 9 / 8 + Duration::from_secs(5);
+                let bound = opts.get_replica_timeout() * 9 / 8 + Duration::from_secs(5);
                 for (what, (id, elapsed), c) in [("fetch_all", all, &a), ("fetch_one", one, &b)] {
                     let id = id.unwrap_or_else(|e| panic!("{what}: the read failed: {e}"));
                     assert_eq!(c.name(id), "primary", "{what}: retried on the primary");
                     assert!(
-                        elapsed >= opts.replica_timeout,
+                        elapsed >= opts.get_replica_timeout(),
                         "{what}: answered after {elapsed:?}, before the replica could time out"
                     );
                     assert!(elapsed < bound, "{what}: {elapsed:?}, bound {bound:?}");
@@ -358,11 +353,9 @@ macro_rules! cluster_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn delayed_replica_is_skipped_beyond_the_lag_bound_and_returns_when_caught_up() {
                 let _serial = SERIAL.lock().await;
-                let opts = PoolOptions {
-                    max_replica_lag: Duration::from_secs(1),
-                    heartbeat_table: Some("rwsplit_heartbeat".into()),
-                    ..options()
-                };
+                let opts = options()
+                    .max_replica_lag(Duration::from_secs(1))
+                    .heartbeat_table("rwsplit_heartbeat");
                 let Some(c) = cluster(opts).await else { return };
                 KIND.delay(Server::Replica(1), 3).await;
                 let lagging = eventually(Duration::from_secs(20), || async {
@@ -436,12 +429,7 @@ macro_rules! cluster_suite {
                 let _serial = SERIAL.lock().await;
                 // Without write_hold, writes fail at once while no writer is usable (with it,
                 // they would wait that long for a new writer first: tests/switchover.rs).
-                let Some(c) = cluster(PoolOptions {
-                    write_hold: Duration::ZERO,
-                    ..options()
-                })
-                .await
-                else {
+                let Some(c) = cluster(options().write_hold(Duration::ZERO)).await else {
                     return;
                 };
                 let t = c.table().await;
@@ -631,10 +619,7 @@ macro_rules! cluster_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn causal_wait_timeout_falls_back_to_the_primary_and_bad_tokens_are_rejected() {
                 let _serial = SERIAL.lock().await;
-                let opts = PoolOptions {
-                    causal_wait_timeout: Duration::from_millis(30),
-                    ..options()
-                };
+                let opts = options().causal_wait_timeout(Duration::from_millis(30));
                 let Some(c) = cluster_of(opts, &[1]).await else {
                     return;
                 };
@@ -644,10 +629,7 @@ macro_rules! cluster_suite {
                 let metered = RoutingPool::builder(primary)
                     .replica("replica1", replica)
                     .metrics(&registry, None)
-                    .options(PoolOptions {
-                        causal_wait_timeout: Duration::from_millis(30),
-                        ..options()
-                    })
+                    .options(options().causal_wait_timeout(Duration::from_millis(30)))
                     .build()
                     .unwrap();
                 let t = c.table().await;
@@ -694,10 +676,7 @@ macro_rules! cluster_suite {
                     Err(Error::MalformedToken(_))
                 ));
                 let other = RoutingPool::builder(c.pool.primary_pool().clone())
-                    .options(PoolOptions {
-                        cluster_name: Some("another".into()),
-                        ..options()
-                    })
+                    .options(options().cluster_name("another"))
                     .build()
                     .unwrap();
                 let foreign = other.session().token().await.unwrap().to_string();
@@ -711,10 +690,7 @@ macro_rules! cluster_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn time_window_mode_reads_from_the_primary_right_after_a_write() {
                 let _serial = SERIAL.lock().await;
-                let opts = PoolOptions {
-                    causal_window: Some(Duration::from_millis(300)),
-                    ..options()
-                };
+                let opts = options().causal_window(Duration::from_millis(300));
                 let Some(c) = cluster(opts).await else { return };
                 let t = c.table().await;
                 let session = c.pool.session();

@@ -154,10 +154,7 @@ async fn exposition_matches_workload_and_passes_promtool() {
         &dir,
         &registry,
         "expo",
-        PoolOptions {
-            monitor_interval: Duration::from_millis(50),
-            ..PoolOptions::default()
-        },
+        PoolOptions::new().monitor_interval(Duration::from_millis(50)),
     )
     .await;
 
@@ -348,9 +345,7 @@ async fn errors_retries_and_fallbacks_are_counted() {
     let pool = RoutingPool::builder(primary)
         .replica("closed", replica)
         .metrics(&registry, Some("errs"))
-        .options(PoolOptions {
-            ..common::no_monitor()
-        })
+        .options(common::no_monitor())
         .build()
         .unwrap();
 
@@ -446,9 +441,7 @@ async fn errors_retries_and_fallbacks_are_counted() {
 async fn two_pools_share_a_registry_with_labels() {
     let registry = Registry::new();
     let (a, b) = (temp_dir("share-a"), temp_dir("share-b"));
-    let no_monitor = || PoolOptions {
-        ..common::no_monitor()
-    };
+    let no_monitor = || common::no_monitor();
     let pa = sqlite_pool(&a, &registry, "a", no_monitor()).await;
     let pb = sqlite_pool(&b, &registry, "b", no_monitor()).await;
     sqlx::query("SELECT count(*) FROM t")
@@ -694,10 +687,7 @@ mod mariadb {
 
         let em = emitted();
         let registry = Registry::new();
-        let options = PoolOptions {
-            monitor_interval: Duration::from_millis(100),
-            ..PoolOptions::default()
-        };
+        let options = PoolOptions::new().monitor_interval(Duration::from_millis(100));
         let pool: RoutingPool<MySql> = RoutingPool::builder(connect_lazy(&primary_url))
             .replica("replica1", connect_lazy(&replica_url))
             .metrics(&registry, Some("pw"))

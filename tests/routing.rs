@@ -56,7 +56,7 @@ macro_rules! routing_suite {
                 let primary = connect(&server_url($primary)?).await;
                 let mut names = HashMap::new();
                 names.insert(identity(&primary).await, "primary".to_string());
-                let options = rwsplit::PoolOptions { function_volatility: true, ..Default::default() };
+                let options = rwsplit::PoolOptions::new().function_volatility(true);
                 let mut builder = RoutingPool::builder(primary).balance(balance).options(options);
                 let mut replica_pools = Vec::new();
                 if replicas {
@@ -395,10 +395,7 @@ async fn learned_volatility_keeps_volatile_functions_on_the_primary() {
     }
     let pool = RoutingPool::builder(primary.clone())
         .replica("standby1", standby)
-        .options(PoolOptions {
-            function_volatility: true,
-            ..Default::default()
-        })
+        .options(PoolOptions::new().function_volatility(true))
         .build()
         .unwrap();
     let call_volatile = format!("SELECT {volatile}()");

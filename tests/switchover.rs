@@ -256,15 +256,16 @@ mod drill {
         let pool = RoutingPool::builder(sqlx_pool(&c.url("primary")))
             .replica("replica1", sqlx_pool(&c.url(&c.kind.replica(1))))
             .replica("replica2", sqlx_pool(&c.url(&c.kind.replica(2))))
-            .options(PoolOptions {
-                monitor_interval: Duration::from_millis(100),
-                probe_timeout: Duration::from_millis(1000),
-                breaker_cooldown: Duration::from_millis(200),
-                // Longer than the default, for a loaded machine: the drill finishes well
-                // within it (the time is printed), and a planned switchover must fail no write.
-                write_hold: Duration::from_secs(20),
-                ..PoolOptions::default()
-            })
+            .options(
+                PoolOptions::new()
+                    .monitor_interval(Duration::from_millis(100))
+                    .probe_timeout(Duration::from_millis(1000))
+                    .breaker_cooldown(Duration::from_millis(200))
+                    // Longer than the default, for a loaded machine: the drill finishes well
+                    // within it (the time is printed), and a planned switchover must fail no
+                    // write.
+                    .write_hold(Duration::from_secs(20)),
+            )
             .build()
             .expect("build");
         let ready = eventually(Duration::from_secs(60), || async {
@@ -742,12 +743,12 @@ mod hold {
         };
         let pool = RoutingPool::builder(sqlx_pool::<DB>(&primary))
             .replica("replica1", sqlx_pool(&replica))
-            .options(PoolOptions {
-                monitor_interval: Duration::from_millis(100),
-                write_hold: Duration::from_secs(60),
-                max_held_writes: 1,
-                ..PoolOptions::default()
-            })
+            .options(
+                PoolOptions::new()
+                    .monitor_interval(Duration::from_millis(100))
+                    .write_hold(Duration::from_secs(60))
+                    .max_held_writes(1),
+            )
             .build()
             .expect("build");
         let t = unique_table("hold");

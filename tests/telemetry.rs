@@ -618,14 +618,7 @@ async fn query_text_modes() {
 
     // Off: nothing recorded.
     let off_dir = temp_dir("text-off");
-    let off = sqlite_pool(
-        &off_dir,
-        PoolOptions {
-            query_text: QueryText::Off,
-            ..no_monitor()
-        },
-    )
-    .await;
+    let off = sqlite_pool(&off_dir, no_monitor().query_text(QueryText::Off)).await;
     cap.clear();
     sqlx::raw_sql("SELECT v FROM t WHERE v = 'secret-literal'")
         .fetch_all(&off)
@@ -641,14 +634,7 @@ async fn query_text_modes() {
 
     // Full: as written, literals included.
     let full_dir = temp_dir("text-full");
-    let full = sqlite_pool(
-        &full_dir,
-        PoolOptions {
-            query_text: QueryText::Full,
-            ..no_monitor()
-        },
-    )
-    .await;
+    let full = sqlite_pool(&full_dir, no_monitor().query_text(QueryText::Full)).await;
     cap.clear();
     sqlx::raw_sql("SELECT v FROM t WHERE v = 'shown'")
         .fetch_all(&full)
@@ -733,10 +719,7 @@ mod mariadb {
         let replica_pool = connect(&replica_url);
         let pool: RoutingPool<MySql> = RoutingPool::builder(connect(&primary_url))
             .replica("replica1", replica_pool.clone())
-            .options(PoolOptions {
-                monitor_interval: Duration::from_millis(100),
-                ..PoolOptions::default()
-            })
+            .options(PoolOptions::new().monitor_interval(Duration::from_millis(100)))
             .build()
             .expect("build");
         let detected = eventually(Duration::from_secs(20), || async {

@@ -103,8 +103,5 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// Pool options with the health monitor off (tests that drive health by hand, or SQLite).
 pub fn no_monitor() -> rwsplit::PoolOptions {
-    rwsplit::PoolOptions {
-        monitor_interval: Duration::ZERO,
-        ..rwsplit::PoolOptions::default()
-    }
+    rwsplit::PoolOptions::new().monitor_interval(Duration::ZERO)
 }

@@ -50,10 +50,7 @@ fn layer(c: &mut Criterion) {
         rwsplit::sqlite::open(dir.join("bench.db"), 1)
             .await
             .expect("open sqlite")
-            .options(PoolOptions {
-                monitor_interval: Duration::ZERO,
-                ..Default::default()
-            })
+            .options(PoolOptions::new().monitor_interval(Duration::ZERO))
             .build()
             .expect("build pool")
     });

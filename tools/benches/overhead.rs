@@ -50,10 +50,7 @@ fn fixture() -> Fixture {
         let pool = rwsplit::sqlite::open(dir.join("bench.db"), 2)
             .await
             .expect("open sqlite")
-            .options(PoolOptions {
-                monitor_interval: Duration::ZERO,
-                ..Default::default()
-            })
+            .options(PoolOptions::new().monitor_interval(Duration::ZERO))
             .build()
             .expect("build pool");
         sqlx::query("CREATE TABLE IF NOT EXISTS kv (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")

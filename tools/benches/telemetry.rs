@@ -17,10 +17,7 @@ fn pool(rt: &tokio::runtime::Runtime, dir: &std::path::Path, metrics: bool) -> R
         let mut builder = rwsplit::sqlite::open(dir.join("bench.db"), 2)
             .await
             .unwrap()
-            .options(PoolOptions {
-                monitor_interval: Duration::ZERO,
-                ..Default::default()
-            });
+            .options(PoolOptions::new().monitor_interval(Duration::ZERO));
         if metrics {
             builder = builder.metrics(&prometheus::Registry::new(), None);
         }

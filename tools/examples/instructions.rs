@@ -27,10 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     let pool = rwsplit::sqlite::open(dir.join("kv.db"), 1)
         .await?
-        .options(PoolOptions {
-            monitor_interval: Duration::ZERO,
-            ..PoolOptions::default()
-        })
+        .options(PoolOptions::new().monitor_interval(Duration::ZERO))
         .build()?;
     setup(&pool).await?;
     match mode.as_str() {

@@ -100,10 +100,7 @@ mod cluster {
     }
 
     fn options() -> PoolOptions {
-        PoolOptions {
-            monitor_interval: Duration::from_millis(100),
-            ..PoolOptions::default()
-        }
+        PoolOptions::new().monitor_interval(Duration::from_millis(100))
     }
 
     /// Primary plus both replicas, healthy and probed.
@@ -343,11 +340,11 @@ mod cluster {
         // An unusable token (malformed, or from another cluster) is flagged to the handler,
         // and the request's reads still see every earlier write.
         let other = RoutingPool::builder(pool.primary_pool().clone())
-            .options(PoolOptions {
-                cluster_name: Some(format!("not {t}")),
-                monitor_interval: Duration::ZERO,
-                ..PoolOptions::default()
-            })
+            .options(
+                PoolOptions::new()
+                    .cluster_name(format!("not {t}"))
+                    .monitor_interval(Duration::ZERO),
+            )
             .build()
             .unwrap();
         let foreign = other.session().token().await.unwrap().to_string();
@@ -566,10 +563,7 @@ mod cluster {
         let pool = RoutingPool::builder(on_db.clone())
             .replica("replica1", sqlx_pool(&with_database(&replicas[0], &db), 1))
             .replica("replica2", sqlx_pool(&with_database(&replicas[1], &db), 1))
-            .options(PoolOptions {
-                monitor_interval: Duration::ZERO,
-                ..PoolOptions::default()
-            })
+            .options(PoolOptions::new().monitor_interval(Duration::ZERO))
             .build()
             .unwrap();
         // Replica 1 on time again (so only the stopped one can be behind), then the wait.
