@@ -263,24 +263,38 @@ cmd_instructions() {
     : >"$OUT/instructions.txt"
     for mode in direct routed; do
         for n in "$small" "$big"; do
-            valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$mode.$n" \
+            rm -f "$OUT/callgrind.$mode.$n"*
+            # One file per thread: -01 is the calling thread (the runtime that routes), the
+            # others are sqlx's SQLite workers.
+            valgrind --tool=callgrind --separate-threads=yes \
+                --callgrind-out-file="$OUT/callgrind.$mode.$n" \
                 "$bin" "$mode" "$n" 2>"$OUT/callgrind.$mode.$n.log"
-            echo "$mode $n $(sed -n 's/^summary: //p' "$OUT/callgrind.$mode.$n")" >>"$OUT/instructions.txt"
+            local caller all=0 f t
+            caller="$(sed -n 's/^summary: //p' "$OUT/callgrind.$mode.$n-01")"
+            for f in "$OUT/callgrind.$mode.$n"-*; do
+                [[ "$f" == *.log ]] && continue
+                t="$(sed -n 's/^summary: //p' "$f")"
+                all=$((all + t))
+            done
+            echo "$mode $n $caller $all" >>"$OUT/instructions.txt"
         done
     done
     python3 - "$OUT/instructions.txt" <<'EOF2'
 import sys
 ir = {}
 for line in open(sys.argv[1]):
-    mode, n, total = line.split()
-    ir.setdefault(mode, {})[int(n)] = int(total)
+    mode, n, caller, total = line.split()
+    ir.setdefault(mode, {})[int(n)] = (int(caller), int(total))
 per = {}
 for mode, runs in ir.items():
-    (n1, i1), (n2, i2) = sorted(runs.items())
-    per[mode] = (i2 - i1) / (n2 - n1)
-    print(f"{mode:>7}: {per[mode]:>9,.0f} instructions per operation ({n1} and {n2} operations)")
-extra = per["routed"] - per["direct"]
-print(f"routed - direct: {extra:,.0f} instructions per operation ({extra / per['direct']:+.1%})")
+    (n1, (c1, t1)), (n2, (c2, t2)) = sorted(runs.items())
+    per[mode] = ((c2 - c1) / (n2 - n1), (t2 - t1) / (n2 - n1))
+    print(f"{mode:>7}: {per[mode][0]:>9,.0f} instructions per operation on the calling thread, "
+          f"{per[mode][1]:>9,.0f} in all threads ({n1} and {n2} operations)")
+for i, what in enumerate(["calling thread", "all threads"]):
+    extra = per["routed"][i] - per["direct"][i]
+    print(f"routed - direct ({what}): {extra:,.0f} instructions per operation "
+          f"({extra / per['direct'][i]:+.1%})")
 EOF2
 }
 
