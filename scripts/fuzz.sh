@@ -9,7 +9,9 @@
 #                               a panic, an oracle violation, a timeout or an OOM
 #   scripts/fuzz.sh --seeds     regenerate fuzz/corpus/classify/ from tests/corpus/*.tsv
 #
-# Installs cargo-fuzz when missing. Honours CARGO_TARGET_DIR (default: fuzz/target).
+# Installs cargo-fuzz when missing. Builds in FUZZ_TARGET_DIR (default: fuzz/target), never in
+# CARGO_TARGET_DIR: the fuzz build's coverage flags share nothing with other builds, and a
+# target dir of its own lets it run beside them (.ci/run runs it beside the test suite).
 # The committed seeds are read-only input: new inputs go to fuzz/work/classify/, crashes to
 # fuzz/artifacts/classify/ (both git-ignored). Reproduce a crash with
 #   cargo fuzz run --sanitizer none --fuzz-dir fuzz classify fuzz/artifacts/classify/crash-...
@@ -22,6 +24,7 @@ SEEDS=$FUZZ_DIR/corpus/$TARGET
 WORK=$FUZZ_DIR/work/$TARGET
 CARGO_FUZZ_VERSION=${CARGO_FUZZ_VERSION:-^0.13}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$FUZZ_DIR/target}
 
 ensure_cargo_fuzz() {
   if cargo fuzz --version >/dev/null 2>&1; then
