@@ -541,17 +541,18 @@ cmd_switchover() {
     resume_tree "$(server_pid "$(node_data "$old")")"
     # Fence first, as read_only does on MariaDB: from the reload on, a new transaction on the old
     # writer is read-only (a write gets 25006, which rwsplit answers by waiting for the new
-    # writer); transactions that already wrote may finish (bounded), so the fast shutdown below
-    # cuts none that could still commit.
+    # writer); statements still running and transactions that already wrote may finish
+    # (bounded by RWSPLIT_SWITCHOVER_TIMEOUT), so the fast shutdown below cuts none of them
+    # unless they outlast it.
     su_psql "$old" -c "ALTER SYSTEM SET default_transaction_read_only = on" \
         -c "SELECT pg_reload_conf()" >/dev/null ||
         die "switchover: could not fence $old (default_transaction_read_only); nothing changed"
     local fence_deadline=$((SECONDS + SWITCH_TIMEOUT)) writing
     while :; do
-        writing="$(su_query "$old" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()" 2>/dev/null || echo 0)"
+        writing="$(su_query "$old" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND (state = 'active' OR backend_xid IS NOT NULL) AND pid <> pg_backend_pid()" 2>/dev/null || echo 0)"
         [[ "$writing" == 0 ]] && break
         if ((SECONDS >= fence_deadline)); then
-            log "switchover: $writing transaction(s) still writing on $old after ${SWITCH_TIMEOUT}s; the shutdown ends them"
+            log "switchover: $writing statement(s) or writing transaction(s) still on $old after ${SWITCH_TIMEOUT}s; the shutdown ends them"
             break
         fi
         sleep 0.01

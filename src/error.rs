@@ -69,9 +69,10 @@ pub enum Error {
     /// A write that ends with this error was not necessarily unapplied: if it had already
     /// reached a writer that then hung or went down (not one that refused the connection or
     /// the write), that server may have committed it. Retry only idempotent writes blindly.
-    #[error("the primary is unavailable (last error: {last_error}); writes fail until a writer is back, reads continue on healthy replicas")]
+    #[error("the primary is unavailable: {last_error}; writes fail until a writer is back, reads continue on healthy replicas")]
     PrimaryUnavailable {
-        /// The last connection error seen on the primary, without credentials.
+        /// What is known: the writer's last connection error (without credentials), or each
+        /// server's role as last seen when there is no writer.
         last_error: String,
     },
 

@@ -172,8 +172,11 @@ impl<DB: Backend> RoutingPool<DB> {
                 return Ok(w);
             }
             let now = Instant::now();
-            if now >= deadline || !t.writer.split().is_empty() {
+            if !t.writer.split().is_empty() {
                 return Err(self.no_writer());
+            }
+            if now >= deadline {
+                return Err(self.hold_expired(options.write_hold));
             }
             // A change of writer wakes this at once; a writer whose breaker closes again (it
             // came back) is seen at the next look.
@@ -228,18 +231,28 @@ impl<DB: Backend> RoutingPool<DB> {
         }
     }
 
+    /// [`Error::PrimaryUnavailable`] for the situation now: the writer's own last error, or,
+    /// with no writer, what each server said last.
     pub(crate) fn primary_unavailable(&self) -> sqlx::Error {
         let t = &self.0.topology;
         let last_error = match t.writer() {
-            Some(writer) => writer.health.last_error(),
-            None => Some(format!(
-                "no server accepts writes (the writer turned read-only or went down, and no \
-                 other server became writable within write_hold); the configured primary's \
-                 last error: {}",
-                t.primary().health.last_error().as_deref().unwrap_or("none")
-            )),
-        }
-        .unwrap_or_else(|| "unknown".into());
+            Some(writer) => format!(
+                "the writer `{}` cannot be reached: {}",
+                writer.name,
+                writer.health.last_error().as_deref().unwrap_or("no details")
+            ),
+            None => format!("no server accepts writes ({})", t.roles()),
+        };
+        Error::PrimaryUnavailable { last_error }.into_sqlx()
+    }
+
+    /// [`Error::PrimaryUnavailable`] for a write that waited `write_hold` for a writer in vain.
+    fn hold_expired(&self, waited: Duration) -> sqlx::Error {
+        let t = &self.0.topology;
+        let last_error = format!(
+            "no server became writable within write_hold ({waited:?}): {}",
+            t.roles()
+        );
         Error::PrimaryUnavailable { last_error }.into_sqlx()
     }
 

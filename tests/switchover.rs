@@ -252,8 +252,12 @@ mod drill {
             .expect("pool options")
     }
 
-    async fn routing_pool<DB: Backend>(c: &Cluster) -> RoutingPool<DB> {
+    async fn routing_pool<DB: Backend>(
+        c: &Cluster,
+        registry: &prometheus::Registry,
+    ) -> RoutingPool<DB> {
         let pool = RoutingPool::builder(sqlx_pool(&c.url("primary")))
+            .metrics(registry, None)
             .replica("replica1", sqlx_pool(&c.url(&c.kind.replica(1))))
             .replica("replica2", sqlx_pool(&c.url(&c.kind.replica(2))))
             .options(
@@ -431,7 +435,8 @@ mod drill {
             return;
         };
         let c = Arc::new(c);
-        let pool = routing_pool::<DB>(&c).await;
+        let registry = prometheus::Registry::new();
+        let pool = routing_pool::<DB>(&c, &registry).await;
         let t = "drill";
         pool.execute(AssertSqlSafe(format!(
             "CREATE TABLE {t} (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)"
@@ -501,6 +506,26 @@ mod drill {
         assert_eq!(s.writer.as_deref(), Some("replica1"));
         assert_eq!(s.replicas[0].role, Role::Primary);
         assert!(s.writer_changes >= 1, "{s:?}");
+        // The metrics say the same.
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .expect("metrics");
+        let value = |name: &str| -> Option<f64> {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        };
+        assert_eq!(
+            value(r#"rwsplit_writer{replica="replica1",role="replica"}"#),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(r#"rwsplit_writer{replica="",role="primary"}"#),
+            Some(0.0),
+            "{text}"
+        );
+        assert!(value("rwsplit_writer_changes_total").unwrap_or(0.0) >= 1.0, "{text}");
 
         // The token from before the switchover is honoured: its write is visible.
         let resumed = pool

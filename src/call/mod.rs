@@ -601,7 +601,8 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 }
                 match self.retry.take() {
                     Some(copy) => self.retry_after_hold(copy),
-                    None => After::Deliver(error),
+                    // Without `write_hold`, the typed error at once (the refusal had no effect).
+                    None => After::Deliver(self.pool.primary_unavailable()),
                 }
             }
             Next::Elsewhere => self.retry_elsewhere(error, RetryCause::Error),

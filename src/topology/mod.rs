@@ -331,6 +331,17 @@ impl<DB: Database> Topology<DB> {
         }
     }
 
+    /// Each server's role as last seen, for messages: `primary read-only, replica1 down`.
+    pub fn roles(&self) -> String {
+        let claims = self.writer.claims();
+        self.servers
+            .iter()
+            .zip(claims)
+            .map(|(s, c)| format!("{} {}", s.name, c.label()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The names of the servers in a confirmed split brain (empty when there is none).
     pub fn split_brain(&self) -> Vec<String> {
         let split = self.writer.split();

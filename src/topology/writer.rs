@@ -31,6 +31,18 @@ pub(crate) enum Claim {
     Down,
 }
 
+impl Claim {
+    /// How a message names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Claim::Unknown => "not probed yet",
+            Claim::Writable => "writable",
+            Claim::ReadOnly => "read-only",
+            Claim::Down => "down",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     claim: Claim,
@@ -148,6 +160,14 @@ impl Writer {
     /// The writer's index, or [`NONE`].
     pub fn current(&self) -> usize {
         self.current.load(Ordering::Acquire)
+    }
+
+    /// What each server said last, by index.
+    pub fn claims(&self) -> Vec<Claim> {
+        self.state
+            .lock()
+            .map(|s| s.seen.iter().map(|s| s.claim).collect())
+            .unwrap_or_default()
     }
 
     /// The servers of a confirmed split brain (empty when there is none).
