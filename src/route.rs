@@ -164,6 +164,10 @@ pub enum Reason {
     /// over a writing function, a user overload of a built-in name): it ran on the primary,
     /// and goes there directly from then on.
     ReplicaRefused,
+    /// A read of a view (or of a table whose row-security policy) that calls a volatile or
+    /// side-effect function, as the primary's catalog says (its name, as the classifier
+    /// reports it). Learned with `PoolOptions::function_volatility`.
+    VolatileRelation(Arc<str>),
 }
 
 /// The one table of [`Reason`]: a row per variant (per [`HintSource`] for `Hint`) gives its
@@ -254,6 +258,8 @@ reason_table! {
         fallback(ForcedToPrimary);
     consistency: Reason::Consistency => "read, consistency requires primary", fallback;
     replica_refused: Reason::ReplicaRefused => "refused by a replica as a write";
+    volatile_relation: Reason::VolatileRelation(name)
+        => "reads {name}, which calls a volatile function";
 }
 
 impl Reason {
@@ -549,6 +555,11 @@ mod tests {
                 Reason::ReplicaRefused,
                 "replica_refused",
                 "refused by a replica as a write",
+            ),
+            (
+                Reason::VolatileRelation(f.clone()),
+                "volatile_relation",
+                "reads f, which calls a volatile function",
             ),
         ];
         assert_eq!(rows.len(), REASON_LABELS.len());

@@ -263,14 +263,31 @@ impl<DB: Backend> RoutingPool<DB> {
         DB::pool_executor(&self.0.topology.writer_or_primary().pool).describe(sql)
     }
 
-    /// Starts a background lookup of unknown functions (needs a Tokio runtime; none, none).
-    fn learn_functions_later(&self, verdict: &route::Verdict) {
-        if !matches!(verdict, route::Verdict::ReadUnknownFunction(_)) {
+    /// Starts a background lookup of unknown functions, and a new snapshot of unsafe relations
+    /// when a read names one and the snapshot is missing or old (needs a Tokio runtime; none,
+    /// none).
+    fn learn_functions_later(&self, analysis: &crate::classify::Analysis) {
+        let verdict = &analysis.verdict;
+        if let route::Verdict::Primary(route::Reason::Write("CREATE" | "ALTER" | "DROP")) = verdict
+        {
+            self.0.functions.schema_changed();
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let now = std::time::Instant::now();
+        if self.0.functions.claim_relations(analysis, now) {
+            let pool = Arc::downgrade(&self.0);
+            runtime.spawn(async move {
+                let Some(inner) = pool.upgrade() else { return };
+                let (names, prefixes) = inner.classifier.side_effect_names();
+                match DB::unsafe_relations(&inner.topology.primary, &names, &prefixes).await {
+                    Ok(names) => inner.functions.learn_relations(names, now),
+                    Err(_) => inner.functions.relations_failed(),
+                }
+            });
+        }
         let missing = self.0.functions.claim_missing(verdict);
         if missing.is_empty() {
             return;
@@ -297,8 +314,8 @@ impl<DB: Backend> RoutingPool<DB> {
             .or_else(current_consistency)
             .unwrap_or(inner.options.consistency);
         let learned = if inner.options.function_volatility {
-            self.learn_functions_later(&analysis.verdict);
-            inner.functions.resolve(&analysis.verdict)
+            self.learn_functions_later(&analysis);
+            inner.functions.resolve(&analysis)
         } else {
             None
         };

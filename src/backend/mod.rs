@@ -267,13 +267,31 @@ pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
         pool: &'a Pool<Self>,
     ) -> BoxFuture<'a, Result<Option<ServerFacts>, sqlx::Error>>;
 
-    /// Whether user-defined functions may write, by name (`true` = volatile). Names the
-    /// server does not know are left out. Backends without trustworthy metadata return
-    /// nothing (MySQL's `SQL DATA ACCESS` characteristic is declared, not enforced).
+    /// Whether the functions and operators the classifier did not know may write or keep
+    /// state, by the canonical names it reports (`f`, `schema.f`, `"Quoted".f`,
+    /// `operator(##>)`, `operator(schema.##>)`; see the README, "Asking the catalog"): `true`
+    /// = unsafe. A bare name is answered for every schema the server would resolve it in (on
+    /// PostgreSQL any schema: unsafe if any overload anywhere is), a qualified one for its
+    /// schema only, never by its bare name. Names the server does not know are left out (the
+    /// caller treats them as unsafe). Backends without a catalog return nothing.
     fn function_volatility<'a>(
         _pool: &'a Pool<Self>,
         _names: &'a [std::sync::Arc<str>],
     ) -> BoxFuture<'a, Result<Vec<(String, bool)>, sqlx::Error>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// The relations of the whole database whose reading runs a function that may write or
+    /// keep state (volatile or not deterministic, or one of `side_effect` by name or by one of
+    /// `prefixes`): views over one, views over those, and on PostgreSQL tables whose
+    /// row-security policies call one or that a volatile function takes as its one argument
+    /// (`t.f` calls `f(t)`). Each as its canonical `schema.name` and bare `name`. Backends
+    /// without a catalog return nothing.
+    fn unsafe_relations<'a>(
+        _pool: &'a Pool<Self>,
+        _side_effect: &'a [String],
+        _prefixes: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 

@@ -15,6 +15,7 @@ use sqlparser::ast::{
 };
 
 use super::functions::{self, SESSION_VARIABLES};
+use super::names;
 use super::Dialect;
 use crate::route::{Reason, Verdict};
 
@@ -33,6 +34,9 @@ pub(crate) struct FunctionRules {
 pub(crate) struct Facts {
     /// The one table the statement touches, when there is exactly one.
     pub collection: Option<Box<str>>,
+    /// Every relation the statement names (canonical names, see `names`), for the catalog:
+    /// a view or table whose reading runs a volatile function keeps the read on the primary.
+    pub relations: Vec<Arc<str>>,
 }
 
 pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
@@ -264,6 +268,7 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
         statements: 0,
         unknown: Vec::new(),
         relations: Vec::new(),
+        all_relations: std::mem::take(&mut facts.relations),
     };
     let verdict = match stmt.visit(&mut check) {
         ControlFlow::Break(reason) => Verdict::Primary(reason),
@@ -273,6 +278,7 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
     if let [only] = check.relations.as_slice() {
         facts.collection = Some(only.to_string().into_boxed_str());
     }
+    facts.relations = check.all_relations;
     verdict
 }
 
@@ -281,6 +287,7 @@ struct ReadCheck<'a> {
     statements: usize,
     unknown: Vec<Arc<str>>,
     relations: Vec<ObjectName>,
+    all_relations: Vec<Arc<str>>,
 }
 
 /// The unqualified, lower-case name of a function (`pg_catalog.NextVal` -> `nextval`).
@@ -323,12 +330,20 @@ fn part(p: &ObjectNamePart) -> String {
 
 impl ReadCheck<'_> {
     fn function(&mut self, name: &ObjectName) -> ControlFlow<Reason> {
-        let pg = self.rules.dialect == Dialect::Postgres;
-        let parts: Vec<String> = name.0.iter().map(part).collect();
-        let builtin_schema = pg && parts.len() == 2 && parts[0].eq_ignore_ascii_case("pg_catalog");
+        let dialect = self.rules.dialect;
+        let pg = dialect == Dialect::Postgres;
+        // Each part folded as the server folds it: PostgreSQL keeps a quoted name's case, so
+        // `"PG_CATALOG".lower` is not `pg_catalog.lower` and `"Lower"` is not `lower`.
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|p| names::fold_part(p, dialect))
+            .collect();
+        let builtin_schema = pg && parts.len() == 2 && parts[0] == "pg_catalog";
         let quoted_upper = pg
-            && matches!(name.0.last(), Some(ObjectNamePart::Identifier(i))
-                if i.quote_style.is_some() && i.value.bytes().any(|b| b.is_ascii_uppercase()));
+            && parts
+                .last()
+                .is_some_and(|p| p.bytes().any(|b| b.is_ascii_uppercase()));
         let lower = function_name(name);
         if self.rules.side_effect.contains(lower.as_str())
             || functions::side_effect_prefixes(self.rules.dialect)
@@ -340,15 +355,7 @@ impl ReadCheck<'_> {
         if (parts.len() > 1 && !builtin_schema) || quoted_upper {
             // A schema- or database-qualified name is a user function, never the built-in of
             // the same name (`app.lower`), and so is a case-sensitive PostgreSQL name.
-            let full: Arc<str> = if quoted_upper {
-                parts.join(".")
-            } else {
-                parts.join(".").to_ascii_lowercase()
-            }
-            .into();
-            if !self.unknown.contains(&full) {
-                self.unknown.push(full);
-            }
+            self.unknown_name(names::render(&parts, dialect));
             return ControlFlow::Continue(());
         }
         if functions::pure_prefixes(self.rules.dialect)
@@ -357,11 +364,18 @@ impl ReadCheck<'_> {
         {
             return ControlFlow::Continue(());
         }
-        if !self.rules.pure.contains(lower.as_str()) && !self.unknown.iter().any(|u| **u == *lower)
-        {
-            self.unknown.push(lower.into());
+        if !self.rules.pure.contains(lower.as_str()) {
+            let last = parts.last().map_or(lower.as_str(), String::as_str);
+            self.unknown_name(names::render(&[last], dialect));
         }
         ControlFlow::Continue(())
+    }
+
+    /// Records a canonical name the classifier does not know (once).
+    fn unknown_name(&mut self, name: String) {
+        if !self.unknown.iter().any(|u| **u == *name) {
+            self.unknown.push(name.into());
+        }
     }
 
     fn variable(&self, name: &str) -> ControlFlow<Reason> {
@@ -422,6 +436,17 @@ impl Visitor for ReadCheck<'_> {
             {
                 return ControlFlow::Break(Reason::SessionVariable(last.into()));
             }
+        }
+        let canonical = names::render(
+            &relation
+                .0
+                .iter()
+                .map(|p| names::fold_part(p, self.rules.dialect))
+                .collect::<Vec<_>>(),
+            self.rules.dialect,
+        );
+        if !self.all_relations.iter().any(|r| **r == *canonical) {
+            self.all_relations.push(canonical.into());
         }
         if self.relations.len() < 2 && !self.relations.contains(relation) {
             self.relations.push(relation.clone());
@@ -504,23 +529,28 @@ impl ReadCheck<'_> {
         let Some(builtin) = &self.rules.operators else {
             return ControlFlow::Continue(());
         };
+        let dialect = self.rules.dialect;
         let name = match op {
-            BinaryOperator::Custom(s) if !builtin.contains(s.as_str()) => s.clone(),
+            BinaryOperator::Custom(s) if !builtin.contains(s.as_str()) => {
+                names::operator(None, s, dialect)
+            }
             BinaryOperator::PGCustomBinaryOperator(parts) => {
                 let is_builtin = matches!(parts.as_slice(),
-                    [schema, op] if schema.eq_ignore_ascii_case("pg_catalog") && builtin.contains(op.as_str()))
+                    [schema, op] if schema == "pg_catalog" && builtin.contains(op.as_str()))
                     || matches!(parts.as_slice(), [op] if builtin.contains(op.as_str()));
                 if is_builtin {
                     return ControlFlow::Continue(());
                 }
-                parts.join(".")
+                match parts.as_slice() {
+                    [op] => names::operator(None, op, dialect),
+                    [schema, op] => names::operator(Some(schema), op, dialect),
+                    // Not an operator name PostgreSQL accepts: nothing to look up.
+                    _ => format!("operator({})", parts.join(".")),
+                }
             }
             _ => return ControlFlow::Continue(()),
         };
-        let name: Arc<str> = format!("operator({name})").into();
-        if !self.unknown.contains(&name) {
-            self.unknown.push(name);
-        }
+        self.unknown_name(name);
         ControlFlow::Continue(())
     }
 }

@@ -8,6 +8,7 @@
 mod ast;
 mod functions;
 mod lex;
+pub(crate) mod names;
 mod scan;
 
 use std::collections::HashSet;
@@ -181,6 +182,9 @@ pub struct Analysis {
     pub(crate) summary: Box<str>,
     /// The text with literals replaced, computed the first time a span wants it.
     pub(crate) sanitized: std::sync::OnceLock<Box<str>>,
+    /// The relations a read names (canonical names, see `names`), for the catalog's view
+    /// check (`crate::volatility`); empty for statements that go to the primary anyway.
+    pub(crate) relations: Box<[Arc<str>]>,
     /// Set when a replica refused the statement as a write: it goes to the primary from then
     /// on (learned, kept as long as the analysis stays in the cache).
     pub(crate) refused: std::sync::OnceLock<()>,
@@ -248,11 +252,22 @@ impl Weighter<Box<str>, Arc<Analysis>> for EntryWeight {
     /// value) and the strings it owns, each as allocated, plus the cache's own bookkeeping.
     fn weight(&self, key: &Box<str>, val: &Arc<Analysis>) -> u64 {
         let collection = val.collection.as_ref().map_or(0, |c| allocated(c.len()));
+        let relations = if val.relations.is_empty() {
+            0
+        } else {
+            allocated(val.relations.len() * 16)
+                + val
+                    .relations
+                    .iter()
+                    .map(|r| allocated(r.len() + 16))
+                    .sum::<usize>()
+        };
         let sanitized = val.sanitized.get().map_or(0, |s| allocated(s.len()));
         let bytes = allocated(key.len())
             + allocated(std::mem::size_of::<Analysis>() + 16)
             + allocated(val.summary.len())
             + collection
+            + relations
             + sanitized
             + CACHE_SLOT_BYTES;
         bytes as u64
@@ -312,6 +327,24 @@ impl Classifier {
         self.0.options.unknown_functions
     }
 
+    /// The names of the side-effect list (built-in and added, lower case, sorted) and the
+    /// side-effect prefixes: what the catalog's view check looks for in view definitions.
+    pub(crate) fn side_effect_names(&self) -> (Vec<String>, Vec<String>) {
+        let mut names: Vec<String> = self
+            .0
+            .rules
+            .side_effect
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        names.sort_unstable();
+        let prefixes = functions::side_effect_prefixes(self.0.options.dialect)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        (names, prefixes)
+    }
+
     /// Classifies `sql`, from the cache when it was seen before.
     pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
         let Some(cache) = &self.0.cache else {
@@ -365,6 +398,7 @@ impl Classifier {
             operation,
             collection: None,
             summary: operation.into(),
+            relations: Box::default(),
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         };
@@ -421,12 +455,17 @@ impl Classifier {
             Some(c) => format!("{operation} {c}").into_boxed_str(),
             None => operation.into(),
         };
+        let relations = match verdict {
+            Verdict::Primary(_) => Box::default(),
+            _ => facts.relations.into_boxed_slice(),
+        };
         Analysis {
             verdict,
             hint: scan.hint,
             operation,
             collection: facts.collection,
             summary,
+            relations,
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         }
@@ -503,12 +542,30 @@ impl Classifier {
             }
             _ => return None,
         };
+        let relations = match (dialect, operation) {
+            // `TABLE [ONLY] name`: the relation it reads, for the catalog's view check.
+            (Dialect::Postgres, "SELECT") => {
+                let parts: Vec<String> = sig
+                    .iter()
+                    .skip(1)
+                    .filter_map(|t| match t {
+                        Token::Word(w) if w.quote_style.is_some() => Some(w.value.clone()),
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("only") => None,
+                        Token::Word(w) => Some(w.value.to_ascii_lowercase()),
+                        _ => None,
+                    })
+                    .collect();
+                vec![Arc::from(names::render(&parts, dialect))].into_boxed_slice()
+            }
+            _ => Box::default(),
+        };
         ok.then(|| Analysis {
             verdict: Verdict::Read,
             hint: scan.hint,
             operation,
             collection: None,
             summary: operation.into(),
+            relations,
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         })
@@ -541,6 +598,20 @@ impl Classifier {
         }
         out
     }
+}
+
+/// The built-in side-effect names and prefixes of `dialect` (lower case): what a catalog
+/// lookup looks for in the bodies of functions it is asked about.
+pub(crate) fn builtin_side_effects(dialect: Dialect) -> (Vec<String>, Vec<String>) {
+    (
+        functions::side_effect(dialect)
+            .map(str::to_string)
+            .collect(),
+        functions::side_effect_prefixes(dialect)
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+    )
 }
 
 /// The operation name for a statement that is not tokenized: its first word when that is a
