@@ -701,7 +701,69 @@ impl Checksums for MySql {
 
 #[cfg(test)]
 mod tests {
-    use super::bypass_privilege;
+    use super::{bypass_privilege, unsafe_functions, unsafe_views, Body, Routine};
+
+    fn routine(name: &str, declared_unsafe: bool, body: Option<&str>) -> Routine {
+        Routine {
+            schema: "app".into(),
+            name: name.into(),
+            declared_unsafe,
+            body: body.map(Body::scan),
+        }
+    }
+
+    #[test]
+    fn bodies_are_judged_by_their_words() {
+        let b = Body::scan("RETURN REPLACE(`a`, 'x', 'y') + Insert (a, 1, 1, 'z')");
+        assert!(!b.unsafe_statement, "{b:?}");
+        assert_eq!(b.calls, ["replace", "insert"]);
+        for text in [
+            "BEGIN INSERT INTO t VALUES (1); RETURN 1; END",
+            "BEGIN UPDATE t SET a = 1; RETURN 1; END",
+            "BEGIN SET @x = 1; RETURN 1; END",
+            "RETURN @@session.last_insert_id",
+            "BEGIN SET SESSION sql_mode = ''; RETURN 1; END",
+            "BEGIN CALL p(); RETURN 1; END",
+            "RETURN (SELECT a FROM t FOR UPDATE)",
+            "BEGIN SELECT 1 INTO OUTFILE '/tmp/x'; RETURN 1; END",
+        ] {
+            assert!(Body::scan(text).unsafe_statement, "{text}");
+        }
+        let safe = "BEGIN DECLARE i INT DEFAULT 0; DECLARE CONTINUE HANDLER FOR NOT FOUND \
+                    SET i = 1; WHILE i < 3 DO SET i = i + 1; END WHILE; \
+                    RETURN (SELECT COUNT(*) FROM t WHERE updated_at > NOW()); END";
+        assert!(!Body::scan(safe).unsafe_statement);
+    }
+
+    #[test]
+    fn unsafe_functions_and_views_follow_what_they_call() {
+        let side_effect = vec!["get_lock".to_string()];
+        let routines = [
+            routine("declared", true, None),
+            routine("hidden", false, None),
+            routine("calls_declared", false, Some("RETURN `app`.`declared`(1)")),
+            routine("calls_caller", false, Some("RETURN calls_declared (2)")),
+            routine("locks", false, Some("RETURN GET_LOCK('a', 0)")),
+            routine("pure", false, Some("RETURN x + 1")),
+        ];
+        let bad = unsafe_functions(&routines, &side_effect);
+        let mut bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+        bad.sort_unstable();
+        assert_eq!(bad, ["calls_caller", "calls_declared", "declared", "locks"]);
+        let unsafe_names = unsafe_functions(&routines, &side_effect);
+        let views = [
+            routine("v_pure", false, Some("select `app`.`pure`(1) AS `x`")),
+            routine("v_bad", false, Some("select `app`.`calls_caller`(1) AS `x`")),
+            routine("v_over", false, Some("select `v`.`x` AS `x` from `app`.`v_bad` `v`")),
+            routine("v_lock", false, Some("select get_lock('a',0) AS `x`")),
+            routine("v_hidden", true, None),
+        ];
+        let bad: Vec<String> = unsafe_views(&views, &unsafe_names, &side_effect)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        assert_eq!(bad, ["v_bad", "v_over", "v_lock", "v_hidden"]);
+    }
 
     #[test]
     fn grants_that_bypass_read_only_are_named_without_the_grant_line() {
