@@ -282,8 +282,10 @@ impl<DB: Backend> RoutingPool<DB> {
             runtime.spawn(async move {
                 let Some(inner) = pool.upgrade() else { return };
                 let (names, prefixes) = inner.classifier.side_effect_names();
-                match DB::unsafe_relations(&inner.topology.primary, &names, &prefixes).await {
-                    Ok(names) => inner.functions.learn_relations(names, now),
+                match DB::unsafe_objects(&inner.topology.primary, &names, &prefixes).await {
+                    Ok((relations, shadowed)) => {
+                        inner.functions.learn_relations(relations, shadowed, now)
+                    }
                     Err(_) => inner.functions.relations_failed(),
                 }
             });

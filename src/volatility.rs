@@ -14,7 +14,10 @@
 //!   those): a snapshot of the whole database's list, taken in the background when a read
 //!   first names a relation, refreshed when older than [`RELATIONS_MAX_AGE`] or after DDL
 //!   through the pool. A read naming one goes to the primary with
-//!   [`Reason::VolatileRelation`]. Relations are judged optimistically: a read is not held
+//!   [`Reason::VolatileRelation`]. The same snapshot lists (PostgreSQL) the built-in names
+//!   that an unsafe user function shares (`public.lower(int)`, reached by `lower(5)` or
+//!   through `search_path`): a read calling the bare name goes to the primary with
+//!   [`Reason::SideEffectFunction`]. Relations are judged optimistically: a read is not held
 //!   back while the snapshot loads (holding every table's first read would cost every
 //!   application); a view created since the last snapshot is caught by the replica's
 //!   refusal if its function writes, not if it only keeps state.
@@ -45,6 +48,9 @@ struct Relations {
     /// Canonical names: `schema.name` and the bare `name` of each (a bare reference may mean
     /// any schema, so the bare name matches if any schema's relation of that name is unsafe).
     unsafe_names: HashSet<Arc<str>>,
+    /// Built-in function names that an unsafe user function shares (PostgreSQL): a bare call
+    /// may reach the user's function.
+    shadowed: HashSet<Arc<str>>,
     /// When the snapshot in `unsafe_names` was taken, if one was.
     taken: Option<Instant>,
     /// A snapshot is being taken.
@@ -56,8 +62,8 @@ struct Relations {
 /// Bounds the catalog so a stream of odd names cannot grow it without limit.
 pub(crate) const MAX_FUNCTIONS: usize = 10_000;
 
-/// Bounds the snapshot of unsafe relations (names kept beyond it are dropped, and a read of
-/// a dropped one is judged as if the relation were safe: see the README).
+/// Bounds each list of the snapshot (names beyond it are dropped, and a read of a dropped one
+/// is judged as if it were safe: see the README).
 pub(crate) const MAX_RELATIONS: usize = 20_000;
 
 /// The age after which the snapshot of unsafe relations is taken again (at the next read
@@ -73,10 +79,17 @@ impl FunctionCatalog {
         if matches!(verdict, Verdict::Primary(_)) {
             return None;
         }
-        if !analysis.relations.is_empty() {
+        if !analysis.relations.is_empty() || !analysis.builtins.is_empty() {
             if let Ok(relations) = self.relations.read() {
                 if let Some(name) = relations.unsafe_relation(&analysis.relations) {
                     return Some(Verdict::Primary(Reason::VolatileRelation(name)));
+                }
+                if let Some(name) = analysis
+                    .builtins
+                    .iter()
+                    .find(|b| relations.shadowed.contains(&***b))
+                {
+                    return Some(Verdict::Primary(Reason::SideEffectFunction(name.clone())));
                 }
             }
         }
@@ -162,7 +175,8 @@ impl FunctionCatalog {
     /// relations? When it returns true the caller takes it and hands it to
     /// [`FunctionCatalog::learn_relations`] (or [`FunctionCatalog::relations_failed`]).
     pub fn claim_relations(&self, analysis: &Analysis, now: Instant) -> bool {
-        if analysis.relations.is_empty() || matches!(analysis.verdict, Verdict::Primary(_)) {
+        let names_none = analysis.relations.is_empty() && analysis.builtins.is_empty();
+        if names_none || matches!(analysis.verdict, Verdict::Primary(_)) {
             return false;
         }
         // The common case takes only the read lock.
@@ -181,13 +195,18 @@ impl FunctionCatalog {
         true
     }
 
-    /// Replaces the snapshot with the server's list of unsafe relations, each as its
-    /// canonical `schema.name` and bare `name`.
-    pub fn learn_relations(&self, names: Vec<String>, taken: Instant) {
+    /// Replaces the snapshot with the server's list of unsafe relations (each as its
+    /// canonical `schema.name` and bare `name`) and of shadowed built-in names.
+    pub fn learn_relations(&self, names: Vec<String>, shadowed: Vec<String>, taken: Instant) {
         let Ok(mut r) = self.relations.write() else {
             return;
         };
         r.unsafe_names = names
+            .into_iter()
+            .take(MAX_RELATIONS)
+            .map(Arc::from)
+            .collect();
+        r.shadowed = shadowed
             .into_iter()
             .take(MAX_RELATIONS)
             .map(Arc::from)
@@ -359,7 +378,11 @@ mod tests {
         assert!(!c.claim_relations(&table, t0), "already pending");
         // Optimistic while the snapshot loads.
         assert_eq!(c.resolve(&view), None);
-        c.learn_relations(vec!["app.bad_view".into(), "bad_view".into()], t0);
+        c.learn_relations(
+            vec!["app.bad_view".into(), "bad_view".into()],
+            vec!["lower".into()],
+            t0,
+        );
         let primary = |name: &str| Some(Verdict::Primary(Reason::VolatileRelation(name.into())));
         assert_eq!(c.resolve(&view), primary("app.bad_view"));
         assert_eq!(c.resolve(&bare), primary("bad_view"));
@@ -370,12 +393,25 @@ mod tests {
         // An unknown function does not hide the view.
         let both = analysis(&pg, "SELECT my_f(v.x) FROM bad_view v");
         assert_eq!(c.resolve(&both), primary("bad_view"));
+        // A built-in name that an unsafe user function shares: the bare call may be the
+        // user's; `pg_catalog.lower` may not.
+        let side_effect =
+            |name: &str| Some(Verdict::Primary(Reason::SideEffectFunction(name.into())));
+        assert_eq!(
+            c.resolve(&analysis(&pg, "SELECT lower(5)")),
+            side_effect("lower")
+        );
+        assert_eq!(
+            c.resolve(&analysis(&pg, "SELECT pg_catalog.lower('x')")),
+            None
+        );
+        assert_eq!(c.resolve(&analysis(&pg, "SELECT upper('x')")), None);
         // Fresh: no new snapshot until it ages or DDL runs through the pool.
         assert!(!c.claim_relations(&table, t0 + Duration::from_secs(1)));
         assert!(c.claim_relations(&table, t0 + RELATIONS_MAX_AGE));
         c.relations_failed();
         assert_eq!(c.resolve(&view), primary("app.bad_view"), "kept on failure");
-        c.learn_relations(vec![], t0 + RELATIONS_MAX_AGE);
+        c.learn_relations(vec![], vec![], t0 + RELATIONS_MAX_AGE);
         assert_eq!(c.resolve(&view), None);
         let later = t0 + RELATIONS_MAX_AGE + Duration::from_secs(1);
         assert!(!c.claim_relations(&table, later));
@@ -396,8 +432,10 @@ mod tests {
         assert!(c.claim_missing(&unknown(&["one_more"])).is_empty());
         c.learn_relations(
             (0..MAX_RELATIONS + 10).map(|i| format!("v{i}")).collect(),
+            (0..MAX_RELATIONS + 10).map(|i| format!("f{i}")).collect(),
             Instant::now(),
         );
+        assert_eq!(c.relations.read().unwrap().shadowed.len(), MAX_RELATIONS);
         assert_eq!(
             c.relations.read().unwrap().unsafe_names.len(),
             MAX_RELATIONS

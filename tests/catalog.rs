@@ -171,6 +171,13 @@ mod postgres {
             format!("INSERT INTO {s}.ctab VALUES (1)"),
             // (In `public`: column syntax finds functions through search_path.)
             format!("CREATE FUNCTION public.colf_{id}(r {s}.ctab) RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING id $$"),
+            // A user overload of a built-in name, reached by a bare call (`initcap(5)` finds no
+            // `pg_catalog.initcap(int)`), and a schema named like `pg_catalog` but in upper
+            // case (PostgreSQL reserves only the lower-case `pg_` prefix).
+            format!("CREATE OR REPLACE FUNCTION public.initcap(a int) RETURNS text LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING 'x' $$"),
+            "CREATE SCHEMA IF NOT EXISTS \"PG_CATALOG\"".to_string(),
+            format!("CREATE OR REPLACE FUNCTION \"PG_CATALOG\".initcap(a text) RETURNS text LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING a $$"),
+            "GRANT USAGE ON SCHEMA \"PG_CATALOG\" TO rwsplit".to_string(),
             format!("GRANT USAGE ON SCHEMA {s}, {upper} TO rwsplit"),
             format!("GRANT CREATE ON SCHEMA {s} TO rwsplit"),
             format!("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {s} TO rwsplit"),
@@ -225,6 +232,12 @@ mod postgres {
             // A bare name or operator is unsafe if it is anywhere (search_path may reach it).
             on_primary("SELECT vol()".to_string(), "side_effect_function"),
             on_primary("SELECT x FROM v_vol".to_string(), "volatile_relation"),
+            on_primary("SELECT initcap(5)".to_string(), "side_effect_function"),
+            on_primary(
+                "SELECT \"PG_CATALOG\".initcap('x')".to_string(),
+                "side_effect_function",
+            ),
+            read("SELECT pg_catalog.initcap('x')".to_string()),
             // A name the server does not have stays on the primary.
             on_primary(format!("SELECT {s}.no_such_fn()"), "side_effect_function"),
         ];
@@ -283,6 +296,8 @@ mod postgres {
         pool.close().await;
         admin(&[
             format!("DROP FUNCTION public.colf_{id}"),
+            "DROP FUNCTION IF EXISTS public.initcap(int)".to_string(),
+            "DROP SCHEMA \"PG_CATALOG\" CASCADE".to_string(),
             format!("DROP SCHEMA {s} CASCADE"),
             format!("DROP SCHEMA {upper} CASCADE"),
         ])

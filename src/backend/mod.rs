@@ -281,18 +281,24 @@ pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
         Box::pin(async { Ok(Vec::new()) })
     }
 
-    /// The relations of the whole database whose reading runs a function that may write or
-    /// keep state (volatile or not deterministic, or one of `side_effect` by name or by one of
-    /// `prefixes`): views over one, views over those, and on PostgreSQL tables whose
-    /// row-security policies call one or that a volatile function takes as its one argument
-    /// (`t.f` calls `f(t)`). Each as its canonical `schema.name` and bare `name`. Backends
-    /// without a catalog return nothing.
-    fn unsafe_relations<'a>(
+    /// What in the whole database runs a function that may write or keep state (volatile or
+    /// not deterministic, or one of `side_effect` by name or by one of `prefixes`), as two
+    /// lists of canonical names:
+    /// - the relations whose reading runs one: views over one, views over those, and on
+    ///   PostgreSQL tables whose row-security policies call one or whose row type such a
+    ///   function takes as its one argument (`t.f` calls `f(t)`); each as `schema.name` and
+    ///   bare `name`;
+    /// - the built-in function names that such a user function shares (PostgreSQL: an
+    ///   overload of `lower`, or a `lower` in a schema that `search_path` may put before
+    ///   `pg_catalog`), so a call by the bare name may be the user's.
+    ///
+    /// Backends without a catalog return nothing.
+    fn unsafe_objects<'a>(
         _pool: &'a Pool<Self>,
         _side_effect: &'a [String],
         _prefixes: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
-        Box::pin(async { Ok(Vec::new()) })
+    ) -> BoxFuture<'a, Result<(Vec<String>, Vec<String>), sqlx::Error>> {
+        Box::pin(async { Ok((Vec::new(), Vec::new())) })
     }
 
     /// The `db.system.name` the server's version reveals, when it refines [`Backend::SYSTEM`]

@@ -267,11 +267,13 @@ impl Backend for MySql {
         .boxed()
     }
 
-    fn unsafe_relations<'a>(
+    /// No shadowed built-ins: MySQL and MariaDB call the built-in for a bare built-in name
+    /// (a stored function of that name is reached only qualified).
+    fn unsafe_objects<'a>(
         pool: &'a Pool<Self>,
         side_effect: &'a [String],
         _prefixes: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(Vec<String>, Vec<String>), sqlx::Error>> {
         async move {
             let routines = stored_functions(pool).await?;
             let views: Vec<(String, String, Option<String>)> = sqlx::query_as(
@@ -293,7 +295,7 @@ impl Backend for MySql {
                     body: definition.map(|d| Body::scan(&d)),
                 })
                 .collect();
-            Ok(unsafe_views(&views, &unsafe_functions, side_effect)
+            let relations = unsafe_views(&views, &unsafe_functions, side_effect)
                 .into_iter()
                 .flat_map(|(schema, name)| {
                     [
@@ -301,7 +303,8 @@ impl Backend for MySql {
                         render(&[&name], Dialect::MySql),
                     ]
                 })
-                .collect())
+                .collect();
+            Ok((relations, Vec::new()))
         }
         .boxed()
     }
@@ -753,8 +756,16 @@ mod tests {
         let unsafe_names = unsafe_functions(&routines, &side_effect);
         let views = [
             routine("v_pure", false, Some("select `app`.`pure`(1) AS `x`")),
-            routine("v_bad", false, Some("select `app`.`calls_caller`(1) AS `x`")),
-            routine("v_over", false, Some("select `v`.`x` AS `x` from `app`.`v_bad` `v`")),
+            routine(
+                "v_bad",
+                false,
+                Some("select `app`.`calls_caller`(1) AS `x`"),
+            ),
+            routine(
+                "v_over",
+                false,
+                Some("select `v`.`x` AS `x` from `app`.`v_bad` `v`"),
+            ),
             routine("v_lock", false, Some("select get_lock('a',0) AS `x`")),
             routine("v_hidden", true, None),
         ];

@@ -266,23 +266,27 @@ impl Backend for Postgres {
         .boxed()
     }
 
-    fn unsafe_relations<'a>(
+    fn unsafe_objects<'a>(
         pool: &'a Pool<Self>,
         side_effect: &'a [String],
         prefixes: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<(Vec<String>, Vec<String>), sqlx::Error>> {
         async move {
-            let rows: Vec<(String, String)> = sqlx::query_as(UNSAFE_RELATIONS)
+            let rows: Vec<(bool, String, String)> = sqlx::query_as(UNSAFE_OBJECTS)
                 .bind(side_effect)
                 .bind(like_prefixes(prefixes))
                 .fetch_all(pool)
                 .await?;
-            let mut names = Vec::with_capacity(rows.len() * 2);
-            for (schema, relation) in rows {
-                names.push(render(&[&schema, &relation], Dialect::Postgres));
-                names.push(render(&[&relation], Dialect::Postgres));
+            let (mut relations, mut shadowed) = (Vec::new(), Vec::new());
+            for (is_relation, schema, name) in rows {
+                if is_relation {
+                    relations.push(render(&[&schema, &name], Dialect::Postgres));
+                    relations.push(render(&[&name], Dialect::Postgres));
+                } else {
+                    shadowed.push(name);
+                }
             }
-            Ok(names)
+            Ok((relations, shadowed))
         }
         .boxed()
     }
@@ -365,8 +369,10 @@ const FUNCTION_VOLATILITY: &str = concat!(
 /// Relations (outside `pg_catalog` and `information_schema`) whose reading runs an unsafe
 /// function: views whose rewrite rule depends on one (directly or through an operator), tables
 /// whose row-security policy does, tables whose row type an unsafe function takes as its one
-/// argument (`SELECT t.f FROM t` calls `f(t)`), and views over any of those.
-const UNSAFE_RELATIONS: &str = concat!(
+/// argument (`SELECT t.f FROM t` calls `f(t)`), and views over any of those (rows with
+/// `true`); and (rows with `false`) the names of `pg_catalog` functions that an unsafe function
+/// of another schema shares.
+const UNSAFE_OBJECTS: &str = concat!(
     "WITH RECURSIVE ",
     unsafe_procs!("$1", "$2"),
     ", \
@@ -393,9 +399,15 @@ const UNSAFE_RELATIONS: &str = concat!(
       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
       JOIN unsafe_rel b ON d.refclassid = 'pg_class'::regclass AND d.refobjid = b.oid \
       WHERE r.ev_class <> b.oid) \
-    SELECT n.nspname::text, c.relname::text FROM (SELECT DISTINCT oid FROM unsafe_rel) AS b \
+    SELECT true, n.nspname::text, c.relname::text FROM (SELECT DISTINCT oid FROM unsafe_rel) AS b \
     JOIN pg_class c ON c.oid = b.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
-    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+    UNION \
+    SELECT DISTINCT false, '', p.proname::text FROM pg_proc p \
+    WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+      AND p.oid IN (SELECT oid FROM unsafe_proc) \
+      AND EXISTS (SELECT 1 FROM pg_proc b \
+                  WHERE b.pronamespace = 'pg_catalog'::regnamespace AND b.proname = p.proname)"
 );
 
 /// Side-effect prefixes as `LIKE` patterns (`_` escaped).

@@ -9,9 +9,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName,
-    ObjectNamePart, Query, Select, SetExpr, ShowStatementFilter, Statement, TableFactor, Value,
-    Visit, Visitor,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments,
+    NamedWindowDefinition, NamedWindowExpr, ObjectName, ObjectNamePart, OrderBy, OrderByExpr,
+    OrderByKind, OrderBySort, Query, Select, SetExpr, ShowStatementFilter, Statement, TableFactor,
+    Value, Visit, Visitor, WindowType,
 };
 
 use super::functions::{self, SESSION_VARIABLES};
@@ -37,6 +38,10 @@ pub(crate) struct Facts {
     /// Every relation the statement names (canonical names, see `names`), for the catalog:
     /// a view or table whose reading runs a volatile function keeps the read on the primary.
     pub relations: Vec<Arc<str>>,
+    /// The built-in functions (PostgreSQL) a read calls by bare name, for the catalog: an
+    /// unsafe user function of the same name may be what the server calls (an overload, or a
+    /// schema before `pg_catalog` in `search_path`).
+    pub builtins: Vec<Arc<str>>,
 }
 
 pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
@@ -269,6 +274,7 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
         unknown: Vec::new(),
         relations: Vec::new(),
         all_relations: std::mem::take(&mut facts.relations),
+        builtins: std::mem::take(&mut facts.builtins),
     };
     let verdict = match stmt.visit(&mut check) {
         ControlFlow::Break(reason) => Verdict::Primary(reason),
@@ -279,6 +285,7 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
         facts.collection = Some(only.to_string().into_boxed_str());
     }
     facts.relations = check.all_relations;
+    facts.builtins = check.builtins;
     verdict
 }
 
@@ -288,6 +295,7 @@ struct ReadCheck<'a> {
     unknown: Vec<Arc<str>>,
     relations: Vec<ObjectName>,
     all_relations: Vec<Arc<str>>,
+    builtins: Vec<Arc<str>>,
 }
 
 /// The unqualified, lower-case name of a function (`pg_catalog.NextVal` -> `nextval`).
@@ -367,6 +375,9 @@ impl ReadCheck<'_> {
         if !self.rules.pure.contains(lower.as_str()) {
             let last = parts.last().map_or(lower.as_str(), String::as_str);
             self.unknown_name(names::render(&[last], dialect));
+        } else if pg && parts.len() == 1 && !self.builtins.iter().any(|b| **b == *lower) {
+            // MySQL and MariaDB always call the built-in for a bare built-in name.
+            self.builtins.push(lower.into());
         }
         ControlFlow::Continue(())
     }
@@ -415,12 +426,24 @@ impl Visitor for ReadCheck<'_> {
         if modifies(&query.body) {
             return ControlFlow::Break(Reason::DataModifyingCte);
         }
+        if let Some(OrderBy {
+            kind: OrderByKind::Expressions(exprs),
+            ..
+        }) = &query.order_by
+        {
+            self.order_by(exprs);
+        }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<Reason> {
         if select.into.is_some() {
             return ControlFlow::Break(Reason::SelectInto);
+        }
+        for NamedWindowDefinition(_, window) in &select.named_window {
+            if let NamedWindowExpr::WindowSpec(spec) = window {
+                self.order_by(&spec.order_by);
+            }
         }
         ControlFlow::Continue(())
     }
@@ -469,6 +492,17 @@ impl Visitor for ReadCheck<'_> {
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Reason> {
         match expr {
             Expr::Function(f) => {
+                self.order_by(&f.within_group);
+                if let Some(WindowType::WindowSpec(spec)) = &f.over {
+                    self.order_by(&spec.order_by);
+                }
+                if let FunctionArguments::List(list) = &f.args {
+                    for clause in &list.clauses {
+                        if let FunctionArgumentClause::OrderBy(exprs) = clause {
+                            self.order_by(exprs);
+                        }
+                    }
+                }
                 if self.rules.dialect == Dialect::Postgres
                     && function_name(&f.name) == "current_setting"
                     && f.name.0.len() == 1
@@ -476,6 +510,9 @@ impl Visitor for ReadCheck<'_> {
                 {
                     // `current_setting('work_mem')`: a server setting, not one this session
                     // made up (`current_setting('app.user_id')`).
+                    if !self.builtins.iter().any(|b| &**b == "current_setting") {
+                        self.builtins.push("current_setting".into());
+                    }
                     return ControlFlow::Continue(());
                 }
                 self.function(&f.name)
@@ -526,32 +563,62 @@ fn builtin_setting(args: &FunctionArguments) -> bool {
 impl ReadCheck<'_> {
     /// PostgreSQL operators outside the built-in set are user-defined: like unknown functions.
     fn operator(&mut self, op: &BinaryOperator) -> ControlFlow<Reason> {
+        match op {
+            BinaryOperator::Custom(s) => self.operator_parts(&[s.as_str()], false),
+            // sqlparser keeps a quoted schema's quotes: `OPERATOR("App".##>)`.
+            BinaryOperator::PGCustomBinaryOperator(parts) => {
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                self.operator_parts(&parts, true)
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Records a user operator named by `parts` (`[op]` or `[schema, op]`), unless it is a
+    /// built-in one. With `quoted_text`, a part is its source text (quotes kept); otherwise a
+    /// bare symbol.
+    fn operator_parts(&mut self, parts: &[&str], quoted_text: bool) {
         let Some(builtin) = &self.rules.operators else {
-            return ControlFlow::Continue(());
+            return;
         };
         let dialect = self.rules.dialect;
-        let name = match op {
-            BinaryOperator::Custom(s) if !builtin.contains(s.as_str()) => {
-                names::operator(None, s, dialect)
+        let fold = |part: &str| -> String {
+            match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+                Some(inner) if quoted_text && !inner.is_empty() => inner.replace("\"\"", "\""),
+                _ => part.to_ascii_lowercase(),
             }
-            BinaryOperator::PGCustomBinaryOperator(parts) => {
-                let is_builtin = matches!(parts.as_slice(),
-                    [schema, op] if schema == "pg_catalog" && builtin.contains(op.as_str()))
-                    || matches!(parts.as_slice(), [op] if builtin.contains(op.as_str()));
-                if is_builtin {
-                    return ControlFlow::Continue(());
-                }
-                match parts.as_slice() {
-                    [op] => names::operator(None, op, dialect),
-                    [schema, op] => names::operator(Some(schema), op, dialect),
-                    // Not an operator name PostgreSQL accepts: nothing to look up.
-                    _ => format!("operator({})", parts.join(".")),
-                }
-            }
-            _ => return ControlFlow::Continue(()),
+        };
+        let name = match parts {
+            [op] if builtin.contains(op) => return,
+            [schema, op] if fold(schema) == "pg_catalog" && builtin.contains(op) => return,
+            [op] => names::operator(None, op, dialect),
+            [schema, op] => names::operator(Some(&fold(schema)), op, dialect),
+            // Not an operator name PostgreSQL accepts: nothing a lookup can answer.
+            _ => format!("operator({})", parts.join(".")),
         };
         self.unknown_name(name);
-        ControlFlow::Continue(())
+    }
+
+    /// `ORDER BY x USING op` sorts with an operator, which may be a user one.
+    fn order_by(&mut self, exprs: &[OrderByExpr]) {
+        for e in exprs {
+            if let Some(OrderBySort::Using(name)) = &e.options.sort {
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .map(|p| match p {
+                        ObjectNamePart::Identifier(i) if i.quote_style.is_some() => {
+                            format!("\"{}\"", i.value.replace('"', "\"\""))
+                        }
+                        ObjectNamePart::Identifier(i) => i.value.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                self.operator_parts(&parts, true);
+            }
+        }
     }
 }
 

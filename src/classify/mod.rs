@@ -185,6 +185,9 @@ pub struct Analysis {
     /// The relations a read names (canonical names, see `names`), for the catalog's view
     /// check (`crate::volatility`); empty for statements that go to the primary anyway.
     pub(crate) relations: Box<[Arc<str>]>,
+    /// The built-in functions a read calls by bare name (PostgreSQL), for the catalog's
+    /// check of user functions that may shadow them; empty otherwise.
+    pub(crate) builtins: Box<[Arc<str>]>,
     /// Set when a replica refused the statement as a write: it goes to the primary from then
     /// on (learned, kept as long as the analysis stays in the cache).
     pub(crate) refused: std::sync::OnceLock<()>,
@@ -252,16 +255,15 @@ impl Weighter<Box<str>, Arc<Analysis>> for EntryWeight {
     /// value) and the strings it owns, each as allocated, plus the cache's own bookkeeping.
     fn weight(&self, key: &Box<str>, val: &Arc<Analysis>) -> u64 {
         let collection = val.collection.as_ref().map_or(0, |c| allocated(c.len()));
-        let relations = if val.relations.is_empty() {
-            0
-        } else {
-            allocated(val.relations.len() * 16)
-                + val
-                    .relations
-                    .iter()
-                    .map(|r| allocated(r.len() + 16))
-                    .sum::<usize>()
+        let names = |list: &[Arc<str>]| {
+            if list.is_empty() {
+                0
+            } else {
+                allocated(list.len() * 16)
+                    + list.iter().map(|r| allocated(r.len() + 16)).sum::<usize>()
+            }
         };
+        let relations = names(&val.relations) + names(&val.builtins);
         let sanitized = val.sanitized.get().map_or(0, |s| allocated(s.len()));
         let bytes = allocated(key.len())
             + allocated(std::mem::size_of::<Analysis>() + 16)
@@ -399,6 +401,7 @@ impl Classifier {
             collection: None,
             summary: operation.into(),
             relations: Box::default(),
+            builtins: Box::default(),
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         };
@@ -455,9 +458,12 @@ impl Classifier {
             Some(c) => format!("{operation} {c}").into_boxed_str(),
             None => operation.into(),
         };
-        let relations = match verdict {
-            Verdict::Primary(_) => Box::default(),
-            _ => facts.relations.into_boxed_slice(),
+        let (relations, builtins) = match verdict {
+            Verdict::Primary(_) => (Box::default(), Box::default()),
+            _ => (
+                facts.relations.into_boxed_slice(),
+                facts.builtins.into_boxed_slice(),
+            ),
         };
         Analysis {
             verdict,
@@ -466,6 +472,7 @@ impl Classifier {
             collection: facts.collection,
             summary,
             relations,
+            builtins,
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         }
@@ -566,6 +573,7 @@ impl Classifier {
             collection: None,
             summary: operation.into(),
             relations,
+            builtins: Box::default(),
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         })
