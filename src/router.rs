@@ -266,11 +266,13 @@ impl<DB: Backend> RoutingPool<DB> {
     /// Starts a background lookup of unknown functions, and a new snapshot of unsafe relations
     /// when a read names one and the snapshot is missing or old (needs a Tokio runtime; none,
     /// none).
-    fn learn_functions_later(&self, analysis: &crate::classify::Analysis) {
+    fn learn_functions_later(&self, sql: &str, analysis: &crate::classify::Analysis) {
         let verdict = &analysis.verdict;
-        if let route::Verdict::Primary(route::Reason::Write("CREATE" | "ALTER" | "DROP")) = verdict
+        if let route::Verdict::Primary(route::Reason::Write(
+            "CREATE" | "ALTER" | "DROP" | "OTHER",
+        )) = verdict
         {
-            self.0.functions.schema_changed();
+            self.0.functions.schema_changed(sql);
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -316,7 +318,7 @@ impl<DB: Backend> RoutingPool<DB> {
             .or_else(current_consistency)
             .unwrap_or(inner.options.consistency);
         let learned = if inner.options.function_volatility {
-            self.learn_functions_later(&analysis);
+            self.learn_functions_later(sql, &analysis);
             inner.functions.resolve(&analysis)
         } else {
             None

@@ -223,13 +223,25 @@ impl FunctionCatalog {
         }
     }
 
-    /// DDL ran through the pool: a view may have been created or replaced, so the next read
-    /// naming a relation takes a new snapshot.
-    pub fn schema_changed(&self) {
+    /// DDL (`sql`) ran through the pool: a view may have been created or replaced, so the
+    /// next read naming a relation takes a new snapshot; and when the text names a function,
+    /// operator or aggregate, what was learned about functions is forgotten (a `CREATE OR
+    /// REPLACE` may have made a stable function volatile). A lookup already under way may
+    /// still record an answer from before the DDL: the window is one round trip.
+    pub fn schema_changed(&self, sql: &str) {
         let stale = self.relations.read().map(|r| r.stale).unwrap_or(true);
         if !stale {
             if let Ok(mut r) = self.relations.write() {
                 r.stale = true;
+            }
+        }
+        let lower = sql.to_ascii_lowercase();
+        if ["function", "operator", "aggregate"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            if let Ok(mut known) = self.known.write() {
+                known.clear();
             }
         }
     }
@@ -321,6 +333,15 @@ mod tests {
             c.resolve(&analysis(&pg, "SELECT stable_f(x) FROM t")),
             Some(Verdict::Read)
         );
+        // DDL through the pool that names a function forgets what was learned; other DDL
+        // does not.
+        c.schema_changed("CREATE TABLE t (a int)");
+        assert_eq!(
+            c.resolve(&analysis(&pg, "SELECT stable_f(1)")),
+            Some(Verdict::Read)
+        );
+        c.schema_changed("CREATE OR REPLACE FUNCTION stable_f(a int) RETURNS int ...");
+        assert_eq!(c.resolve(&analysis(&pg, "SELECT stable_f(1)")), None);
         let ghost = analysis(&pg, "SELECT no_such_fn()");
         let missing = c.claim_missing(&ghost.verdict);
         c.learn(&missing, vec![]);
@@ -415,7 +436,7 @@ mod tests {
         assert_eq!(c.resolve(&view), None);
         let later = t0 + RELATIONS_MAX_AGE + Duration::from_secs(1);
         assert!(!c.claim_relations(&table, later));
-        c.schema_changed();
+        c.schema_changed("CREATE VIEW v AS SELECT 1");
         assert!(c.claim_relations(&table, later));
     }
 

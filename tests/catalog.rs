@@ -293,6 +293,22 @@ mod postgres {
         )
         .await;
         assert_eq!(d.reason.label(), "volatile_relation", "{d:?}");
+        // A function replaced through the pool is asked about again.
+        let mine = format!("SELECT {s}.mine(1)");
+        pool.execute(AssertSqlSafe(format!(
+            "CREATE FUNCTION {s}.mine(a int) RETURNS int LANGUAGE sql STABLE AS $$ SELECT a $$"
+        )))
+        .await
+        .unwrap();
+        let d = settle(&pool, &mine, Target::Replica, "pure_read").await;
+        assert_eq!(d.reason.label(), "pure_read", "{d:?}");
+        pool.execute(AssertSqlSafe(format!(
+            "CREATE OR REPLACE FUNCTION {s}.mine(a int) RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING id $$"
+        )))
+        .await
+        .unwrap();
+        let d = settle(&pool, &mine, Target::Primary, "side_effect_function").await;
+        assert_eq!(d.reason.label(), "side_effect_function", "{d:?}");
         pool.close().await;
         admin(&[
             format!("DROP FUNCTION public.colf_{id}"),
