@@ -158,6 +158,10 @@ mod postgres {
             format!("CREATE VIEW {s}.v_ok AS SELECT {s}.stab(id) AS x FROM {s}.tab"),
             format!("CREATE VIEW {s}.v_over AS SELECT x FROM {s}.v_vol"),
             format!("CREATE VIEW {s}.v_op AS SELECT 1 OPERATOR({s}.##>) 2 AS x"),
+            // Reading a materialized view runs nothing; a view over the session's settings
+            // answers for the replica's session.
+            format!("CREATE MATERIALIZED VIEW {s}.mv_vol AS SELECT {s}.vol() AS x"),
+            format!("CREATE VIEW {s}.v_settings AS SELECT name, setting FROM pg_settings"),
             // A STABLE function whose SQL-standard body calls the volatile one.
             format!("CREATE FUNCTION {s}.sneaky() RETURNS int LANGUAGE sql STABLE BEGIN ATOMIC SELECT {s}.vol(); END"),
             // A table whose row-security policy calls a volatile function.
@@ -208,6 +212,7 @@ mod postgres {
             read(format!("SELECT 1 OPERATOR({s}.%%>) 2")),
             read(format!("SELECT x FROM {s}.v_ok")),
             read(format!("SELECT id FROM {s}.tab")),
+            read(format!("SELECT x FROM {s}.mv_vol")),
             on_primary(format!("SELECT {s}.vol()"), "side_effect_function"),
             // The quoted schema's `stab` is volatile; the lower-case one is not.
             on_primary(format!("SELECT {upper}.stab(1)"), "side_effect_function"),
@@ -224,6 +229,10 @@ mod postgres {
             on_primary(format!("SELECT x FROM {s}.v_over"), "volatile_relation"),
             on_primary(format!("SELECT x FROM {s}.v_op"), "volatile_relation"),
             on_primary(format!("SELECT id FROM {s}.rls"), "volatile_relation"),
+            on_primary(
+                format!("SELECT name FROM {s}.v_settings"),
+                "volatile_relation",
+            ),
             on_primary(
                 format!("SELECT c.colf_{id} FROM {s}.ctab c"),
                 "volatile_relation",
@@ -249,7 +258,8 @@ mod postgres {
             if case.sql.contains("no_such_fn") || case.sql == "SELECT vol()" {
                 continue;
             }
-            if case.sql.starts_with("SELECT x FROM v_vol") {
+            if case.sql.starts_with("SELECT x FROM v_vol") || case.sql.contains("v_settings") {
+                // (The settings view runs on a standby: what it gets wrong is whose session.)
                 continue;
             }
             match case.target {
@@ -349,6 +359,7 @@ mod mariadb {
         };
         let id = std::process::id();
         let n = |name: &str| format!("cat_{name}_{id}");
+        let v_session = n("v_session");
         let (log, det, nondet, modifies, reads, v_mod, v_ok, v_over, v_lock) = (
             n("log"),
             n("det"),
@@ -370,6 +381,7 @@ mod mariadb {
             format!("CREATE VIEW {v_ok} AS SELECT {det}(1) AS x"),
             format!("CREATE VIEW {v_over} AS SELECT x FROM {v_mod}"),
             format!("CREATE VIEW {v_lock} AS SELECT GET_LOCK('{v_lock}', 0) AS x"),
+            format!("CREATE VIEW {v_session} AS SELECT VARIABLE_NAME AS x FROM information_schema.USER_VARIABLES"),
         ];
         admin(&setup).await;
         let primary = MySqlPool::connect(&primary_url).await.unwrap();
@@ -405,6 +417,7 @@ mod mariadb {
                 "volatile_relation",
             ),
             on_primary(format!("SELECT x FROM {v_lock}"), "volatile_relation"),
+            on_primary(format!("SELECT x FROM {v_session}"), "volatile_relation"),
             // Qualified by another database: not the function of this one.
             on_primary(format!("SELECT mysql.{det}(1)"), "side_effect_function"),
         ];
@@ -470,7 +483,7 @@ mod mariadb {
                 .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
         }
         pool.close().await;
-        let mut teardown: Vec<String> = [v_lock, v_over, v_mod, v_ok]
+        let mut teardown: Vec<String> = [v_session, v_lock, v_over, v_mod, v_ok]
             .iter()
             .map(|v| format!("DROP VIEW {v}"))
             .collect();

@@ -539,8 +539,22 @@ fn unsafe_functions(
     }
 }
 
+/// Relations (and schemas) of one session's or one server's state: a view over them answers
+/// for the replica's session, not the application's.
+const SESSION_WORDS: &[&str] = &[
+    "performance_schema",
+    "sys",
+    "session_variables",
+    "session_status",
+    "user_variables",
+    "user_variables_by_thread",
+    "session_connect_attrs",
+    "session_account_connect_attrs",
+];
+
 /// The views whose definition calls an unsafe function or a side-effect built-in, holds a
-/// variable or an unsafe word, cannot be read, or names an unsafe view (views over views).
+/// variable or an unsafe word, reads session state, cannot be read, or names an unsafe view
+/// (views over views).
 fn unsafe_views(
     views: &[Routine],
     unsafe_functions: &std::collections::HashSet<String>,
@@ -552,6 +566,7 @@ fn unsafe_views(
             v.declared_unsafe
                 || v.body.as_ref().is_some_and(|b| {
                     b.unsafe_statement
+                        || b.words.iter().any(|w| SESSION_WORDS.contains(&w.as_str()))
                         || b.calls
                             .iter()
                             .any(|c| unsafe_functions.contains(c) || side_effect.contains(c))
@@ -768,12 +783,17 @@ mod tests {
             ),
             routine("v_lock", false, Some("select get_lock('a',0) AS `x`")),
             routine("v_hidden", true, None),
+            routine(
+                "v_session",
+                false,
+                Some("select `VARIABLE_NAME` from `information_schema`.`USER_VARIABLES`"),
+            ),
         ];
         let bad: Vec<String> = unsafe_views(&views, &unsafe_names, &side_effect)
             .into_iter()
             .map(|(_, name)| name)
             .collect();
-        assert_eq!(bad, ["v_bad", "v_over", "v_lock", "v_hidden"]);
+        assert_eq!(bad, ["v_bad", "v_over", "v_lock", "v_hidden", "v_session"]);
     }
 
     #[test]

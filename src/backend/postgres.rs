@@ -272,9 +272,12 @@ impl Backend for Postgres {
         prefixes: &'a [String],
     ) -> BoxFuture<'a, Result<(Vec<String>, Vec<String>), sqlx::Error>> {
         async move {
+            let (session, session_prefix) = crate::classify::session_relations();
             let rows: Vec<(bool, String, String)> = sqlx::query_as(UNSAFE_OBJECTS)
                 .bind(side_effect)
                 .bind(like_prefixes(prefixes))
+                .bind(session)
+                .bind(like_prefixes(&[session_prefix.to_string()]).concat())
                 .fetch_all(pool)
                 .await?;
             let (mut relations, mut shadowed) = (Vec::new(), Vec::new());
@@ -369,8 +372,10 @@ const FUNCTION_VOLATILITY: &str = concat!(
 /// Relations (outside `pg_catalog` and `information_schema`) whose reading runs an unsafe
 /// function: views whose rewrite rule depends on one (directly or through an operator), tables
 /// whose row-security policy does, tables whose row type an unsafe function takes as its one
-/// argument (`SELECT t.f FROM t` calls `f(t)`), and views over any of those (rows with
-/// `true`); and (rows with `false`) the names of `pg_catalog` functions that an unsafe function
+/// argument (`SELECT t.f FROM t` calls `f(t)`), and views over any of those or over a system
+/// view of the session's state (`$3` by name, `$4` by pattern: `pg_settings`, `pg_cursors`,
+/// ...; the server records no dependencies of its own views); a materialized view runs nothing
+/// when read (rows with `true`); and (rows with `false`) the names of `pg_catalog` functions that an unsafe function
 /// of another schema shares.
 const UNSAFE_OBJECTS: &str = concat!(
     "WITH RECURSIVE ",
@@ -382,12 +387,15 @@ const UNSAFE_OBJECTS: &str = concat!(
          OR (d.refclassid = 'pg_operator'::regclass AND d.refobjid IN \
              (SELECT op.oid FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc)))), \
     user_rel AS ( \
-      SELECT c.oid, c.reltype FROM pg_class c \
+      SELECT c.oid, c.reltype, c.relkind FROM pg_class c \
       WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)), \
     unsafe_rel(oid) AS ( \
       SELECT r.ev_class FROM pg_rewrite r JOIN unsafe_dep d \
         ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
-      WHERE r.ev_class IN (SELECT oid FROM user_rel) \
+      WHERE r.ev_class IN (SELECT oid FROM user_rel WHERE relkind = 'v') \
+      UNION \
+      SELECT c.oid FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace \
+        AND (c.relname = ANY($3::text[]) OR c.relname LIKE $4) \
       UNION \
       SELECT pol.polrelid FROM pg_policy pol JOIN unsafe_dep d \
         ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid \
@@ -396,6 +404,7 @@ const UNSAFE_OBJECTS: &str = concat!(
       WHERE p.oid IN (SELECT oid FROM unsafe_proc) \
       UNION \
       SELECT r.ev_class FROM pg_rewrite r \
+      JOIN pg_class c ON c.oid = r.ev_class AND c.relkind = 'v' \
       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
       JOIN unsafe_rel b ON d.refclassid = 'pg_class'::regclass AND d.refobjid = b.oid \
       WHERE r.ev_class <> b.oid) \

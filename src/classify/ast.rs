@@ -309,7 +309,7 @@ fn function_name(name: &ObjectName) -> String {
 
 /// Relations that hold one session's state (MariaDB/MySQL `information_schema` session
 /// tables, PostgreSQL views of the session's settings, cursors and prepared statements).
-const SESSION_RELATIONS: &[&str] = &[
+pub(crate) const SESSION_RELATIONS: &[&str] = &[
     "session_variables",
     "session_status",
     "user_variables",
@@ -320,6 +320,10 @@ const SESSION_RELATIONS: &[&str] = &[
     "pg_prepared_statements",
     "pg_cursors",
 ];
+
+/// PostgreSQL's per-transaction statistics views (`pg_stat_xact_user_tables`, ...): session
+/// state too.
+pub(crate) const SESSION_RELATION_PREFIX: &str = "pg_stat_xact_";
 
 /// Schemas whose every table is session or server state: `performance_schema` (per-thread
 /// tables), PostgreSQL temporary schemas and `sys` (MySQL/MariaDB views over them).
@@ -455,7 +459,7 @@ impl Visitor for ReadCheck<'_> {
             let qualified_session = parts.len() > 1 && session_schema(&parts[0]);
             if qualified_session
                 || SESSION_RELATIONS.contains(&last.as_str())
-                || last.starts_with("pg_stat_xact_")
+                || last.starts_with(SESSION_RELATION_PREFIX)
             {
                 return ControlFlow::Break(Reason::SessionVariable(last.into()));
             }

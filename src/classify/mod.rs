@@ -608,6 +608,12 @@ impl Classifier {
     }
 }
 
+/// The system relations that hold one session's state (lower case) and the prefix of more:
+/// what a view over them answers for the wrong session on a replica.
+pub(crate) fn session_relations() -> (&'static [&'static str], &'static str) {
+    (ast::SESSION_RELATIONS, ast::SESSION_RELATION_PREFIX)
+}
+
 /// The built-in side-effect names and prefixes of `dialect` (lower case): what a catalog
 /// lookup looks for in the bodies of functions it is asked about.
 pub(crate) fn builtin_side_effects(dialect: Dialect) -> (Vec<String>, Vec<String>) {
