@@ -182,6 +182,13 @@ mod postgres {
             "CREATE SCHEMA IF NOT EXISTS \"PG_CATALOG\"".to_string(),
             format!("CREATE OR REPLACE FUNCTION \"PG_CATALOG\".initcap(a text) RETURNS text LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING a $$"),
             "GRANT USAGE ON SCHEMA \"PG_CATALOG\" TO rwsplit".to_string(),
+            // Side effects that do not write, so a standby runs them: functions declared
+            // STABLE whose bodies take an advisory lock (a SQL string body, PL/pgSQL), and a
+            // view over the built-in itself (PostgreSQL records no dependency on its own
+            // functions: only the texts show these calls).
+            format!("CREATE FUNCTION {s}.lock_sql() RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1 FROM (SELECT pg_try_advisory_lock({id})) AS l $$"),
+            format!("CREATE FUNCTION {s}.lock_plpgsql() RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM pg_try_advisory_lock({id} + 1); RETURN 1; END $$"),
+            format!("CREATE VIEW {s}.v_lock AS SELECT pg_try_advisory_lock({id} + 2) AS x"),
             format!("GRANT USAGE ON SCHEMA {s}, {upper} TO rwsplit"),
             format!("GRANT CREATE ON SCHEMA {s} TO rwsplit"),
             format!("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {s} TO rwsplit"),
@@ -287,6 +294,49 @@ mod postgres {
                 .execute(&pool)
                 .await
                 .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        // The non-writing side effects: each leaves an advisory lock on the standby, so they
+        // must have gone to the primary.
+        for sql in [
+            format!("SELECT {s}.lock_sql()"),
+            format!("SELECT {s}.lock_plpgsql()"),
+            format!("SELECT x FROM {s}.v_lock"),
+        ] {
+            let label = if sql.contains("v_lock") {
+                "volatile_relation"
+            } else {
+                "side_effect_function"
+            };
+            let d = settle(&pool, &sql, Target::Primary, label).await;
+            assert_eq!(
+                (d.target, d.reason.label()),
+                (Target::Primary, label),
+                "{sql}"
+            );
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .expect(&sql);
+            let locks: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            )
+            .fetch_one(&standby)
+            .await
+            .unwrap();
+            assert!(locks > 0, "`{sql}` took no advisory lock on the standby");
+            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .expect(&sql);
+            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+                .execute(&primary)
+                .await
+                .unwrap();
         }
         // DDL through the pool makes the next read take a new snapshot: a view created now is
         // known at once, not after the snapshot's age.

@@ -326,14 +326,29 @@ impl Backend for Postgres {
 // The catalog lookups of `crate::volatility` (README, "Asking the catalog").
 
 /// Functions whose call may write or keep state: declared `VOLATILE`, one of the side-effect
-/// list's `pg_catalog` functions (`$7` by name, `$8` by prefix), or a function whose body the
-/// server tracks (SQL-standard `BEGIN ATOMIC` / `RETURN` bodies record what they call in
-/// `pg_depend`) that calls one of those. A string body (`AS $$ ... $$`, PL/pgSQL) is not
-/// tracked: its `STABLE`/`IMMUTABLE` declaration is trusted, as PostgreSQL itself trusts it.
+/// list's `pg_catalog` functions (`$7` by name, `$8` by prefix), or a user function declared
+/// `STABLE`/`IMMUTABLE` that calls one of those: by `pg_depend` (SQL-standard bodies record
+/// the user functions they call) or by its body's text (SQL and PL/pgSQL: any `name(` in it,
+/// literals included, matched by name in every schema; PostgreSQL records no dependency on
+/// its own functions, and none for string bodies). A call the text does not show (dynamic SQL
+/// built from pieces, a quoted name, an operator) is not seen.
 macro_rules! unsafe_procs {
     ($names:literal, $prefixes:literal) => {
         concat!(
-            "unsafe_proc(oid) AS ( \
+            "call_edge(caller, callee) AS ( \
+              SELECT d.objid, d.refobjid FROM pg_depend d \
+              WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass \
+              UNION \
+              SELECT p.oid, q.oid FROM pg_proc p \
+              CROSS JOIN LATERAL regexp_matches( \
+                CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_get_function_sqlbody(p.oid) END, \
+                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
+              JOIN pg_proc q ON q.proname = lower(m[2]) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+              WHERE p.provolatile <> 'v' \
+                AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+                AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql'))), \
+            unsafe_proc(oid) AS ( \
               SELECT p.oid FROM pg_proc p WHERE p.provolatile = 'v' \
                 OR (p.pronamespace = 'pg_catalog'::regnamespace \
                     AND (p.proname = ANY(",
@@ -342,8 +357,7 @@ macro_rules! unsafe_procs {
             $prefixes,
             "::text[]))) \
               UNION \
-              SELECT d.objid FROM pg_depend d JOIN unsafe_proc u ON d.refobjid = u.oid \
-              WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass)"
+              SELECT e.caller FROM call_edge e JOIN unsafe_proc u ON e.callee = u.oid)"
         )
     };
 }
@@ -370,9 +384,12 @@ const FUNCTION_VOLATILITY: &str = concat!(
 );
 
 /// Relations (outside `pg_catalog` and `information_schema`) whose reading runs an unsafe
-/// function: views whose rewrite rule depends on one (directly or through an operator), tables
-/// whose row-security policy does, tables whose row type an unsafe function takes as its one
-/// argument (`SELECT t.f FROM t` calls `f(t)`), and views over any of those or over a system
+/// function: views whose rewrite rule depends on one (directly or through an operator), or
+/// whose definition's text calls one by name (PostgreSQL records no dependency on its own
+/// functions, so a view over `pg_advisory_lock` shows only in its text), tables whose
+/// row-security policy does either, tables whose row type an unsafe function takes as its one
+/// argument (`SELECT t.f FROM t` calls `f(t)`), tables with a column of a user type that an
+/// unsafe operator or cast takes (`WHERE m = 1` may call a user `=`), and views over any of those or over a system
 /// view of the session's state (`$3` by name, `$4` by pattern: `pg_settings`, `pg_cursors`,
 /// ...; the server records no dependencies of its own views); a materialized view runs nothing
 /// when read (rows with `true`); and (rows with `false`) the names of `pg_catalog` functions that an unsafe function
@@ -400,8 +417,32 @@ const UNSAFE_OBJECTS: &str = concat!(
       SELECT pol.polrelid FROM pg_policy pol JOIN unsafe_dep d \
         ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid \
       UNION \
+      SELECT u.oid FROM user_rel u \
+      CROSS JOIN LATERAL regexp_matches(pg_get_viewdef(u.oid), '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
+      JOIN pg_proc q ON q.proname = lower(m[2]) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+      WHERE u.relkind = 'v' AND q.oid IN (SELECT oid FROM unsafe_proc) \
+      UNION \
+      SELECT pol.polrelid FROM pg_policy pol \
+      CROSS JOIN LATERAL regexp_matches( \
+        coalesce(pg_get_expr(pol.polqual, pol.polrelid), '') || ' ' \
+          || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), ''), \
+        '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
+      JOIN pg_proc q ON q.proname = lower(m[2]) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+      WHERE q.oid IN (SELECT oid FROM unsafe_proc) \
+      UNION \
       SELECT u.oid FROM user_rel u JOIN pg_proc p ON p.pronargs = 1 AND p.proargtypes[0] = u.reltype \
       WHERE p.oid IN (SELECT oid FROM unsafe_proc) \
+      UNION \
+      SELECT a.attrelid FROM pg_attribute a JOIN user_rel u ON u.oid = a.attrelid \
+      JOIN pg_type t ON t.oid = a.atttypid \
+      WHERE a.attnum > 0 AND NOT a.attisdropped \
+        AND t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+        AND a.atttypid IN ( \
+          SELECT op.oprleft FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc) \
+          UNION SELECT op.oprright FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc) \
+          UNION SELECT c.castsource FROM pg_cast c WHERE c.castfunc IN (SELECT oid FROM unsafe_proc)) \
       UNION \
       SELECT r.ev_class FROM pg_rewrite r \
       JOIN pg_class c ON c.oid = r.ev_class AND c.relkind = 'v' \
