@@ -164,9 +164,10 @@ pub enum Reason {
     /// over a writing function, a user overload of a built-in name): it ran on the primary,
     /// and goes there directly from then on.
     ReplicaRefused,
-    /// A read of a view (or of a table whose row-security policy) that calls a volatile or
-    /// side-effect function, as the primary's catalog says (its name, as the classifier
-    /// reports it). Learned with `PoolOptions::function_volatility`.
+    /// A read of a relation whose reading runs a volatile or side-effect function, as the
+    /// primary's catalog says: a view over one, a table whose row-security policy calls one,
+    /// ... (the relation's name, as the classifier reports it). Learned with
+    /// `PoolOptions::function_volatility`.
     VolatileRelation(Arc<str>),
 }
 
