@@ -288,11 +288,11 @@ impl<DB: Backend> RoutingPool<DB> {
                     Ok((relations, shadowed)) => {
                         inner.functions.learn_relations(relations, shadowed, now)
                     }
-                    Err(_) => inner.functions.relations_failed(),
+                    Err(_) => inner.functions.relations_failed(now),
                 }
             });
         }
-        let missing = self.0.functions.claim_missing(verdict);
+        let missing = self.0.functions.claim_missing(verdict, now);
         if missing.is_empty() {
             return;
         }
@@ -302,7 +302,7 @@ impl<DB: Backend> RoutingPool<DB> {
             let pool = &inner.topology.writer_or_primary().pool;
             match DB::function_volatility(pool, &missing).await {
                 Ok(answers) => inner.functions.learn(&missing, answers),
-                Err(_) => inner.functions.release(&missing),
+                Err(_) => inner.functions.lookup_failed(&missing, now),
             }
         });
     }

@@ -39,6 +39,9 @@ use crate::route::{Reason, Verdict};
 pub(crate) struct FunctionCatalog {
     known: RwLock<HashMap<Arc<str>, bool>>,
     pending: Mutex<HashSet<Arc<str>>>,
+    /// When a background lookup last failed: none is started for [`RETRY_AFTER`] after it (a
+    /// server whose catalog cannot answer must not get a failing query per statement).
+    failed: Mutex<Option<Instant>>,
     relations: RwLock<Relations>,
 }
 
@@ -57,6 +60,8 @@ struct Relations {
     pending: bool,
     /// DDL ran through the pool since the snapshot: take a new one.
     stale: bool,
+    /// When the last snapshot failed, if it did.
+    failed: Option<Instant>,
 }
 
 /// Bounds the catalog so a stream of odd names cannot grow it without limit.
@@ -65,6 +70,9 @@ pub(crate) const MAX_FUNCTIONS: usize = 10_000;
 /// Bounds each list of the snapshot (names beyond it are dropped, and a read of a dropped one
 /// is judged as if it were safe: see the README).
 pub(crate) const MAX_RELATIONS: usize = 20_000;
+
+/// How long after a failed lookup or snapshot no new one starts.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The age after which the snapshot of unsafe relations is taken again (at the next read
 /// that names a relation).
@@ -126,10 +134,15 @@ impl FunctionCatalog {
     }
 
     /// Unknown names of `verdict` not yet looked up or being looked up; marks them pending.
-    pub fn claim_missing(&self, verdict: &Verdict) -> Vec<Arc<str>> {
+    /// None within [`RETRY_AFTER`] of a failed lookup.
+    pub fn claim_missing(&self, verdict: &Verdict, now: Instant) -> Vec<Arc<str>> {
         let Verdict::ReadUnknownFunction(names) = verdict else {
             return Vec::new();
         };
+        let failed = self.failed.lock().ok().and_then(|f| *f);
+        if failed.is_some_and(|f| now.saturating_duration_since(f) < RETRY_AFTER) {
+            return Vec::new();
+        }
         let known = match self.known.read() {
             Ok(k) => k,
             Err(_) => return Vec::new(),
@@ -160,6 +173,15 @@ impl FunctionCatalog {
             }
         }
         self.release(asked);
+    }
+
+    /// A background lookup of `names` failed at `now`: they may be claimed again after
+    /// [`RETRY_AFTER`].
+    pub fn lookup_failed(&self, names: &[Arc<str>], now: Instant) {
+        if let Ok(mut failed) = self.failed.lock() {
+            *failed = Some(now);
+        }
+        self.release(names);
     }
 
     /// Forgets that `names` are being looked up (after a failed lookup).
@@ -214,12 +236,15 @@ impl FunctionCatalog {
         r.taken = Some(taken);
         r.pending = false;
         r.stale = false;
+        r.failed = None;
     }
 
-    /// A snapshot failed: the old one (if any) stays, and the next read may try again.
-    pub fn relations_failed(&self) {
+    /// A snapshot claimed at `claimed` failed: the old one (if any) stays, and a new one is
+    /// tried [`RETRY_AFTER`] later (or after DDL through the pool).
+    pub fn relations_failed(&self, claimed: Instant) {
         if let Ok(mut r) = self.relations.write() {
             r.pending = false;
+            r.failed = Some(claimed);
         }
     }
 
@@ -249,10 +274,10 @@ impl FunctionCatalog {
 
 impl Relations {
     fn fresh(&self, now: Instant) -> bool {
-        !self.stale
-            && self
-                .taken
-                .is_some_and(|t| now.saturating_duration_since(t) < RELATIONS_MAX_AGE)
+        let recent = |at: Option<Instant>, age: Duration| {
+            at.is_some_and(|t| now.saturating_duration_since(t) < age)
+        };
+        !self.stale && (recent(self.taken, RELATIONS_MAX_AGE) || recent(self.failed, RETRY_AFTER))
     }
 
     /// The first of `named` the snapshot lists as unsafe. A name with more parts than
@@ -315,9 +340,9 @@ mod tests {
         let v = unknown(&["stable_f", "volatile_f"]);
         assert_eq!(both.verdict, v);
         assert_eq!(c.resolve(&both), None);
-        let missing = c.claim_missing(&v);
+        let missing = c.claim_missing(&v, Instant::now());
         assert_eq!(missing.len(), 2);
-        assert!(c.claim_missing(&v).is_empty(), "already pending");
+        assert!(c.claim_missing(&v, Instant::now()).is_empty(), "already pending");
         assert_eq!(c.unknown(&v).len(), 2, "pending is still unknown");
         c.learn(
             &missing,
@@ -343,14 +368,16 @@ mod tests {
         c.schema_changed("CREATE OR REPLACE FUNCTION stable_f(a int) RETURNS int ...");
         assert_eq!(c.resolve(&analysis(&pg, "SELECT stable_f(1)")), None);
         let ghost = analysis(&pg, "SELECT no_such_fn()");
-        let missing = c.claim_missing(&ghost.verdict);
+        let missing = c.claim_missing(&ghost.verdict, Instant::now());
         c.learn(&missing, vec![]);
         assert!(matches!(c.resolve(&ghost), Some(Verdict::Primary(_))));
-        // A failed lookup can be claimed again.
+        // A failed lookup is claimed again, but not before RETRY_AFTER.
         let other = unknown(&["other_f"]);
-        let missing = c.claim_missing(&other);
-        c.release(&missing);
-        assert_eq!(c.claim_missing(&other), missing);
+        let t0 = Instant::now();
+        let missing = c.claim_missing(&other, t0);
+        c.lookup_failed(&missing, t0);
+        assert!(c.claim_missing(&other, t0 + Duration::from_secs(1)).is_empty());
+        assert_eq!(c.claim_missing(&other, t0 + RETRY_AFTER), missing);
     }
 
     #[test]
@@ -362,7 +389,7 @@ mod tests {
         let quoted = analysis(&pg, "SELECT \"App\".f(1)");
         let missing: Vec<Arc<str>> = [&bare, &qualified, &quoted]
             .iter()
-            .flat_map(|a| c.claim_missing(&a.verdict))
+            .flat_map(|a| c.claim_missing(&a.verdict, Instant::now()))
             .collect();
         assert_eq!(
             missing.iter().map(|m| &**m).collect::<Vec<_>>(),
@@ -429,9 +456,12 @@ mod tests {
         assert_eq!(c.resolve(&analysis(&pg, "SELECT upper('x')")), None);
         // Fresh: no new snapshot until it ages or DDL runs through the pool.
         assert!(!c.claim_relations(&table, t0 + Duration::from_secs(1)));
-        assert!(c.claim_relations(&table, t0 + RELATIONS_MAX_AGE));
-        c.relations_failed();
+        let t1 = t0 + RELATIONS_MAX_AGE;
+        assert!(c.claim_relations(&table, t1));
+        c.relations_failed(t1);
         assert_eq!(c.resolve(&view), primary("app.bad_view"), "kept on failure");
+        assert!(!c.claim_relations(&table, t1 + Duration::from_secs(1)), "backs off");
+        assert!(c.claim_relations(&table, t1 + RETRY_AFTER));
         c.learn_relations(vec![], vec![], t0 + RELATIONS_MAX_AGE);
         assert_eq!(c.resolve(&view), None);
         let later = t0 + RELATIONS_MAX_AGE + Duration::from_secs(1);
@@ -447,10 +477,10 @@ mod tests {
             .map(|i| Arc::from(format!("f{i}")))
             .collect();
         let v = Verdict::ReadUnknownFunction(many.clone().into());
-        let missing = c.claim_missing(&v);
+        let missing = c.claim_missing(&v, Instant::now());
         c.learn(&missing, vec![]);
         assert_eq!(c.known.read().unwrap().len(), MAX_FUNCTIONS);
-        assert!(c.claim_missing(&unknown(&["one_more"])).is_empty());
+        assert!(c.claim_missing(&unknown(&["one_more"]), Instant::now()).is_empty());
         c.learn_relations(
             (0..MAX_RELATIONS + 10).map(|i| format!("v{i}")).collect(),
             (0..MAX_RELATIONS + 10).map(|i| format!("f{i}")).collect(),
