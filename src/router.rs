@@ -284,7 +284,8 @@ impl<DB: Backend> RoutingPool<DB> {
             runtime.spawn(async move {
                 let Some(inner) = pool.upgrade() else { return };
                 let (names, prefixes) = inner.classifier.side_effect_names();
-                match DB::unsafe_objects(&inner.topology.primary, &names, &prefixes).await {
+                let pool = &inner.topology.writer_or_primary().pool;
+                match DB::unsafe_objects(pool, &names, &prefixes).await {
                     Ok((relations, shadowed)) => {
                         inner.functions.learn_relations(relations, shadowed, now)
                     }

@@ -342,7 +342,10 @@ mod tests {
         assert_eq!(c.resolve(&both), None);
         let missing = c.claim_missing(&v, Instant::now());
         assert_eq!(missing.len(), 2);
-        assert!(c.claim_missing(&v, Instant::now()).is_empty(), "already pending");
+        assert!(
+            c.claim_missing(&v, Instant::now()).is_empty(),
+            "already pending"
+        );
         assert_eq!(c.unknown(&v).len(), 2, "pending is still unknown");
         c.learn(
             &missing,
@@ -376,7 +379,9 @@ mod tests {
         let t0 = Instant::now();
         let missing = c.claim_missing(&other, t0);
         c.lookup_failed(&missing, t0);
-        assert!(c.claim_missing(&other, t0 + Duration::from_secs(1)).is_empty());
+        assert!(c
+            .claim_missing(&other, t0 + Duration::from_secs(1))
+            .is_empty());
         assert_eq!(c.claim_missing(&other, t0 + RETRY_AFTER), missing);
     }
 
@@ -460,7 +465,10 @@ mod tests {
         assert!(c.claim_relations(&table, t1));
         c.relations_failed(t1);
         assert_eq!(c.resolve(&view), primary("app.bad_view"), "kept on failure");
-        assert!(!c.claim_relations(&table, t1 + Duration::from_secs(1)), "backs off");
+        assert!(
+            !c.claim_relations(&table, t1 + Duration::from_secs(1)),
+            "backs off"
+        );
         assert!(c.claim_relations(&table, t1 + RETRY_AFTER));
         c.learn_relations(vec![], vec![], t0 + RELATIONS_MAX_AGE);
         assert_eq!(c.resolve(&view), None);
@@ -480,7 +488,9 @@ mod tests {
         let missing = c.claim_missing(&v, Instant::now());
         c.learn(&missing, vec![]);
         assert_eq!(c.known.read().unwrap().len(), MAX_FUNCTIONS);
-        assert!(c.claim_missing(&unknown(&["one_more"]), Instant::now()).is_empty());
+        assert!(c
+            .claim_missing(&unknown(&["one_more"]), Instant::now())
+            .is_empty());
         c.learn_relations(
             (0..MAX_RELATIONS + 10).map(|i| format!("v{i}")).collect(),
             (0..MAX_RELATIONS + 10).map(|i| format!("f{i}")).collect(),

@@ -207,10 +207,7 @@ mod postgres {
         assert!(replicated, "the schema did not reach the standby");
         let pool = RoutingPool::builder(primary.clone())
             .replica("standby1", standby.clone())
-            .options(PoolOptions {
-                function_volatility: true,
-                ..Default::default()
-            })
+            .options(PoolOptions::new().function_volatility(true))
             .build()
             .unwrap();
         let cases = [
@@ -446,10 +443,7 @@ mod mariadb {
         assert!(replicated, "the functions did not reach the replica");
         let pool = RoutingPool::builder(primary.clone())
             .replica("replica1", replica.clone())
-            .options(PoolOptions {
-                function_volatility: true,
-                ..Default::default()
-            })
+            .options(PoolOptions::new().function_volatility(true))
             .build()
             .unwrap();
         let cases = [
