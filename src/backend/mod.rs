@@ -164,6 +164,10 @@ pub enum Waited {
     Unable(&'static str),
 }
 
+/// What [`Backend::unsafe_objects`] returns: the unsafe relations' canonical names, and the
+/// built-in function names that an unsafe user function shares.
+pub(crate) type UnsafeObjects = (Vec<String>, Vec<String>);
+
 mod sealed {
     /// Implemented by this crate's backends only: [`super::Backend`] is public (it bounds the
     /// public types) but sealed, so its methods can change without breaking anyone.
@@ -297,7 +301,7 @@ pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
         _pool: &'a Pool<Self>,
         _side_effect: &'a [String],
         _prefixes: &'a [String],
-    ) -> BoxFuture<'a, Result<(Vec<String>, Vec<String>), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<UnsafeObjects, sqlx::Error>> {
         Box::pin(async { Ok((Vec::new(), Vec::new())) })
     }
 

@@ -273,7 +273,7 @@ impl Backend for MySql {
         pool: &'a Pool<Self>,
         side_effect: &'a [String],
         _prefixes: &'a [String],
-    ) -> BoxFuture<'a, Result<(Vec<String>, Vec<String>), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<super::UnsafeObjects, sqlx::Error>> {
         async move {
             let routines = stored_functions(pool).await?;
             let views: Vec<(String, String, Option<String>)> = sqlx::query_as(

@@ -270,7 +270,7 @@ impl Backend for Postgres {
         pool: &'a Pool<Self>,
         side_effect: &'a [String],
         prefixes: &'a [String],
-    ) -> BoxFuture<'a, Result<(Vec<String>, Vec<String>), sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<super::UnsafeObjects, sqlx::Error>> {
         async move {
             let (session, session_prefix) = crate::classify::session_relations();
             let rows: Vec<(bool, String, String)> = sqlx::query_as(UNSAFE_OBJECTS)
