@@ -610,12 +610,14 @@ impl Classifier {
 
 /// The system relations that hold one session's state (lower case) and the prefix of more:
 /// what a view over them answers for the wrong session on a replica.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by the PostgreSQL backend
 pub(crate) fn session_relations() -> (&'static [&'static str], &'static str) {
     (ast::SESSION_RELATIONS, ast::SESSION_RELATION_PREFIX)
 }
 
 /// The built-in side-effect names and prefixes of `dialect` (lower case): what a catalog
 /// lookup looks for in the bodies of functions it is asked about.
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))] // used by the backends
 pub(crate) fn builtin_side_effects(dialect: Dialect) -> (Vec<String>, Vec<String>) {
     (
         functions::side_effect(dialect)

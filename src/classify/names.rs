@@ -81,6 +81,7 @@ pub(crate) fn render<S: AsRef<str>>(parts: &[S], dialect: Dialect) -> String {
 
 /// The folded parts of a canonical name (the inverse of [`render`]); `None` when `name` is
 /// not one (an unterminated quote, an empty part).
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))] // used by the backends
 pub(crate) fn split(name: &str, dialect: Dialect) -> Option<Vec<String>> {
     let q = quote_char(dialect);
     let mut parts = Vec::new();
@@ -137,6 +138,7 @@ pub(crate) fn operator(schema: Option<&str>, op: &str, dialect: Dialect) -> Stri
 
 /// What a canonical name reported by the classifier designates.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))] // used by the backends
 pub(crate) enum Name {
     /// A function: its schema (or database) when qualified, and its name, both folded.
     Function {
@@ -155,6 +157,7 @@ pub(crate) enum Name {
     },
 }
 
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))] // used by the backends
 impl Name {
     /// Reads a canonical name back. `None` for text no lookup can answer (treated as unknown,
     /// so volatile).
