@@ -164,6 +164,11 @@ pub enum Reason {
     /// over a writing function, a user overload of a built-in name): it ran on the primary,
     /// and goes there directly from then on.
     ReplicaRefused,
+    /// A read of a relation whose reading runs a volatile or side-effect function, as the
+    /// primary's catalog says: a view over one, a table whose row-security policy calls one,
+    /// ... (the relation's name, as the classifier reports it). Learned with
+    /// `PoolOptions::function_volatility`.
+    VolatileRelation(Arc<str>),
 }
 
 /// The one table of [`Reason`]: a row per variant (per [`HintSource`] for `Hint`) gives its
@@ -254,6 +259,8 @@ reason_table! {
         fallback(ForcedToPrimary);
     consistency: Reason::Consistency => "read, consistency requires primary", fallback;
     replica_refused: Reason::ReplicaRefused => "refused by a replica as a write";
+    volatile_relation: Reason::VolatileRelation(name)
+        => "reads {name}, which calls a volatile function";
 }
 
 impl Reason {
@@ -549,6 +556,11 @@ mod tests {
                 Reason::ReplicaRefused,
                 "replica_refused",
                 "refused by a replica as a write",
+            ),
+            (
+                Reason::VolatileRelation(f.clone()),
+                "volatile_relation",
+                "reads f, which calls a volatile function",
             ),
         ];
         assert_eq!(rows.len(), REASON_LABELS.len());

@@ -276,15 +276,37 @@ impl<DB: Backend> RoutingPool<DB> {
         DB::pool_executor(&self.0.topology.writer_or_primary().pool).describe(sql)
     }
 
-    /// Starts a background lookup of unknown functions (needs a Tokio runtime; none, none).
-    fn learn_functions_later(&self, verdict: &route::Verdict) {
-        if !matches!(verdict, route::Verdict::ReadUnknownFunction(_)) {
+    /// Starts a background lookup of unknown functions, and a new snapshot of unsafe relations
+    /// when a read names one and the snapshot is missing or old (needs a Tokio runtime; none,
+    /// none).
+    fn learn_functions_later(&self, sql: &str, analysis: &crate::classify::Analysis) {
+        let verdict = &analysis.verdict;
+        if let route::Verdict::Primary(route::Reason::Write(
+            "CREATE" | "ALTER" | "DROP" | "OTHER",
+        )) = verdict
+        {
+            self.0.functions.schema_changed(sql);
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let missing = self.0.functions.claim_missing(verdict);
+        let now = std::time::Instant::now();
+        if self.0.functions.claim_relations(analysis, now) {
+            let pool = Arc::downgrade(&self.0);
+            runtime.spawn(async move {
+                let Some(inner) = pool.upgrade() else { return };
+                let (names, prefixes) = inner.classifier.side_effect_names();
+                let pool = &inner.topology.writer_or_primary().pool;
+                match DB::unsafe_objects(pool, &names, &prefixes).await {
+                    Ok((relations, shadowed)) => {
+                        inner.functions.learn_relations(relations, shadowed, now)
+                    }
+                    Err(_) => inner.functions.relations_failed(now),
+                }
+            });
+        }
+        let missing = self.0.functions.claim_missing(verdict, now);
         if missing.is_empty() {
             return;
         }
@@ -294,7 +316,7 @@ impl<DB: Backend> RoutingPool<DB> {
             let pool = &inner.topology.writer_or_primary().pool;
             match DB::function_volatility(pool, &missing).await {
                 Ok(answers) => inner.functions.learn(&missing, answers),
-                Err(_) => inner.functions.release(&missing),
+                Err(_) => inner.functions.lookup_failed(&missing, now),
             }
         });
     }
@@ -310,8 +332,8 @@ impl<DB: Backend> RoutingPool<DB> {
             .or_else(current_consistency)
             .unwrap_or(inner.options.consistency);
         let learned = if inner.options.function_volatility {
-            self.learn_functions_later(&analysis.verdict);
-            inner.functions.resolve(&analysis.verdict)
+            self.learn_functions_later(sql, &analysis);
+            inner.functions.resolve(&analysis)
         } else {
             None
         };

@@ -164,6 +164,10 @@ pub enum Waited {
     Unable(&'static str),
 }
 
+/// What [`Backend::unsafe_objects`] returns: the unsafe relations' canonical names, and the
+/// built-in function names that an unsafe user function shares.
+pub(crate) type UnsafeObjects = (Vec<String>, Vec<String>);
+
 mod sealed {
     /// Implemented by this crate's backends only: [`super::Backend`] is public (it bounds the
     /// public types) but sealed, so its methods can change without breaking anyone.
@@ -267,14 +271,38 @@ pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
         pool: &'a Pool<Self>,
     ) -> BoxFuture<'a, Result<Option<ServerFacts>, sqlx::Error>>;
 
-    /// Whether user-defined functions may write, by name (`true` = volatile). Names the
-    /// server does not know are left out. Backends without trustworthy metadata return
-    /// nothing (MySQL's `SQL DATA ACCESS` characteristic is declared, not enforced).
+    /// Whether the functions and operators the classifier did not know may write or keep
+    /// state, by the canonical names it reports (`f`, `schema.f`, `"Quoted".f`,
+    /// `operator(##>)`, `operator(schema.##>)`; see the README, "Asking the catalog"): `true`
+    /// = unsafe. A bare name is answered for every schema the server would resolve it in (on
+    /// PostgreSQL any schema: unsafe if any overload anywhere is), a qualified one for its
+    /// schema only, never by its bare name. Names the server does not know are left out (the
+    /// caller treats them as unsafe). Backends without a catalog return nothing.
     fn function_volatility<'a>(
         _pool: &'a Pool<Self>,
         _names: &'a [std::sync::Arc<str>],
     ) -> BoxFuture<'a, Result<Vec<(String, bool)>, sqlx::Error>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// What in the whole database runs a function that may write or keep state (volatile or
+    /// not deterministic, or one of `side_effect` by name or by one of `prefixes`), as two
+    /// lists of canonical names:
+    /// - the relations whose reading runs one: views over one, views over those, and on
+    ///   PostgreSQL tables whose row-security policies call one or whose row type such a
+    ///   function takes as its one argument (`t.f` calls `f(t)`); each as `schema.name` and
+    ///   bare `name`;
+    /// - the built-in function names that such a user function shares (PostgreSQL: an
+    ///   overload of `lower`, or a `lower` in a schema that `search_path` may put before
+    ///   `pg_catalog`), so a call by the bare name may be the user's.
+    ///
+    /// Backends without a catalog return nothing.
+    fn unsafe_objects<'a>(
+        _pool: &'a Pool<Self>,
+        _side_effect: &'a [String],
+        _prefixes: &'a [String],
+    ) -> BoxFuture<'a, Result<UnsafeObjects, sqlx::Error>> {
+        Box::pin(async { Ok((Vec::new(), Vec::new())) })
     }
 
     /// The `db.system.name` the server's version reveals, when it refines [`Backend::SYSTEM`]

@@ -13,6 +13,7 @@ use super::{
     backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
     Sealed, Waited,
 };
+use crate::classify::names::{render, Name};
 use crate::classify::Dialect;
 use crate::error::Error;
 use crate::position::Position;
@@ -227,6 +228,87 @@ impl Backend for MySql {
         .boxed()
     }
 
+    fn function_volatility<'a>(
+        pool: &'a Pool<Self>,
+        names: &'a [std::sync::Arc<str>],
+    ) -> BoxFuture<'a, Result<Vec<(String, bool)>, sqlx::Error>> {
+        async move {
+            let asked: Vec<(&str, Option<String>, String)> = names
+                .iter()
+                .filter_map(|key| match Name::parse(key, Dialect::MySql) {
+                    Some(Name::Function { schema, name }) => Some((&**key, schema, name)),
+                    // Not a name any lookup can answer: left out, so unsafe.
+                    _ => None,
+                })
+                .collect();
+            if asked.is_empty() {
+                return Ok(Vec::new());
+            }
+            let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+                .fetch_one(pool)
+                .await?;
+            let routines = stored_functions(pool).await?;
+            let (side_effect, _) = crate::classify::builtin_side_effects(Dialect::MySql);
+            let unsafe_names = unsafe_functions(&routines, &side_effect);
+            Ok(asked
+                .into_iter()
+                .filter_map(|(key, schema, name)| {
+                    // A bare name is the default database's function (MySQL resolves an
+                    // unqualified stored function there); names compare without case.
+                    let schema = schema.or_else(|| database.clone())?;
+                    let found = routines
+                        .iter()
+                        .filter(|r| r.name == name && r.schema == schema.to_ascii_lowercase())
+                        .count();
+                    (found > 0).then(|| (key.to_string(), unsafe_names.contains(&name)))
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    /// No shadowed built-ins: MySQL and MariaDB call the built-in for a bare built-in name
+    /// (a stored function of that name is reached only qualified).
+    fn unsafe_objects<'a>(
+        pool: &'a Pool<Self>,
+        side_effect: &'a [String],
+        _prefixes: &'a [String],
+    ) -> BoxFuture<'a, Result<super::UnsafeObjects, sqlx::Error>> {
+        async move {
+            let routines = stored_functions(pool).await?;
+            let views: Vec<(String, String, Option<String>)> = sqlx::query_as(
+                "SELECT CAST(TABLE_SCHEMA AS CHAR), CAST(TABLE_NAME AS CHAR), \
+                 CAST(VIEW_DEFINITION AS CHAR) FROM information_schema.VIEWS \
+                 WHERE TABLE_SCHEMA NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys') \
+                 LIMIT 20000",
+            )
+            .fetch_all(pool)
+            .await?;
+            let unsafe_functions = unsafe_functions(&routines, side_effect);
+            let views: Vec<Routine> = views
+                .into_iter()
+                .map(|(schema, name, definition)| Routine {
+                    schema: schema.to_ascii_lowercase(),
+                    name: name.to_ascii_lowercase(),
+                    // A definition this login may not see is judged unsafe.
+                    declared_unsafe: definition.as_deref().is_none_or(str::is_empty),
+                    body: definition.map(|d| Body::scan(&d)),
+                })
+                .collect();
+            let relations = unsafe_views(&views, &unsafe_functions, side_effect)
+                .into_iter()
+                .flat_map(|(schema, name)| {
+                    [
+                        render(&[&schema, &name], Dialect::MySql),
+                        render(&[&name], Dialect::MySql),
+                    ]
+                })
+                .collect();
+            Ok((relations, Vec::new()))
+        }
+        .boxed()
+    }
+
     fn probe_primary<'a>(
         conn: &'a mut sqlx::MySqlConnection,
         heartbeat: Option<&'a str>,
@@ -296,6 +378,229 @@ fn bypass_privilege(
 
 fn is_mariadb(version: &str) -> bool {
     version.to_ascii_lowercase().contains("mariadb")
+}
+
+// The catalog lookups of `crate::volatility` (README, "Asking the catalog"): stored functions
+// and views from `information_schema`, judged by their declarations and, where this login may
+// read it, by the text of their bodies.
+
+/// A stored function or a view, names folded to lower case (lookups compare without case:
+/// an over-approximation, never a miss).
+struct Routine {
+    schema: String,
+    name: String,
+    /// Declared `NOT DETERMINISTIC` or `MODIFIES SQL DATA` (for a view: a definition this login
+    /// cannot read).
+    declared_unsafe: bool,
+    /// What the body's text shows, when this login may read it.
+    body: Option<Body>,
+}
+
+/// Every stored function the login can see (at most 10,000).
+async fn stored_functions(pool: &Pool<MySql>) -> Result<Vec<Routine>, sqlx::Error> {
+    let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT CAST(ROUTINE_SCHEMA AS CHAR), CAST(ROUTINE_NAME AS CHAR), \
+         CAST(IS_DETERMINISTIC AS CHAR), CAST(SQL_DATA_ACCESS AS CHAR), \
+         CAST(ROUTINE_DEFINITION AS CHAR) FROM information_schema.ROUTINES \
+         WHERE ROUTINE_TYPE = 'FUNCTION' LIMIT 10000",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(schema, name, deterministic, access, body)| Routine {
+            schema: schema.to_ascii_lowercase(),
+            name: name.to_ascii_lowercase(),
+            declared_unsafe: !deterministic.eq_ignore_ascii_case("YES")
+                || access.eq_ignore_ascii_case("MODIFIES SQL DATA"),
+            body: body.as_deref().filter(|b| !b.is_empty()).map(Body::scan),
+        })
+        .collect())
+}
+
+/// Statement words that write, lock, or change session or server state: a body that holds one
+/// (outside a call of the function of the same name, like `REPLACE(...)`) is unsafe, whatever
+/// it declares. Words in literals and comments count too (safe side).
+const UNSAFE_WORDS: &[&str] = &[
+    "insert",
+    "update",
+    "delete",
+    "replace",
+    "call",
+    "truncate",
+    "create",
+    "drop",
+    "alter",
+    "rename",
+    "grant",
+    "revoke",
+    "lock",
+    "unlock",
+    "flush",
+    "kill",
+    "purge",
+    "reset",
+    "install",
+    "uninstall",
+    "shutdown",
+    "prepare",
+    "execute",
+    "commit",
+    "rollback",
+    "savepoint",
+    "xa",
+    "session",
+    "global",
+    "persist",
+    "persist_only",
+    "outfile",
+    "dumpfile",
+    "load",
+    "binlog",
+    "sql_log_bin",
+];
+
+/// The words of a body or view definition: the names it calls and whether it holds an unsafe
+/// statement word or a variable (`@x`, `@@x`).
+#[derive(Debug, Default, PartialEq)]
+struct Body {
+    calls: Vec<String>,
+    words: Vec<String>,
+    unsafe_statement: bool,
+}
+
+impl Body {
+    fn scan(text: &str) -> Body {
+        let text = text.to_lowercase();
+        let bytes = text.as_bytes();
+        let mut body = Body {
+            unsafe_statement: text.contains('@'),
+            ..Body::default()
+        };
+        let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+        let mut i = 0;
+        while i < bytes.len() {
+            if !word_byte(bytes[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && word_byte(bytes[i]) {
+                i += 1;
+            }
+            let word = &text[start..i];
+            let mut j = i;
+            while j < bytes.len() && (bytes[j] == b'`' || bytes[j].is_ascii_whitespace()) {
+                j += 1;
+            }
+            let called = bytes.get(j) == Some(&b'(');
+            if called {
+                body.calls.push(word.to_string());
+            } else if UNSAFE_WORDS.contains(&word) {
+                body.unsafe_statement = true;
+            }
+            body.words.push(word.to_string());
+        }
+        body
+    }
+}
+
+/// Names of the stored functions that may write or keep state: declared so, or whose visible
+/// body holds an unsafe word, calls a side-effect built-in, or calls an unsafe function (by
+/// name, in any database: the safe side).
+fn unsafe_functions(
+    routines: &[Routine],
+    side_effect: &[String],
+) -> std::collections::HashSet<String> {
+    let mut unsafe_names: std::collections::HashSet<String> = routines
+        .iter()
+        .filter(|r| {
+            r.declared_unsafe
+                || r.body.as_ref().is_some_and(|b| {
+                    b.unsafe_statement || b.calls.iter().any(|c| side_effect.contains(c))
+                })
+        })
+        .map(|r| r.name.clone())
+        .collect();
+    loop {
+        let before = unsafe_names.len();
+        for r in routines {
+            if !unsafe_names.contains(&r.name)
+                && r.body
+                    .as_ref()
+                    .is_some_and(|b| b.calls.iter().any(|c| unsafe_names.contains(c)))
+            {
+                unsafe_names.insert(r.name.clone());
+            }
+        }
+        if unsafe_names.len() == before {
+            return unsafe_names;
+        }
+    }
+}
+
+/// Relations (and schemas) of one session's or one server's state: a view over them answers
+/// for the replica's session, not the application's.
+const SESSION_WORDS: &[&str] = &[
+    "performance_schema",
+    "sys",
+    "session_variables",
+    "session_status",
+    "user_variables",
+    "user_variables_by_thread",
+    "session_connect_attrs",
+    "session_account_connect_attrs",
+];
+
+/// The views whose definition calls an unsafe function or a side-effect built-in, holds a
+/// variable or an unsafe word, reads session state, cannot be read, or names an unsafe view
+/// (views over views).
+fn unsafe_views(
+    views: &[Routine],
+    unsafe_functions: &std::collections::HashSet<String>,
+    side_effect: &[String],
+) -> Vec<(String, String)> {
+    let mut bad: Vec<bool> = views
+        .iter()
+        .map(|v| {
+            v.declared_unsafe
+                || v.body.as_ref().is_some_and(|b| {
+                    b.unsafe_statement
+                        || b.words.iter().any(|w| SESSION_WORDS.contains(&w.as_str()))
+                        || b.calls
+                            .iter()
+                            .any(|c| unsafe_functions.contains(c) || side_effect.contains(c))
+                })
+        })
+        .collect();
+    loop {
+        let names: std::collections::HashSet<&str> = views
+            .iter()
+            .zip(&bad)
+            .filter(|(_, b)| **b)
+            .map(|(v, _)| v.name.as_str())
+            .collect();
+        let mut changed = false;
+        for (v, b) in views.iter().zip(bad.iter_mut()) {
+            if !*b
+                && v.body
+                    .as_ref()
+                    .is_some_and(|body| body.words.iter().any(|w| names.contains(w.as_str())))
+            {
+                *b = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    views
+        .iter()
+        .zip(bad)
+        .filter(|(_, b)| *b)
+        .map(|(v, _)| (v.schema.clone(), v.name.clone()))
+        .collect()
 }
 
 /// Parses a GTID position as the server family writes it.
@@ -414,7 +719,82 @@ impl Checksums for MySql {
 
 #[cfg(test)]
 mod tests {
-    use super::bypass_privilege;
+    use super::{bypass_privilege, unsafe_functions, unsafe_views, Body, Routine};
+
+    fn routine(name: &str, declared_unsafe: bool, body: Option<&str>) -> Routine {
+        Routine {
+            schema: "app".into(),
+            name: name.into(),
+            declared_unsafe,
+            body: body.map(Body::scan),
+        }
+    }
+
+    #[test]
+    fn bodies_are_judged_by_their_words() {
+        let b = Body::scan("RETURN REPLACE(`a`, 'x', 'y') + Insert (a, 1, 1, 'z')");
+        assert!(!b.unsafe_statement, "{b:?}");
+        assert_eq!(b.calls, ["replace", "insert"]);
+        for text in [
+            "BEGIN INSERT INTO t VALUES (1); RETURN 1; END",
+            "BEGIN UPDATE t SET a = 1; RETURN 1; END",
+            "BEGIN SET @x = 1; RETURN 1; END",
+            "RETURN @@session.last_insert_id",
+            "BEGIN SET SESSION sql_mode = ''; RETURN 1; END",
+            "BEGIN CALL p(); RETURN 1; END",
+            "RETURN (SELECT a FROM t FOR UPDATE)",
+            "BEGIN SELECT 1 INTO OUTFILE '/tmp/x'; RETURN 1; END",
+        ] {
+            assert!(Body::scan(text).unsafe_statement, "{text}");
+        }
+        let safe = "BEGIN DECLARE i INT DEFAULT 0; DECLARE CONTINUE HANDLER FOR NOT FOUND \
+                    SET i = 1; WHILE i < 3 DO SET i = i + 1; END WHILE; \
+                    RETURN (SELECT COUNT(*) FROM t WHERE updated_at > NOW()); END";
+        assert!(!Body::scan(safe).unsafe_statement);
+    }
+
+    #[test]
+    fn unsafe_functions_and_views_follow_what_they_call() {
+        let side_effect = vec!["get_lock".to_string()];
+        let routines = [
+            routine("declared", true, None),
+            routine("hidden", false, None),
+            routine("calls_declared", false, Some("RETURN `app`.`declared`(1)")),
+            routine("calls_caller", false, Some("RETURN calls_declared (2)")),
+            routine("locks", false, Some("RETURN GET_LOCK('a', 0)")),
+            routine("pure", false, Some("RETURN x + 1")),
+        ];
+        let bad = unsafe_functions(&routines, &side_effect);
+        let mut bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+        bad.sort_unstable();
+        assert_eq!(bad, ["calls_caller", "calls_declared", "declared", "locks"]);
+        let unsafe_names = unsafe_functions(&routines, &side_effect);
+        let views = [
+            routine("v_pure", false, Some("select `app`.`pure`(1) AS `x`")),
+            routine(
+                "v_bad",
+                false,
+                Some("select `app`.`calls_caller`(1) AS `x`"),
+            ),
+            routine(
+                "v_over",
+                false,
+                Some("select `v`.`x` AS `x` from `app`.`v_bad` `v`"),
+            ),
+            routine("v_lock", false, Some("select get_lock('a',0) AS `x`")),
+            routine("v_hidden", true, None),
+            routine(
+                "v_session",
+                false,
+                Some("select `VARIABLE_NAME` from `information_schema`.`USER_VARIABLES`"),
+            ),
+        ];
+        let bad: Vec<String> = unsafe_views(&views, &unsafe_names, &side_effect)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        assert_eq!(bad, ["v_bad", "v_over", "v_lock", "v_hidden", "v_session"]);
+    }
 
     #[test]
     fn grants_that_bypass_read_only_are_named_without_the_grant_line() {

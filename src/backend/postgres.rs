@@ -12,6 +12,7 @@ use super::{
     backend_executors, network_server_info, Backend, ErrorClass, PrimaryProbe, ReplicaProbe,
     Sealed, Waited,
 };
+use crate::classify::names::{render, Name};
 use crate::classify::Dialect;
 use crate::error::Error;
 use crate::position::Position;
@@ -236,14 +237,59 @@ impl Backend for Postgres {
         names: &'a [std::sync::Arc<str>],
     ) -> BoxFuture<'a, Result<Vec<(String, bool)>, sqlx::Error>> {
         async move {
-            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            sqlx::query_as(
-                "SELECT proname::text, bool_or(provolatile = 'v') FROM pg_proc \
-                 WHERE proname = ANY($1) GROUP BY proname",
-            )
-            .bind(names)
-            .fetch_all(pool)
-            .await
+            let mut functions = Lookup::default();
+            let mut operators = Lookup::default();
+            for key in names {
+                match Name::parse(key, Dialect::Postgres) {
+                    Some(Name::Function { schema, name }) => functions.push(key, schema, name),
+                    Some(Name::Operator { schema, name }) => operators.push(key, schema, name),
+                    // Not a name any lookup can answer: left out, so unsafe.
+                    None => {}
+                }
+            }
+            if functions.keys.is_empty() && operators.keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (side_effect, prefixes) = crate::classify::builtin_side_effects(Dialect::Postgres);
+            sqlx::query_as(FUNCTION_VOLATILITY)
+                .bind(functions.keys)
+                .bind(functions.schemas)
+                .bind(functions.names)
+                .bind(operators.keys)
+                .bind(operators.schemas)
+                .bind(operators.names)
+                .bind(side_effect)
+                .bind(like_prefixes(&prefixes))
+                .fetch_all(pool)
+                .await
+        }
+        .boxed()
+    }
+
+    fn unsafe_objects<'a>(
+        pool: &'a Pool<Self>,
+        side_effect: &'a [String],
+        prefixes: &'a [String],
+    ) -> BoxFuture<'a, Result<super::UnsafeObjects, sqlx::Error>> {
+        async move {
+            let (session, session_prefix) = crate::classify::session_relations();
+            let rows: Vec<(bool, String, String)> = sqlx::query_as(UNSAFE_OBJECTS)
+                .bind(side_effect)
+                .bind(like_prefixes(prefixes))
+                .bind(session)
+                .bind(like_prefixes(&[session_prefix.to_string()]).concat())
+                .fetch_all(pool)
+                .await?;
+            let (mut relations, mut shadowed) = (Vec::new(), Vec::new());
+            for (is_relation, schema, name) in rows {
+                if is_relation {
+                    relations.push(render(&[&schema, &name], Dialect::Postgres));
+                    relations.push(render(&[&name], Dialect::Postgres));
+                } else {
+                    shadowed.push(name);
+                }
+            }
+            Ok((relations, shadowed))
         }
         .boxed()
     }
@@ -274,6 +320,173 @@ impl Backend for Postgres {
             })
         }
         .boxed()
+    }
+}
+
+// The catalog lookups of `crate::volatility` (README, "Asking the catalog").
+
+/// Functions whose call may write or keep state: declared `VOLATILE`, one of the side-effect
+/// list's `pg_catalog` functions (`$7` by name, `$8` by prefix), or a user function declared
+/// `STABLE`/`IMMUTABLE` that calls one of those: by `pg_depend` (SQL-standard bodies record
+/// the user functions they call) or by its body's text (SQL and PL/pgSQL: any `name(` in it,
+/// literals included, matched by name in every schema; PostgreSQL records no dependency on
+/// its own functions, and none for string bodies). A call the text does not show (dynamic SQL
+/// built from pieces, a quoted name, an operator) is not seen.
+macro_rules! unsafe_procs {
+    ($names:literal, $prefixes:literal) => {
+        concat!(
+            "call_edge(caller, callee) AS ( \
+              SELECT d.objid, d.refobjid FROM pg_depend d \
+              WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass \
+              UNION \
+              SELECT p.oid, q.oid FROM pg_proc p \
+              CROSS JOIN LATERAL regexp_matches( \
+                CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_get_function_sqlbody(p.oid) END, \
+                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
+              JOIN pg_proc q ON q.proname = lower(m[2]) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+              WHERE p.provolatile <> 'v' \
+                AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+                AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql'))), \
+            unsafe_proc(oid) AS ( \
+              SELECT p.oid FROM pg_proc p WHERE p.provolatile = 'v' \
+                OR (p.pronamespace = 'pg_catalog'::regnamespace \
+                    AND (p.proname = ANY(",
+            $names,
+            "::text[]) OR p.proname LIKE ANY(",
+            $prefixes,
+            "::text[]))) \
+              UNION \
+              SELECT e.caller FROM call_edge e JOIN unsafe_proc u ON e.callee = u.oid)"
+        )
+    };
+}
+
+/// One row per asked name that exists: unsafe if any match is (every overload of the name:
+/// argument types are not resolved; a bare name in every schema, as `search_path` may reach
+/// any; a qualified one in its schema only). Operators by `pg_operator.oprcode`.
+const FUNCTION_VOLATILITY: &str = concat!(
+    "WITH RECURSIVE ",
+    unsafe_procs!("$7", "$8"),
+    ", \
+    f(k, nsp, name) AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])), \
+    o(k, nsp, name) AS (SELECT * FROM unnest($4::text[], $5::text[], $6::text[])) \
+    SELECT k, bool_or(is_unsafe) FROM ( \
+      SELECT f.k, p.oid IN (SELECT oid FROM unsafe_proc) AS is_unsafe \
+      FROM f JOIN pg_proc p ON p.proname = f.name \
+      AND (f.nsp IS NULL OR p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = f.nsp)) \
+      UNION ALL \
+      SELECT o.k, p.oid IN (SELECT oid FROM unsafe_proc) \
+      FROM o JOIN pg_operator op ON op.oprname = o.name \
+      AND (o.nsp IS NULL OR op.oprnamespace = (SELECT oid FROM pg_namespace WHERE nspname = o.nsp)) \
+      JOIN pg_proc p ON p.oid = op.oprcode \
+    ) AS answers GROUP BY k"
+);
+
+/// Relations (outside `pg_catalog` and `information_schema`) whose reading runs an unsafe
+/// function: views whose rewrite rule depends on one (directly or through an operator), or
+/// whose definition's text calls one by name (PostgreSQL records no dependency on its own
+/// functions, so a view over `pg_advisory_lock` shows only in its text), tables whose
+/// row-security policy does either, tables whose row type an unsafe function takes as its one
+/// argument (`SELECT t.f FROM t` calls `f(t)`), tables with a column of a user type that an
+/// unsafe operator or cast takes (`WHERE m = 1` may call a user `=`), and views over any of those or over a system
+/// view of the session's state (`$3` by name, `$4` by pattern: `pg_settings`, `pg_cursors`,
+/// ...; the server records no dependencies of its own views); a materialized view runs nothing
+/// when read (rows with `true`); and (rows with `false`) the names of `pg_catalog` functions that an unsafe function
+/// of another schema shares.
+const UNSAFE_OBJECTS: &str = concat!(
+    "WITH RECURSIVE ",
+    unsafe_procs!("$1", "$2"),
+    ", \
+    unsafe_dep(classid, objid) AS ( \
+      SELECT d.classid, d.objid FROM pg_depend d \
+      WHERE (d.refclassid = 'pg_proc'::regclass AND d.refobjid IN (SELECT oid FROM unsafe_proc)) \
+         OR (d.refclassid = 'pg_operator'::regclass AND d.refobjid IN \
+             (SELECT op.oid FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc)))), \
+    user_rel AS ( \
+      SELECT c.oid, c.reltype, c.relkind FROM pg_class c \
+      WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)), \
+    unsafe_rel(oid) AS ( \
+      SELECT r.ev_class FROM pg_rewrite r JOIN unsafe_dep d \
+        ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
+      WHERE r.ev_class IN (SELECT oid FROM user_rel WHERE relkind = 'v') \
+      UNION \
+      SELECT c.oid FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace \
+        AND (c.relname = ANY($3::text[]) OR c.relname LIKE $4) \
+      UNION \
+      SELECT pol.polrelid FROM pg_policy pol JOIN unsafe_dep d \
+        ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid \
+      UNION \
+      SELECT u.oid FROM user_rel u \
+      CROSS JOIN LATERAL regexp_matches(pg_get_viewdef(u.oid), '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
+      JOIN pg_proc q ON q.proname = lower(m[2]) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+      WHERE u.relkind = 'v' AND q.oid IN (SELECT oid FROM unsafe_proc) \
+      UNION \
+      SELECT pol.polrelid FROM pg_policy pol \
+      CROSS JOIN LATERAL regexp_matches( \
+        coalesce(pg_get_expr(pol.polqual, pol.polrelid), '') || ' ' \
+          || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), ''), \
+        '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
+      JOIN pg_proc q ON q.proname = lower(m[2]) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+      WHERE q.oid IN (SELECT oid FROM unsafe_proc) \
+      UNION \
+      SELECT u.oid FROM user_rel u JOIN pg_proc p ON p.pronargs = 1 AND p.proargtypes[0] = u.reltype \
+      WHERE p.oid IN (SELECT oid FROM unsafe_proc) \
+      UNION \
+      SELECT a.attrelid FROM pg_attribute a JOIN user_rel u ON u.oid = a.attrelid \
+      JOIN pg_type t ON t.oid = a.atttypid \
+      WHERE a.attnum > 0 AND NOT a.attisdropped \
+        AND t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+        AND a.atttypid IN ( \
+          SELECT op.oprleft FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc) \
+          UNION SELECT op.oprright FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc) \
+          UNION SELECT c.castsource FROM pg_cast c WHERE c.castfunc IN (SELECT oid FROM unsafe_proc)) \
+      UNION \
+      SELECT r.ev_class FROM pg_rewrite r \
+      JOIN pg_class c ON c.oid = r.ev_class AND c.relkind = 'v' \
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
+      JOIN unsafe_rel b ON d.refclassid = 'pg_class'::regclass AND d.refobjid = b.oid \
+      WHERE r.ev_class <> b.oid) \
+    SELECT true, n.nspname::text, c.relname::text FROM (SELECT DISTINCT oid FROM unsafe_rel) AS b \
+    JOIN pg_class c ON c.oid = b.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+    UNION \
+    SELECT DISTINCT false, '', p.proname::text FROM pg_proc p \
+    WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+      AND p.oid IN (SELECT oid FROM unsafe_proc) \
+      AND EXISTS (SELECT 1 FROM pg_proc b \
+                  WHERE b.pronamespace = 'pg_catalog'::regnamespace AND b.proname = p.proname)"
+);
+
+/// Side-effect prefixes as `LIKE` patterns (`_` escaped).
+fn like_prefixes(prefixes: &[String]) -> Vec<String> {
+    prefixes
+        .iter()
+        .map(|p| {
+            let escaped = p
+                .replace('\\', "\\\\")
+                .replace('_', "\\_")
+                .replace('%', "\\%");
+            format!("{escaped}%")
+        })
+        .collect()
+}
+
+/// The parallel arrays of one kind of name asked of the catalog.
+#[derive(Default)]
+struct Lookup {
+    keys: Vec<String>,
+    schemas: Vec<Option<String>>,
+    names: Vec<String>,
+}
+
+impl Lookup {
+    fn push(&mut self, key: &str, schema: Option<String>, name: String) {
+        self.keys.push(key.to_string());
+        self.schemas.push(schema);
+        self.names.push(name);
     }
 }
 

@@ -9,12 +9,14 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName,
-    ObjectNamePart, Query, Select, SetExpr, ShowStatementFilter, Statement, TableFactor, Value,
-    Visit, Visitor,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments,
+    NamedWindowDefinition, NamedWindowExpr, ObjectName, ObjectNamePart, OrderBy, OrderByExpr,
+    OrderByKind, OrderBySort, Query, Select, SetExpr, ShowStatementFilter, Statement, TableFactor,
+    Value, Visit, Visitor, WindowType,
 };
 
 use super::functions::{self, SESSION_VARIABLES};
+use super::names;
 use super::Dialect;
 use crate::route::{Reason, Verdict};
 
@@ -33,6 +35,13 @@ pub(crate) struct FunctionRules {
 pub(crate) struct Facts {
     /// The one table the statement touches, when there is exactly one.
     pub collection: Option<Box<str>>,
+    /// Every relation the statement names (canonical names, see `names`), for the catalog:
+    /// a view or table whose reading runs a volatile function keeps the read on the primary.
+    pub relations: Vec<Arc<str>>,
+    /// The built-in functions (PostgreSQL) a read calls by bare name, for the catalog: an
+    /// unsafe user function of the same name may be what the server calls (an overload, or a
+    /// schema before `pg_catalog` in `search_path`).
+    pub builtins: Vec<Arc<str>>,
 }
 
 pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
@@ -264,6 +273,8 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
         statements: 0,
         unknown: Vec::new(),
         relations: Vec::new(),
+        all_relations: std::mem::take(&mut facts.relations),
+        builtins: std::mem::take(&mut facts.builtins),
     };
     let verdict = match stmt.visit(&mut check) {
         ControlFlow::Break(reason) => Verdict::Primary(reason),
@@ -273,6 +284,8 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
     if let [only] = check.relations.as_slice() {
         facts.collection = Some(only.to_string().into_boxed_str());
     }
+    facts.relations = check.all_relations;
+    facts.builtins = check.builtins;
     verdict
 }
 
@@ -281,6 +294,8 @@ struct ReadCheck<'a> {
     statements: usize,
     unknown: Vec<Arc<str>>,
     relations: Vec<ObjectName>,
+    all_relations: Vec<Arc<str>>,
+    builtins: Vec<Arc<str>>,
 }
 
 /// The unqualified, lower-case name of a function (`pg_catalog.NextVal` -> `nextval`).
@@ -294,7 +309,7 @@ fn function_name(name: &ObjectName) -> String {
 
 /// Relations that hold one session's state (MariaDB/MySQL `information_schema` session
 /// tables, PostgreSQL views of the session's settings, cursors and prepared statements).
-const SESSION_RELATIONS: &[&str] = &[
+pub(crate) const SESSION_RELATIONS: &[&str] = &[
     "session_variables",
     "session_status",
     "user_variables",
@@ -305,6 +320,10 @@ const SESSION_RELATIONS: &[&str] = &[
     "pg_prepared_statements",
     "pg_cursors",
 ];
+
+/// PostgreSQL's per-transaction statistics views (`pg_stat_xact_user_tables`, ...): session
+/// state too.
+pub(crate) const SESSION_RELATION_PREFIX: &str = "pg_stat_xact_";
 
 /// Schemas whose every table is session or server state: `performance_schema` (per-thread
 /// tables), PostgreSQL temporary schemas and `sys` (MySQL/MariaDB views over them).
@@ -323,12 +342,20 @@ fn part(p: &ObjectNamePart) -> String {
 
 impl ReadCheck<'_> {
     fn function(&mut self, name: &ObjectName) -> ControlFlow<Reason> {
-        let pg = self.rules.dialect == Dialect::Postgres;
-        let parts: Vec<String> = name.0.iter().map(part).collect();
-        let builtin_schema = pg && parts.len() == 2 && parts[0].eq_ignore_ascii_case("pg_catalog");
+        let dialect = self.rules.dialect;
+        let pg = dialect == Dialect::Postgres;
+        // Each part folded as the server folds it: PostgreSQL keeps a quoted name's case, so
+        // `"PG_CATALOG".lower` is not `pg_catalog.lower` and `"Lower"` is not `lower`.
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|p| names::fold_part(p, dialect))
+            .collect();
+        let builtin_schema = pg && parts.len() == 2 && parts[0] == "pg_catalog";
         let quoted_upper = pg
-            && matches!(name.0.last(), Some(ObjectNamePart::Identifier(i))
-                if i.quote_style.is_some() && i.value.bytes().any(|b| b.is_ascii_uppercase()));
+            && parts
+                .last()
+                .is_some_and(|p| p.bytes().any(|b| b.is_ascii_uppercase()));
         let lower = function_name(name);
         if self.rules.side_effect.contains(lower.as_str())
             || functions::side_effect_prefixes(self.rules.dialect)
@@ -340,15 +367,7 @@ impl ReadCheck<'_> {
         if (parts.len() > 1 && !builtin_schema) || quoted_upper {
             // A schema- or database-qualified name is a user function, never the built-in of
             // the same name (`app.lower`), and so is a case-sensitive PostgreSQL name.
-            let full: Arc<str> = if quoted_upper {
-                parts.join(".")
-            } else {
-                parts.join(".").to_ascii_lowercase()
-            }
-            .into();
-            if !self.unknown.contains(&full) {
-                self.unknown.push(full);
-            }
+            self.unknown_name(names::render(&parts, dialect));
             return ControlFlow::Continue(());
         }
         if functions::pure_prefixes(self.rules.dialect)
@@ -357,11 +376,21 @@ impl ReadCheck<'_> {
         {
             return ControlFlow::Continue(());
         }
-        if !self.rules.pure.contains(lower.as_str()) && !self.unknown.iter().any(|u| **u == *lower)
-        {
-            self.unknown.push(lower.into());
+        if !self.rules.pure.contains(lower.as_str()) {
+            let last = parts.last().map_or(lower.as_str(), String::as_str);
+            self.unknown_name(names::render(&[last], dialect));
+        } else if pg && parts.len() == 1 && !self.builtins.iter().any(|b| **b == *lower) {
+            // MySQL and MariaDB always call the built-in for a bare built-in name.
+            self.builtins.push(lower.into());
         }
         ControlFlow::Continue(())
+    }
+
+    /// Records a canonical name the classifier does not know (once).
+    fn unknown_name(&mut self, name: String) {
+        if !self.unknown.iter().any(|u| **u == *name) {
+            self.unknown.push(name.into());
+        }
     }
 
     fn variable(&self, name: &str) -> ControlFlow<Reason> {
@@ -401,12 +430,24 @@ impl Visitor for ReadCheck<'_> {
         if modifies(&query.body) {
             return ControlFlow::Break(Reason::DataModifyingCte);
         }
+        if let Some(OrderBy {
+            kind: OrderByKind::Expressions(exprs),
+            ..
+        }) = &query.order_by
+        {
+            self.order_by(exprs);
+        }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<Reason> {
         if select.into.is_some() {
             return ControlFlow::Break(Reason::SelectInto);
+        }
+        for NamedWindowDefinition(_, window) in &select.named_window {
+            if let NamedWindowExpr::WindowSpec(spec) = window {
+                self.order_by(&spec.order_by);
+            }
         }
         ControlFlow::Continue(())
     }
@@ -418,10 +459,21 @@ impl Visitor for ReadCheck<'_> {
             let qualified_session = parts.len() > 1 && session_schema(&parts[0]);
             if qualified_session
                 || SESSION_RELATIONS.contains(&last.as_str())
-                || last.starts_with("pg_stat_xact_")
+                || last.starts_with(SESSION_RELATION_PREFIX)
             {
                 return ControlFlow::Break(Reason::SessionVariable(last.into()));
             }
+        }
+        let canonical = names::render(
+            &relation
+                .0
+                .iter()
+                .map(|p| names::fold_part(p, self.rules.dialect))
+                .collect::<Vec<_>>(),
+            self.rules.dialect,
+        );
+        if !self.all_relations.iter().any(|r| **r == *canonical) {
+            self.all_relations.push(canonical.into());
         }
         if self.relations.len() < 2 && !self.relations.contains(relation) {
             self.relations.push(relation.clone());
@@ -444,6 +496,17 @@ impl Visitor for ReadCheck<'_> {
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Reason> {
         match expr {
             Expr::Function(f) => {
+                self.order_by(&f.within_group);
+                if let Some(WindowType::WindowSpec(spec)) = &f.over {
+                    self.order_by(&spec.order_by);
+                }
+                if let FunctionArguments::List(list) = &f.args {
+                    for clause in &list.clauses {
+                        if let FunctionArgumentClause::OrderBy(exprs) = clause {
+                            self.order_by(exprs);
+                        }
+                    }
+                }
                 if self.rules.dialect == Dialect::Postgres
                     && function_name(&f.name) == "current_setting"
                     && f.name.0.len() == 1
@@ -451,6 +514,9 @@ impl Visitor for ReadCheck<'_> {
                 {
                     // `current_setting('work_mem')`: a server setting, not one this session
                     // made up (`current_setting('app.user_id')`).
+                    if !self.builtins.iter().any(|b| &**b == "current_setting") {
+                        self.builtins.push("current_setting".into());
+                    }
                     return ControlFlow::Continue(());
                 }
                 self.function(&f.name)
@@ -501,27 +567,62 @@ fn builtin_setting(args: &FunctionArguments) -> bool {
 impl ReadCheck<'_> {
     /// PostgreSQL operators outside the built-in set are user-defined: like unknown functions.
     fn operator(&mut self, op: &BinaryOperator) -> ControlFlow<Reason> {
-        let Some(builtin) = &self.rules.operators else {
-            return ControlFlow::Continue(());
-        };
-        let name = match op {
-            BinaryOperator::Custom(s) if !builtin.contains(s.as_str()) => s.clone(),
+        match op {
+            BinaryOperator::Custom(s) => self.operator_parts(&[s.as_str()], false),
+            // sqlparser keeps a quoted schema's quotes: `OPERATOR("App".##>)`.
             BinaryOperator::PGCustomBinaryOperator(parts) => {
-                let is_builtin = matches!(parts.as_slice(),
-                    [schema, op] if schema.eq_ignore_ascii_case("pg_catalog") && builtin.contains(op.as_str()))
-                    || matches!(parts.as_slice(), [op] if builtin.contains(op.as_str()));
-                if is_builtin {
-                    return ControlFlow::Continue(());
-                }
-                parts.join(".")
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                self.operator_parts(&parts, true)
             }
-            _ => return ControlFlow::Continue(()),
-        };
-        let name: Arc<str> = format!("operator({name})").into();
-        if !self.unknown.contains(&name) {
-            self.unknown.push(name);
+            _ => {}
         }
         ControlFlow::Continue(())
+    }
+
+    /// Records a user operator named by `parts` (`[op]` or `[schema, op]`), unless it is a
+    /// built-in one. With `quoted_text`, a part is its source text (quotes kept); otherwise a
+    /// bare symbol.
+    fn operator_parts(&mut self, parts: &[&str], quoted_text: bool) {
+        let Some(builtin) = &self.rules.operators else {
+            return;
+        };
+        let dialect = self.rules.dialect;
+        let fold = |part: &str| -> String {
+            match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+                Some(inner) if quoted_text && !inner.is_empty() => inner.replace("\"\"", "\""),
+                _ => part.to_ascii_lowercase(),
+            }
+        };
+        let name = match parts {
+            [op] if builtin.contains(op) => return,
+            [schema, op] if fold(schema) == "pg_catalog" && builtin.contains(op) => return,
+            [op] => names::operator(None, op, dialect),
+            [schema, op] => names::operator(Some(&fold(schema)), op, dialect),
+            // Not an operator name PostgreSQL accepts: nothing a lookup can answer.
+            _ => format!("operator({})", parts.join(".")),
+        };
+        self.unknown_name(name);
+    }
+
+    /// `ORDER BY x USING op` sorts with an operator, which may be a user one.
+    fn order_by(&mut self, exprs: &[OrderByExpr]) {
+        for e in exprs {
+            if let Some(OrderBySort::Using(name)) = &e.options.sort {
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .map(|p| match p {
+                        ObjectNamePart::Identifier(i) if i.quote_style.is_some() => {
+                            format!("\"{}\"", i.value.replace('"', "\"\""))
+                        }
+                        ObjectNamePart::Identifier(i) => i.value.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                self.operator_parts(&parts, true);
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 mod ast;
 mod functions;
 mod lex;
+pub(crate) mod names;
 mod scan;
 
 use std::collections::HashSet;
@@ -181,6 +182,12 @@ pub struct Analysis {
     pub(crate) summary: Box<str>,
     /// The text with literals replaced, computed the first time a span wants it.
     pub(crate) sanitized: std::sync::OnceLock<Box<str>>,
+    /// The relations a read names (canonical names, see `names`), for the catalog's view
+    /// check (`crate::volatility`); empty for statements that go to the primary anyway.
+    pub(crate) relations: Box<[Arc<str>]>,
+    /// The built-in functions a read calls by bare name (PostgreSQL), for the catalog's
+    /// check of user functions that may shadow them; empty otherwise.
+    pub(crate) builtins: Box<[Arc<str>]>,
     /// Set when a replica refused the statement as a write: it goes to the primary from then
     /// on (learned, kept as long as the analysis stays in the cache).
     pub(crate) refused: std::sync::OnceLock<()>,
@@ -248,11 +255,21 @@ impl Weighter<Box<str>, Arc<Analysis>> for EntryWeight {
     /// value) and the strings it owns, each as allocated, plus the cache's own bookkeeping.
     fn weight(&self, key: &Box<str>, val: &Arc<Analysis>) -> u64 {
         let collection = val.collection.as_ref().map_or(0, |c| allocated(c.len()));
+        let names = |list: &[Arc<str>]| {
+            if list.is_empty() {
+                0
+            } else {
+                allocated(list.len() * 16)
+                    + list.iter().map(|r| allocated(r.len() + 16)).sum::<usize>()
+            }
+        };
+        let relations = names(&val.relations) + names(&val.builtins);
         let sanitized = val.sanitized.get().map_or(0, |s| allocated(s.len()));
         let bytes = allocated(key.len())
             + allocated(std::mem::size_of::<Analysis>() + 16)
             + allocated(val.summary.len())
             + collection
+            + relations
             + sanitized
             + CACHE_SLOT_BYTES;
         bytes as u64
@@ -312,6 +329,24 @@ impl Classifier {
         self.0.options.unknown_functions
     }
 
+    /// The names of the side-effect list (built-in and added, lower case, sorted) and the
+    /// side-effect prefixes: what the catalog's view check looks for in view definitions.
+    pub(crate) fn side_effect_names(&self) -> (Vec<String>, Vec<String>) {
+        let mut names: Vec<String> = self
+            .0
+            .rules
+            .side_effect
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        names.sort_unstable();
+        let prefixes = functions::side_effect_prefixes(self.0.options.dialect)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        (names, prefixes)
+    }
+
     /// Classifies `sql`, from the cache when it was seen before.
     pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
         let Some(cache) = &self.0.cache else {
@@ -365,6 +400,8 @@ impl Classifier {
             operation,
             collection: None,
             summary: operation.into(),
+            relations: Box::default(),
+            builtins: Box::default(),
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         };
@@ -421,12 +458,21 @@ impl Classifier {
             Some(c) => format!("{operation} {c}").into_boxed_str(),
             None => operation.into(),
         };
+        let (relations, builtins) = match verdict {
+            Verdict::Primary(_) => (Box::default(), Box::default()),
+            _ => (
+                facts.relations.into_boxed_slice(),
+                facts.builtins.into_boxed_slice(),
+            ),
+        };
         Analysis {
             verdict,
             hint: scan.hint,
             operation,
             collection: facts.collection,
             summary,
+            relations,
+            builtins,
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         }
@@ -503,12 +549,31 @@ impl Classifier {
             }
             _ => return None,
         };
+        let relations = match (dialect, operation) {
+            // `TABLE [ONLY] name`: the relation it reads, for the catalog's view check.
+            (Dialect::Postgres, "SELECT") => {
+                let parts: Vec<String> = sig
+                    .iter()
+                    .skip(1)
+                    .filter_map(|t| match t {
+                        Token::Word(w) if w.quote_style.is_some() => Some(w.value.clone()),
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("only") => None,
+                        Token::Word(w) => Some(w.value.to_ascii_lowercase()),
+                        _ => None,
+                    })
+                    .collect();
+                vec![Arc::from(names::render(&parts, dialect))].into_boxed_slice()
+            }
+            _ => Box::default(),
+        };
         ok.then(|| Analysis {
             verdict: Verdict::Read,
             hint: scan.hint,
             operation,
             collection: None,
             summary: operation.into(),
+            relations,
+            builtins: Box::default(),
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         })
@@ -541,6 +606,28 @@ impl Classifier {
         }
         out
     }
+}
+
+/// The system relations that hold one session's state (lower case) and the prefix of more:
+/// what a view over them answers for the wrong session on a replica.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by the PostgreSQL backend
+pub(crate) fn session_relations() -> (&'static [&'static str], &'static str) {
+    (ast::SESSION_RELATIONS, ast::SESSION_RELATION_PREFIX)
+}
+
+/// The built-in side-effect names and prefixes of `dialect` (lower case): what a catalog
+/// lookup looks for in the bodies of functions it is asked about.
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))] // used by the backends
+pub(crate) fn builtin_side_effects(dialect: Dialect) -> (Vec<String>, Vec<String>) {
+    (
+        functions::side_effect(dialect)
+            .map(str::to_string)
+            .collect(),
+        functions::side_effect_prefixes(dialect)
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+    )
 }
 
 /// The operation name for a statement that is not tokenized: its first word when that is a

@@ -356,6 +356,36 @@ fn lexical_ambiguity_goes_to_primary() {
 }
 
 #[test]
+fn reads_report_the_relations_they_name() {
+    let relations = |d: Dialect, sql: &str| -> Vec<String> {
+        Classifier::new(d)
+            .analyze(sql)
+            .relations
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    };
+    assert_eq!(
+        relations(
+            P,
+            "SELECT * FROM app.v JOIN \"Odd\".\"T\" ON true, w WHERE x IN (SELECT y FROM v2)"
+        ),
+        ["app.v", "\"Odd\".\"T\"", "w", "v2"]
+    );
+    assert_eq!(relations(P, "TABLE ONLY app.v"), ["app.v"]);
+    assert_eq!(relations(P, "TABLE \"V\""), ["\"V\""]);
+    assert_eq!(
+        relations(M, "SELECT * FROM App.V, `x.y`"),
+        ["app.v", "`x.y`"]
+    );
+    assert!(
+        relations(M, "DELETE FROM v").is_empty(),
+        "writes carry none"
+    );
+    assert!(relations(P, "SELECT 1").is_empty());
+}
+
+#[test]
 fn qualified_functions_are_user_functions() {
     for (d, sql, name) in [
         (M, "SELECT app.lower(name) FROM users", "app.lower"),
@@ -363,7 +393,19 @@ fn qualified_functions_are_user_functions() {
         (M, "SELECT `app`.`concat`('a')", "app.concat"),
         (P, "SELECT public.lower(name) FROM users", "public.lower"),
         (P, "SELECT app.now()", "app.now"),
-        (P, "SELECT \"Lower\"('x')", "Lower"),
+        (P, "SELECT \"Lower\"('x')", "\"Lower\""),
+        // Names are reported as the server folds them, quoted where needed, so the catalog
+        // lookup asks for exactly the object the server would call.
+        (
+            P,
+            "SELECT \"PG_CATALOG\".lower('x')",
+            "\"PG_CATALOG\".lower",
+        ),
+        (P, "SELECT \"App\".\"F\"(1), App.F(2)", "\"App\".\"F\""),
+        (P, "SELECT \"a.b\"(1)", "\"a.b\""),
+        (P, "SELECT db.app.f(1)", "db.app.f"),
+        (M, "SELECT `my db`.`F`(1)", "`my db`.f"),
+        (M, "SELECT App.F(1)", "app.f"),
     ] {
         assert_eq!(
             Classifier::new(d).decide(sql).reason,
@@ -384,6 +426,17 @@ fn qualified_functions_are_user_functions() {
 
 #[test]
 fn user_operators_follow_the_unknown_function_policy() {
+    for (sql, name) in [
+        ("SELECT 1 ##> 2", "operator(##>)"),
+        ("SELECT a OPERATOR(app.%%>) b FROM t", "operator(app.%%>)"),
+        ("SELECT a OPERATOR(public.+) b FROM t", "operator(public.+)"),
+    ] {
+        assert_eq!(
+            Classifier::new(P).decide(sql).reason,
+            Reason::UnknownFunction(name.into()),
+            "{sql}"
+        );
+    }
     for sql in [
         "SELECT 1 ##> 2",
         "SELECT a OPERATOR(app.%%>) b FROM t",

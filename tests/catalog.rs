@@ -1,0 +1,542 @@
+//! Asking the catalog (issue #12, item 4), with the servers as the oracle: functions, overloads,
+//! operators, views and row-security policies are created on the primary by the admin, and a
+//! `RoutingPool` with `function_volatility` on must learn, from the primary's catalog alone,
+//! which reads may leave the primary. Each decision is polled through `explain` until the
+//! background lookup has answered (bounded deadline); then every statement judged a read runs
+//! on the read-only replica as the test user and must succeed there, and every statement kept
+//! on the primary is shown to write or keep state on a replica (it fails there, or leaves its
+//! mark), so no label rests on the classifier's own view.
+
+#![cfg(any(feature = "mysql", feature = "postgres"))]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use rwsplit::{Decision, Target};
+
+/// How long a lookup may take to be reflected in `explain` (a background query on an idle
+/// local server answers in milliseconds; the deadline only bounds a failure).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `explain(sql)` until it gives `target` with a reason labelled `label`, or the
+/// deadline passes; returns the last decision.
+fn settle<DB: rwsplit::Backend>(
+    pool: &rwsplit::RoutingPool<DB>,
+    sql: &str,
+    target: Target,
+    label: &str,
+) -> impl std::future::Future<Output = Decision> {
+    let pool = pool.clone();
+    let (sql, label) = (sql.to_string(), label.to_string());
+    async move {
+        let start = Instant::now();
+        loop {
+            let d = pool.explain(&sql);
+            if (d.target == target && d.reason.label() == label) || start.elapsed() > DEADLINE {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// One statement and where the catalog must send it.
+struct Case {
+    sql: String,
+    target: Target,
+    label: &'static str,
+}
+
+fn read(sql: String) -> Case {
+    Case {
+        sql,
+        target: Target::Replica,
+        label: "pure_read",
+    }
+}
+
+fn on_primary(sql: String, label: &'static str) -> Case {
+    Case {
+        sql,
+        target: Target::Primary,
+        label,
+    }
+}
+
+/// Every case settles where it must; the failures are listed together.
+async fn check_routing<DB: rwsplit::Backend>(pool: &rwsplit::RoutingPool<DB>, cases: &[Case]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let d = settle(pool, &case.sql, case.target, case.label).await;
+        if d.target != case.target || d.reason.label() != case.label {
+            failures.push(format!(
+                "`{}`: {} ({}), expected {} ({})",
+                case.sql, d.target, d.reason, case.target, case.label
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Settled decisions stay settled (a read judged before the view snapshot arrived is
+    // judged again with it).
+    for case in cases {
+        let d = pool.explain(&case.sql);
+        assert_eq!(
+            (d.target, d.reason.label()),
+            (case.target, case.label),
+            "{}",
+            case.sql
+        );
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use rwsplit::{PoolOptions, RoutingPool};
+    use sqlx::{AssertSqlSafe, Executor, PgPool};
+
+    async fn admin(statements: &[String]) {
+        let url = common::server_url("RWSPLIT_PG_ADMIN_PRIMARY").expect("admin url");
+        let pool = PgPool::connect(&url).await.expect("admin connect");
+        for sql in statements {
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        pool.close().await;
+    }
+
+    /// The read-only error of a standby, or the statement's other outcome.
+    async fn on_standby(standby: &PgPool, sql: &str) -> Result<(), String> {
+        match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(standby)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) => {
+                Err(format!("{}: {}", e.code().unwrap_or_default(), e.message()))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_catalog_decides_functions_operators_overloads_and_views() {
+        let Some(primary_url) = common::server_url("RWSPLIT_PG_PRIMARY") else {
+            return;
+        };
+        let Some(standby_url) = common::server_url("RWSPLIT_PG_STANDBY_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let s = format!("cat_{id}");
+        // A schema whose name differs only by case: a quoted name is another object.
+        let upper = format!("\"Cat_{id}\"");
+        let setup = vec![
+            format!("CREATE SCHEMA {s}"),
+            format!("CREATE SCHEMA {upper}"),
+            format!("CREATE TABLE {s}.log (id serial PRIMARY KEY)"),
+            format!("CREATE TABLE {s}.tab (id int)"),
+            format!("INSERT INTO {s}.tab VALUES (1)"),
+            format!("CREATE FUNCTION {s}.vol() RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING id $$"),
+            format!("CREATE FUNCTION {s}.stab(a int) RETURNS int LANGUAGE sql STABLE AS $$ SELECT a + 1 $$"),
+            format!("CREATE FUNCTION {upper}.stab(a int) RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING id $$"),
+            // An overload pair with one volatile member, and one with none.
+            format!("CREATE FUNCTION {s}.ovl(a int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT a $$"),
+            format!("CREATE FUNCTION {s}.ovl(a text) RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING id $$"),
+            format!("CREATE FUNCTION {s}.ovl_ok(a int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT a $$"),
+            format!("CREATE FUNCTION {s}.ovl_ok(a text) RETURNS int LANGUAGE sql STABLE AS $$ SELECT length(a) $$"),
+            // Operators over a volatile and an immutable function.
+            format!("CREATE FUNCTION {s}.op_vol(a int, b int) RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING id $$"),
+            format!("CREATE FUNCTION {s}.op_ok(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT a + b $$"),
+            format!("CREATE OPERATOR {s}.##> (LEFTARG = int, RIGHTARG = int, FUNCTION = {s}.op_vol)"),
+            format!("CREATE OPERATOR {s}.%%> (LEFTARG = int, RIGHTARG = int, FUNCTION = {s}.op_ok)"),
+            // Views: over a volatile function, over a stable one, over the first view.
+            format!("CREATE VIEW {s}.v_vol AS SELECT {s}.vol() AS x"),
+            format!("CREATE VIEW {s}.v_ok AS SELECT {s}.stab(id) AS x FROM {s}.tab"),
+            format!("CREATE VIEW {s}.v_over AS SELECT x FROM {s}.v_vol"),
+            format!("CREATE VIEW {s}.v_op AS SELECT 1 OPERATOR({s}.##>) 2 AS x"),
+            // Reading a materialized view runs nothing; a view over the session's settings
+            // answers for the replica's session.
+            format!("CREATE MATERIALIZED VIEW {s}.mv_vol AS SELECT {s}.vol() AS x"),
+            format!("CREATE VIEW {s}.v_settings AS SELECT name, setting FROM pg_settings"),
+            // A STABLE function whose SQL-standard body calls the volatile one.
+            format!("CREATE FUNCTION {s}.sneaky() RETURNS int LANGUAGE sql STABLE BEGIN ATOMIC SELECT {s}.vol(); END"),
+            // A table whose row-security policy calls a volatile function.
+            format!("CREATE FUNCTION {s}.pol() RETURNS boolean LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING true $$"),
+            format!("CREATE TABLE {s}.rls (id int)"),
+            format!("INSERT INTO {s}.rls VALUES (1)"),
+            format!("ALTER TABLE {s}.rls ENABLE ROW LEVEL SECURITY"),
+            format!("CREATE POLICY p ON {s}.rls USING ({s}.pol())"),
+            // A volatile function called with column syntax: `t.colf` is `colf(t)`.
+            format!("CREATE TABLE {s}.ctab (id int)"),
+            format!("INSERT INTO {s}.ctab VALUES (1)"),
+            // (In `public`: column syntax finds functions through search_path.)
+            format!("CREATE FUNCTION public.colf_{id}(r {s}.ctab) RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING id $$"),
+            // A user overload of a built-in name, reached by a bare call (`initcap(5)` finds no
+            // `pg_catalog.initcap(int)`), and a schema named like `pg_catalog` but in upper
+            // case (PostgreSQL reserves only the lower-case `pg_` prefix).
+            format!("CREATE OR REPLACE FUNCTION public.initcap(a int) RETURNS text LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING 'x' $$"),
+            "CREATE SCHEMA IF NOT EXISTS \"PG_CATALOG\"".to_string(),
+            format!("CREATE OR REPLACE FUNCTION \"PG_CATALOG\".initcap(a text) RETURNS text LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING a $$"),
+            "GRANT USAGE ON SCHEMA \"PG_CATALOG\" TO rwsplit".to_string(),
+            // Side effects that do not write, so a standby runs them: functions declared
+            // STABLE whose bodies take an advisory lock (a SQL string body, PL/pgSQL), and a
+            // view over the built-in itself (PostgreSQL records no dependency on its own
+            // functions: only the texts show these calls).
+            format!("CREATE FUNCTION {s}.lock_sql() RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1 FROM (SELECT pg_try_advisory_lock({id})) AS l $$"),
+            format!("CREATE FUNCTION {s}.lock_plpgsql() RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM pg_try_advisory_lock({id} + 1); RETURN 1; END $$"),
+            format!("CREATE VIEW {s}.v_lock AS SELECT pg_try_advisory_lock({id} + 2) AS x"),
+            format!("GRANT USAGE ON SCHEMA {s}, {upper} TO rwsplit"),
+            format!("GRANT CREATE ON SCHEMA {s} TO rwsplit"),
+            format!("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {s} TO rwsplit"),
+            format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO rwsplit"),
+        ];
+        admin(&setup).await;
+        let primary = PgPool::connect(&primary_url).await.unwrap();
+        let standby = PgPool::connect(&standby_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {s}.ctab")))
+                .fetch_one(&standby)
+                .await
+                .is_ok_and(|n| n == 1)
+        })
+        .await;
+        assert!(replicated, "the schema did not reach the standby");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("standby1", standby.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        let cases = [
+            read(format!("SELECT {s}.stab(1)")),
+            read(format!("SELECT {s}.ovl_ok(1), {s}.ovl_ok('x')")),
+            read(format!("SELECT 1 OPERATOR({s}.%%>) 2")),
+            read(format!("SELECT x FROM {s}.v_ok")),
+            read(format!("SELECT id FROM {s}.tab")),
+            read(format!("SELECT x FROM {s}.mv_vol")),
+            on_primary(format!("SELECT {s}.vol()"), "side_effect_function"),
+            // The quoted schema's `stab` is volatile; the lower-case one is not.
+            on_primary(format!("SELECT {upper}.stab(1)"), "side_effect_function"),
+            // One volatile overload keeps every call of the name on the primary (argument
+            // types are not resolved): `ovl(1)` calls the immutable one, `ovl('x')` writes.
+            on_primary(format!("SELECT {s}.ovl(1)"), "side_effect_function"),
+            on_primary(format!("SELECT {s}.ovl('x')"), "side_effect_function"),
+            on_primary(
+                format!("SELECT 1 OPERATOR({s}.##>) 2"),
+                "side_effect_function",
+            ),
+            on_primary(format!("SELECT {s}.sneaky()"), "side_effect_function"),
+            on_primary(format!("SELECT x FROM {s}.v_vol"), "volatile_relation"),
+            on_primary(format!("SELECT x FROM {s}.v_over"), "volatile_relation"),
+            on_primary(format!("SELECT x FROM {s}.v_op"), "volatile_relation"),
+            on_primary(format!("SELECT id FROM {s}.rls"), "volatile_relation"),
+            on_primary(
+                format!("SELECT name FROM {s}.v_settings"),
+                "volatile_relation",
+            ),
+            on_primary(
+                format!("SELECT c.colf_{id} FROM {s}.ctab c"),
+                "volatile_relation",
+            ),
+            on_primary(format!("TABLE {s}.v_vol"), "volatile_relation"),
+            // A bare name or operator is unsafe if it is anywhere (search_path may reach it).
+            on_primary("SELECT vol()".to_string(), "side_effect_function"),
+            on_primary("SELECT x FROM v_vol".to_string(), "volatile_relation"),
+            on_primary("SELECT initcap(5)".to_string(), "side_effect_function"),
+            on_primary(
+                "SELECT \"PG_CATALOG\".initcap('x')".to_string(),
+                "side_effect_function",
+            ),
+            read("SELECT pg_catalog.initcap('x')".to_string()),
+            // A name the server does not have stays on the primary.
+            on_primary(format!("SELECT {s}.no_such_fn()"), "side_effect_function"),
+        ];
+        check_routing(&pool, &cases).await;
+        // The oracle: each read runs on the standby as the test user, through the pool too;
+        // each statement kept on the primary writes, so it fails on the standby (25006) and
+        // runs through the pool.
+        for case in &cases {
+            if case.sql.contains("no_such_fn") || case.sql == "SELECT vol()" {
+                continue;
+            }
+            if case.sql.starts_with("SELECT x FROM v_vol") || case.sql.contains("v_settings") {
+                // (The settings view runs on a standby: what it gets wrong is whose session.)
+                continue;
+            }
+            match case.target {
+                Target::Replica => {
+                    on_standby(&standby, &case.sql)
+                        .await
+                        .unwrap_or_else(|e| panic!("`{}` on the standby: {e}", case.sql));
+                }
+                // Kept on the primary only because an overload of its name is volatile.
+                Target::Primary if case.sql.ends_with(".ovl(1)") => {
+                    on_standby(&standby, &case.sql)
+                        .await
+                        .unwrap_or_else(|e| panic!("`{}` on the standby: {e}", case.sql));
+                }
+                Target::Primary => {
+                    let err = on_standby(&standby, &case.sql).await.expect_err(&case.sql);
+                    assert!(
+                        err.starts_with("25006"),
+                        "`{}` on the standby: {err}",
+                        case.sql
+                    );
+                }
+            }
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        // The non-writing side effects: each leaves an advisory lock on the standby, so they
+        // must have gone to the primary.
+        for sql in [
+            format!("SELECT {s}.lock_sql()"),
+            format!("SELECT {s}.lock_plpgsql()"),
+            format!("SELECT x FROM {s}.v_lock"),
+        ] {
+            let label = if sql.contains("v_lock") {
+                "volatile_relation"
+            } else {
+                "side_effect_function"
+            };
+            let d = settle(&pool, &sql, Target::Primary, label).await;
+            assert_eq!(
+                (d.target, d.reason.label()),
+                (Target::Primary, label),
+                "{sql}"
+            );
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .expect(&sql);
+            let locks: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            )
+            .fetch_one(&standby)
+            .await
+            .unwrap();
+            assert!(locks > 0, "`{sql}` took no advisory lock on the standby");
+            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .expect(&sql);
+            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+                .execute(&primary)
+                .await
+                .unwrap();
+        }
+        // DDL through the pool makes the next read take a new snapshot: a view created now is
+        // known at once, not after the snapshot's age.
+        pool.execute(AssertSqlSafe(format!(
+            "CREATE VIEW {s}.v_new AS SELECT {s}.vol() AS x"
+        )))
+        .await
+        .unwrap();
+        let d = settle(
+            &pool,
+            &format!("SELECT x FROM {s}.v_new"),
+            Target::Primary,
+            "volatile_relation",
+        )
+        .await;
+        assert_eq!(d.reason.label(), "volatile_relation", "{d:?}");
+        // A function replaced through the pool is asked about again.
+        let mine = format!("SELECT {s}.mine(1)");
+        pool.execute(AssertSqlSafe(format!(
+            "CREATE FUNCTION {s}.mine(a int) RETURNS int LANGUAGE sql STABLE AS $$ SELECT a $$"
+        )))
+        .await
+        .unwrap();
+        let d = settle(&pool, &mine, Target::Replica, "pure_read").await;
+        assert_eq!(d.reason.label(), "pure_read", "{d:?}");
+        pool.execute(AssertSqlSafe(format!(
+            "CREATE OR REPLACE FUNCTION {s}.mine(a int) RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES RETURNING id $$"
+        )))
+        .await
+        .unwrap();
+        let d = settle(&pool, &mine, Target::Primary, "side_effect_function").await;
+        assert_eq!(d.reason.label(), "side_effect_function", "{d:?}");
+        pool.close().await;
+        admin(&[
+            format!("DROP FUNCTION public.colf_{id}"),
+            "DROP FUNCTION IF EXISTS public.initcap(int)".to_string(),
+            "DROP SCHEMA \"PG_CATALOG\" CASCADE".to_string(),
+            format!("DROP SCHEMA {s} CASCADE"),
+            format!("DROP SCHEMA {upper} CASCADE"),
+        ])
+        .await;
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mariadb {
+    use super::*;
+    use rwsplit::{PoolOptions, RoutingPool};
+    use sqlx::{AssertSqlSafe, MySqlPool};
+
+    async fn admin(statements: &[String]) {
+        let url = common::server_url("RWSPLIT_MYSQL_ADMIN_PRIMARY").expect("admin url");
+        let pool = MySqlPool::connect(&url).await.expect("admin connect");
+        for sql in statements {
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn mariadb_catalog_decides_stored_functions_and_views() {
+        let Some(primary_url) = common::server_url("RWSPLIT_MYSQL_PRIMARY") else {
+            return;
+        };
+        let Some(replica_url) = common::server_url("RWSPLIT_MYSQL_REPLICA_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let n = |name: &str| format!("cat_{name}_{id}");
+        let v_session = n("v_session");
+        let (log, det, nondet, modifies, reads, v_mod, v_ok, v_over, v_lock) = (
+            n("log"),
+            n("det"),
+            n("nondet"),
+            n("mod"),
+            n("reads"),
+            n("v_mod"),
+            n("v_ok"),
+            n("v_over"),
+            n("v_lock"),
+        );
+        let setup = vec![
+            format!("CREATE TABLE {log} (id INT AUTO_INCREMENT PRIMARY KEY)"),
+            format!("CREATE FUNCTION {det}(x INT) RETURNS INT DETERMINISTIC NO SQL RETURN x + 1"),
+            format!("CREATE FUNCTION {nondet}() RETURNS DOUBLE NOT DETERMINISTIC NO SQL RETURN RAND()"),
+            format!("CREATE FUNCTION {modifies}() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO {log} VALUES (NULL); RETURN LAST_INSERT_ID(); END"),
+            format!("CREATE FUNCTION {reads}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN (SELECT COUNT(*) FROM {log})"),
+            format!("CREATE VIEW {v_mod} AS SELECT {modifies}() AS x"),
+            format!("CREATE VIEW {v_ok} AS SELECT {det}(1) AS x"),
+            format!("CREATE VIEW {v_over} AS SELECT x FROM {v_mod}"),
+            format!("CREATE VIEW {v_lock} AS SELECT GET_LOCK('{v_lock}', 0) AS x"),
+            format!("CREATE VIEW {v_session} AS SELECT VARIABLE_NAME AS x FROM information_schema.USER_VARIABLES"),
+        ];
+        admin(&setup).await;
+        let primary = MySqlPool::connect(&primary_url).await.unwrap();
+        let replica = MySqlPool::connect(&replica_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT x FROM {v_ok}")))
+                .fetch_one(&replica)
+                .await
+                .is_ok_and(|x| x == 2)
+        })
+        .await;
+        assert!(replicated, "the functions did not reach the replica");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("replica1", replica.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        let cases = [
+            read(format!("SELECT {det}(1)")),
+            read(format!("SELECT rwsplit_test.{det}(1)")),
+            // Function names compare without case (database names do not, on Linux).
+            read(format!("SELECT `rwsplit_test`.`{}`(1)", det.to_uppercase())),
+            read(format!("SELECT {reads}()")),
+            read(format!("SELECT x FROM {v_ok}")),
+            on_primary(format!("SELECT {nondet}()"), "side_effect_function"),
+            on_primary(format!("SELECT {modifies}()"), "side_effect_function"),
+            on_primary(format!("SELECT x FROM {v_mod}"), "volatile_relation"),
+            on_primary(
+                format!("SELECT x FROM rwsplit_test.{v_over}"),
+                "volatile_relation",
+            ),
+            on_primary(format!("SELECT x FROM {v_lock}"), "volatile_relation"),
+            on_primary(format!("SELECT x FROM {v_session}"), "volatile_relation"),
+            // Qualified by another database: not the function of this one.
+            on_primary(format!("SELECT mysql.{det}(1)"), "side_effect_function"),
+        ];
+        check_routing(&pool, &cases).await;
+        for case in &cases {
+            if case.target == Target::Replica {
+                sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                    .execute(&replica)
+                    .await
+                    .unwrap_or_else(|e| panic!("`{}` on the replica: {e}", case.sql));
+            }
+        }
+        // The oracle for the ones kept on the primary: on the replica, the view over GET_LOCK
+        // takes a lock there (seen from another connection), which no read-only setting
+        // refuses; the writing function is refused (1290), although its definer (the admin)
+        // could bypass read_only: the invoker's rights decide.
+        let mut c = replica.acquire().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT x FROM {v_lock}")))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let holder: Option<i64> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT IS_USED_LOCK('{v_lock}')")))
+                .fetch_one(&replica)
+                .await
+                .unwrap();
+        assert!(holder.is_some(), "the view took a lock on the replica");
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{v_lock}')")))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        drop(c);
+        // In a transaction rolled back, in case it did write.
+        let mut c = replica.acquire().await.unwrap();
+        let count = format!("SELECT COUNT(*) FROM {log}");
+        sqlx::raw_sql("BEGIN").execute(&mut *c).await.unwrap();
+        let before: i64 = sqlx::query_scalar(AssertSqlSafe(count.clone()))
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        let wrote = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {modifies}()")))
+            .execute(&mut *c)
+            .await;
+        match wrote {
+            Err(sqlx::Error::Database(e)) => assert!(e.message().contains("read-only"), "{e}"),
+            other => panic!("the writing function on the replica: {other:?}"),
+        }
+        let after: i64 = sqlx::query_scalar(AssertSqlSafe(count))
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        assert_eq!(after, before, "nothing written on the replica");
+        sqlx::raw_sql("ROLLBACK").execute(&mut *c).await.unwrap();
+        drop(c);
+        // Through the pool every case runs, the writing ones on the primary.
+        for case in &cases {
+            if case.sql.contains("mysql.") {
+                continue;
+            }
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        pool.close().await;
+        let mut teardown: Vec<String> = [v_session, v_lock, v_over, v_mod, v_ok]
+            .iter()
+            .map(|v| format!("DROP VIEW {v}"))
+            .collect();
+        teardown.extend(
+            [det, nondet, modifies, reads]
+                .iter()
+                .map(|f| format!("DROP FUNCTION {f}")),
+        );
+        teardown.push(format!("DROP TABLE {log}"));
+        admin(&teardown).await;
+    }
+}
