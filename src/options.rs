@@ -259,11 +259,17 @@ impl PoolOptions {
         self.token_key.as_ref()
     }
 
-    /// Ask the server whether user-defined functions the classifier does not know may write
-    /// (PostgreSQL `pg_proc.provolatile`), once per name, and route accordingly: `VOLATILE`
-    /// to the primary, `STABLE`/`IMMUTABLE` to replicas. The first statement calling a new
-    /// function goes to the primary while the answer is fetched in the background. Default
-    /// off; no effect on backends without such metadata.
+    /// Ask the primary's catalog about what the classifier cannot see, and route accordingly:
+    /// user functions and operators the classifier does not know (PostgreSQL `pg_proc`
+    /// volatility, by schema and over every overload, operators by the function behind them;
+    /// MySQL/MariaDB `information_schema.ROUTINES`: not deterministic or `MODIFIES SQL DATA`,
+    /// and bodies that write), views and tables whose reads run such functions, and built-in
+    /// names shadowed by unsafe user functions. Unsafe ones go to the primary, the rest may go
+    /// to replicas. The first statement naming something new goes to the primary while the
+    /// answer is fetched in the background (one query per batch of names; a snapshot of views
+    /// every 30 s and after DDL through the pool). Default off: it trusts declarations the
+    /// servers do not enforce (`STABLE`, `DETERMINISTIC`), and it needs catalog rights. See the
+    /// README's "Asking the catalog".
     pub fn function_volatility(mut self, value: bool) -> Self {
         self.function_volatility = value;
         self
