@@ -186,3 +186,39 @@ impl Kind {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Heals a cluster when dropped: every server running and resumed (SIGCONT after SIGSTOP, the
+/// script's `restart` after SIGKILL), replicating without delay ([`Kind::heal`]). A fault test
+/// holds one from the moment it breaks something, so a failing assertion never leaves the
+/// servers broken for the next test. `drop` cannot await: the healing runs on a thread of its
+/// own with its own runtime, and the guard waits for it.
+#[must_use = "the cluster is healed when the guard is dropped"]
+pub struct Heal {
+    kind: Kind,
+    replicas: u8,
+}
+
+impl Heal {
+    pub fn new(kind: Kind, replicas: u8) -> Self {
+        Self { kind, replicas }
+    }
+}
+
+impl Drop for Heal {
+    fn drop(&mut self) {
+        let (kind, replicas) = (self.kind, self.replicas);
+        let healed = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(kind.heal(replicas));
+        })
+        .join();
+        // A heal that fails during a test's own panic must not abort the process (a panic in
+        // `drop` while unwinding); otherwise it fails the test.
+        if healed.is_err() && !std::thread::panicking() {
+            panic!("healing the {kind:?} cluster failed");
+        }
+    }
+}

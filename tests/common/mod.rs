@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 #[cfg(any(feature = "mysql", feature = "postgres"))]
+pub mod cluster;
+#[cfg(any(feature = "mysql", feature = "postgres"))]
 pub mod faults;
 
 use std::path::PathBuf;
