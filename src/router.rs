@@ -239,7 +239,11 @@ impl<DB: Backend> RoutingPool<DB> {
             Some(writer) => format!(
                 "the writer `{}` cannot be reached: {}",
                 writer.name,
-                writer.health.last_error().as_deref().unwrap_or("no details")
+                writer
+                    .health
+                    .last_error()
+                    .as_deref()
+                    .unwrap_or("no details")
             ),
             None => format!("no server accepts writes ({})", t.roles()),
         };

@@ -526,7 +526,10 @@ mod drill {
             Some(0.0),
             "{text}"
         );
-        assert!(value("rwsplit_writer_changes_total").unwrap_or(0.0) >= 1.0, "{text}");
+        assert!(
+            value("rwsplit_writer_changes_total").unwrap_or(0.0) >= 1.0,
+            "{text}"
+        );
 
         // The token from before the switchover is honoured: its write is visible.
         let resumed = pool
