@@ -498,8 +498,14 @@ mod cluster {
         DB::Arguments: sqlx::IntoArguments<DB>,
     {
         // Without write_hold, writes fail at once while no writer is usable (with it, they
-        // would wait that long for a new writer first: tests/switchover.rs).
-        let Some(c) = cluster::<DB>(f, options().write_hold(Duration::ZERO)).await else {
+        // would wait that long for a new writer first: tests/switchover.rs). Replicas get the
+        // default-like patience of 5 s per read: this test is about the dead primary, and under
+        // four CPU burners an 800 ms replica_timeout took both replicas out at once, so a read
+        // fell back to the dead primary (seen once in a .ci/run beside burners).
+        let options = options()
+            .write_hold(Duration::ZERO)
+            .replica_timeout(Duration::from_secs(5));
+        let Some(c) = cluster::<DB>(f, options).await else {
             return;
         };
         let t = c.table().await;
