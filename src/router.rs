@@ -24,7 +24,7 @@ use crate::plan::{self, View};
 use crate::route::UnknownFunctionPolicy;
 use crate::route::{self, current_consistency, current_scope, Decision, Route};
 use crate::telemetry::Metrics;
-use crate::topology::{monitor, BreakerState, LagBound, Server, Topology};
+use crate::topology::{monitor, LagBound, Server, Topology};
 use crate::volatility::FunctionCatalog;
 
 /// One pool over a primary and its read replicas. Implements [`sqlx::Executor`] for
@@ -129,8 +129,7 @@ impl<DB: Backend> RoutingPool<DB> {
         F: std::future::Future<Output = Result<T, sqlx::Error>>,
     {
         let writer = self.writer(None).await?;
-        let (cooldown, monitored) = (self.0.topology.cooldown, self.0.topology.monitored);
-        let down = || writer.health.breaker(cooldown, monitored) == BreakerState::Open;
+        let down = || self.0.topology.breaker_open(writer);
         let mut watch = writer.queue.watch();
         let mut work = std::pin::pin!(work(&writer.pool));
         let done = std::future::poll_fn(|cx| {
@@ -156,7 +155,7 @@ impl<DB: Backend> RoutingPool<DB> {
     /// monitor runs to find one.
     pub(crate) async fn writer(&self, since: Option<Instant>) -> Result<&Server<DB>, sqlx::Error> {
         let t = &*self.0.topology;
-        if let Some(w) = self.usable_writer() {
+        if let Some(w) = t.usable_writer() {
             return Ok(w);
         }
         let options = &self.0.options;
@@ -168,7 +167,7 @@ impl<DB: Backend> RoutingPool<DB> {
             Held::enter(&t.writer.held, options.max_held_writes).ok_or_else(|| self.no_writer())?;
         loop {
             let changed = t.writer.changed();
-            if let Some(w) = self.usable_writer() {
+            if let Some(w) = t.usable_writer() {
                 return Ok(w);
             }
             let now = Instant::now();
@@ -182,13 +181,6 @@ impl<DB: Backend> RoutingPool<DB> {
             // came back) is seen at the next look.
             let _ = tokio::time::timeout((deadline - now).min(HOLD_LOOK), changed).await;
         }
-    }
-
-    /// The writer if one is known and its breaker is not open.
-    fn usable_writer(&self) -> Option<&Server<DB>> {
-        let t = &*self.0.topology;
-        t.writer()
-            .filter(|w| w.health.breaker(t.cooldown, t.monitored) != BreakerState::Open)
     }
 
     /// Why a write cannot go anywhere now: a split brain, or no usable writer.

@@ -36,7 +36,7 @@ use crate::plan::{admit, Refusal};
 use crate::route::Decision;
 use crate::router::{Call, Routed, RoutingPool};
 use crate::telemetry::{self, span, CallTimer, RetryCause};
-use crate::topology::{BreakerState, Claim, InFlight, Server, Watch};
+use crate::topology::{Claim, InFlight, Server, Watch};
 use policy::{next, Failure, Next, Probe};
 pub(crate) use query::Owned;
 
@@ -485,10 +485,9 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 // This writer's breaker, not "is there a writer": a write in flight on a writer
                 // that was just demoted finishes there (the server decides: it commits, or
                 // refuses it as read-only and it moves on).
-                let down = self.server.is_some_and(|w| {
-                    t.writer.current() == w.index
-                        && w.health.breaker(t.cooldown, t.monitored) == BreakerState::Open
-                });
+                let down = self
+                    .server
+                    .is_some_and(|w| t.writer.current() == w.index && t.breaker_open(w));
                 (watch.pending(cx) || down)
                     .then(|| (self.pool.primary_unavailable(), Failure::PrimaryDown))
             }

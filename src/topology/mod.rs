@@ -202,10 +202,19 @@ impl<DB: Database> Topology<DB> {
         self.writer().unwrap_or(&self.servers[0])
     }
 
+    /// Is this server's breaker open (with the pool's cooldown and monitoring)?
+    pub fn breaker_open(&self, s: &Server<DB>) -> bool {
+        s.health.breaker(self.cooldown, self.monitored) == BreakerState::Open
+    }
+
+    /// The writer, if one is known and its breaker is not open.
+    pub fn usable_writer(&self) -> Option<&Server<DB>> {
+        self.writer().filter(|w| !self.breaker_open(w))
+    }
+
     /// May writes go to the writer now (one is known and its breaker is not open)?
     pub fn writer_ready(&self) -> bool {
-        self.writer()
-            .is_some_and(|w| w.health.breaker(self.cooldown, self.monitored) != BreakerState::Open)
+        self.usable_writer().is_some()
     }
 
     /// The servers a read may use: the replicas, and the configured primary too once it is no
@@ -234,7 +243,7 @@ impl<DB: Database> Topology<DB> {
         r.in_rotation.load(Ordering::Relaxed)
             && r.health.probe_ok()
             && r.index != self.writer.current()
-            && r.health.breaker(self.cooldown, self.monitored) != BreakerState::Open
+            && !self.breaker_open(r)
             && match bound {
                 LagBound::Pool => r.health.within_pool_bound(now, self.monitored),
                 LagBound::At(d) => r.health.within(d, now, self.monitored),
