@@ -8,10 +8,13 @@
 #                              (medians of the paired ratios, 3 decimals)
 #   scripts/bench.sh mysql     only the MariaDB part (prints only the routed/direct line)
 #   scripts/bench.sh postgres  only the PostgreSQL part (prints only the routed/pgpool line)
-#   scripts/bench.sh instructions  no server: client instructions per operation of a 90/10 mix on
-#                              embedded SQLite (tools/examples/instructions.rs), routed and by
-#                              hand, under callgrind: exact and repeatable where time is not;
-#                              prints routed − direct per operation (BENCH_OPS [2000,12000])
+#   scripts/bench.sh instructions  client instructions per statement of a 90/10 mix, one statement
+#                              at a time (tools/examples/instructions.rs), routed and by hand,
+#                              under callgrind, on MariaDB and PostgreSQL (one replica each):
+#                              instruction counts do not depend on the machine's load; prints
+#                                mysql: routed/direct instructions per statement: 1.1xx (+N)
+#                              per backend (medians of BENCH_INSTR_RUNS [3] runs; BENCH_OPS
+#                              [1000,5000]; BENCH_INSTR_BACKENDS ["mysql postgres"], or sqlite)
 #   scripts/bench.sh memory    no server: 1,000,000 distinct statements through the classifier,
 #                              RSS every 100k (shows the plateau at the cache budget)
 #
@@ -247,54 +250,68 @@ EOF2
 }
 
 # Instructions per operation (callgrind's Ir), routed and direct: each mode runs at two sizes,
-# and the difference per operation cancels start-up and shutdown.
+# and the difference per operation cancels start-up and shutdown. Each backend runs
+# BENCH_INSTR_RUNS times; the median and the range of those runs are printed.
 cmd_instructions() {
     command -v valgrind >/dev/null 2>&1 || {
         log "installing valgrind"
         apt-get install -y -qq valgrind >/dev/null
     }
-    local small big
-    IFS=, read -r small big <<<"${BENCH_OPS:-2000,12000}"
-    log "building tools/examples/instructions.rs (release)"
-    cargo build --release -q -p rwsplit-tools --example instructions
-    local bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/examples/instructions"
+    local small big runs backends
+    IFS=, read -r small big <<<"${BENCH_OPS:-1000,5000}"
+    runs="${BENCH_INSTR_RUNS:-3}"
+    read -r -a backends <<<"${BENCH_INSTR_BACKENDS:-mysql postgres}"
     mkdir -p "$OUT"
-    local mode n
+    log "building tools/examples/instructions.rs (release)"
+    (cd "$REPO_ROOT" && cargo build --release -q -p rwsplit-tools \
+        --features mysql,postgres,sqlite,metrics --example instructions) || die "cargo build failed"
+    local bin="$TARGET_DIR/release/examples/instructions"
+    local b
+    for b in "${backends[@]}"; do
+        case "$b" in
+            mysql) start_server mariadb --replicas 1 ;;
+            postgres) start_server postgres --standbys 1 ;;
+            sqlite) ;;
+            *) die "BENCH_INSTR_BACKENDS: mysql, postgres or sqlite, not $b" ;;
+        esac
+    done
     : >"$OUT/instructions.txt"
-    for mode in direct routed; do
-        for n in "$small" "$big"; do
-            rm -f "$OUT/callgrind.$mode.$n"*
-            # One file per thread: -01 is the calling thread (the runtime that routes), the
-            # others are sqlx's SQLite workers.
-            valgrind --tool=callgrind --separate-threads=yes \
-                --callgrind-out-file="$OUT/callgrind.$mode.$n" \
-                "$bin" "$mode" "$n" 2>"$OUT/callgrind.$mode.$n.log"
-            local caller all=0 f t
-            caller="$(sed -n 's/^summary: //p' "$OUT/callgrind.$mode.$n-01")"
-            for f in "$OUT/callgrind.$mode.$n"-*; do
-                [[ "$f" == *.log ]] && continue
-                t="$(sed -n 's/^summary: //p' "$f")"
-                all=$((all + t))
+    local run mode n f
+    for b in "${backends[@]}"; do
+        for ((run = 1; run <= runs; run++)); do
+            for mode in direct routed; do
+                for n in "$small" "$big"; do
+                    f="$OUT/callgrind.$b.$mode.$n.$run"
+                    rm -f "$f"*
+                    # One file per thread: -01 is the calling thread, where the whole client
+                    # runs for MySQL and PostgreSQL (SQLite adds sqlx's worker threads).
+                    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$f" \
+                        "$bin" "$b" "$mode" "$n" 2>"$f.log" || { tail -n 20 "$f.log" >&2; die "$b $mode $n failed"; }
+                    echo "$b $run $mode $n $(sed -n 's/^summary: //p' "$f-01")" >>"$OUT/instructions.txt"
+                done
             done
-            echo "$mode $n $caller $all" >>"$OUT/instructions.txt"
         done
     done
     python3 - "$OUT/instructions.txt" <<'EOF2'
-import sys
+import statistics, sys
 ir = {}
 for line in open(sys.argv[1]):
-    mode, n, caller, total = line.split()
-    ir.setdefault(mode, {})[int(n)] = (int(caller), int(total))
+    backend, run, mode, n, count = line.split()
+    ir.setdefault((backend, run), {}).setdefault(mode, {})[int(n)] = int(count)
 per = {}
-for mode, runs in ir.items():
-    (n1, (c1, t1)), (n2, (c2, t2)) = sorted(runs.items())
-    per[mode] = ((c2 - c1) / (n2 - n1), (t2 - t1) / (n2 - n1))
-    print(f"{mode:>7}: {per[mode][0]:>9,.0f} instructions per operation on the calling thread, "
-          f"{per[mode][1]:>9,.0f} in all threads ({n1} and {n2} operations)")
-for i, what in enumerate(["calling thread", "all threads"]):
-    extra = per["routed"][i] - per["direct"][i]
-    print(f"routed - direct ({what}): {extra:,.0f} instructions per operation "
-          f"({extra / per['direct'][i]:+.1%})")
+for (backend, run), modes in ir.items():
+    for mode, sizes in modes.items():
+        (n1, c1), (n2, c2) = sorted(sizes.items())
+        per.setdefault(backend, {}).setdefault(mode, []).append((c2 - c1) / (n2 - n1))
+for backend, modes in per.items():
+    direct, routed = modes["direct"], modes["routed"]
+    extra = [r - d for r, d in zip(routed, direct)]
+    ratio = [r / d for r, d in zip(routed, direct)]
+    print(f"{backend}: direct {statistics.median(direct):,.0f}, routed {statistics.median(routed):,.0f} "
+          f"client instructions per statement; routed - direct per run: "
+          + ", ".join(f"{e:+,.0f}" for e in extra))
+    print(f"{backend}: routed/direct instructions per statement: {statistics.median(ratio):.3f} "
+          f"(+{statistics.median(extra):,.0f})")
 EOF2
 }
 
@@ -304,7 +321,7 @@ main() {
         memory) cmd_memory; return ;;
         instructions) cmd_instructions; return ;;
         load | mysql | postgres) ;;
-        -h | --help | help) sed -n '2,31p' "$SCRIPT_PATH" | sed 's/^# \{0,1\}//'; return ;;
+        -h | --help | help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SCRIPT_PATH"; return ;;
         *) die "unknown command $cmd (load, mysql, postgres, memory or instructions)" ;;
     esac
     mkdir -p "$OUT"

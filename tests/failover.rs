@@ -304,7 +304,7 @@ mod cluster {
         f.kind.signal(Server::Replica(1), "STOP");
         let mut slowest = Duration::ZERO;
         let mut answered = BTreeMap::new();
-        for _ in 0..30 {
+        for i in 0..30 {
             let start = Instant::now();
             // A read the watchdog fails to end would hang until SIGCONT: cap it so the test
             // fails instead.
@@ -314,10 +314,16 @@ mod cluster {
             )
             .await
             .expect("a read on a hung replica ends");
-            slowest = slowest.max(start.elapsed());
-            *answered
-                .entry(c.name(id.expect("a read survives a hung replica")))
-                .or_insert(0) += 1;
+            let took = start.elapsed();
+            slowest = slowest.max(took);
+            let id = id.unwrap_or_else(|e| {
+                panic!(
+                    "read {i} failed after {took:?} on a hung replica: {e:?}; answered so far \
+                     {answered:?}; {:?}",
+                    c.pool.status()
+                )
+            });
+            *answered.entry(c.name(id)).or_insert(0) += 1;
         }
         f.kind.signal(Server::Replica(1), "CONT");
         // One timeout on the hung replica, then the retry elsewhere. The margin is for a loaded

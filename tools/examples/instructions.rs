@@ -1,77 +1,195 @@
 //! What a routed call costs in client instructions, exactly: `N` operations of a 90/10 mix
-//! (point selects by primary key, single-row updates) on an embedded SQLite database, either
+//! (point selects by primary key, single-row updates, one after the other on one task), either
 //! through a `RoutingPool` (`routed`) or by hand on the writer and reader pools (`direct`: the
 //! code an application would write instead). Run under callgrind by `scripts/bench.sh
 //! instructions`, twice per mode with different `N`, so that the difference per operation cancels
-//! the start-up: (Ir(N2) − Ir(N1)) / (N2 − N1). SQLite runs in the process, so its own work is
-//! the same on both sides and the routed − direct difference is rwsplit's.
+//! the start-up: (Ir(N2) − Ir(N1)) / (N2 − N1).
 //!
-//!   cargo run --release -p rwsplit-tools --example instructions -- routed 10000
+//! ```text
+//! instructions BACKEND MODE N
+//!   BACKEND  mysql (RWSPLIT_MYSQL_PRIMARY, RWSPLIT_MYSQL_REPLICA_1), postgres (RWSPLIT_PG_PRIMARY,
+//!            RWSPLIT_PG_STANDBY_1) or sqlite (embedded, no server)
+//!   MODE     routed or direct
+//! cargo run --release -p rwsplit-tools --features mysql,postgres,metrics --example instructions -- mysql routed 10000
+//! ```
 //!
-//! The monitor is off (`monitor_interval` zero): its probes run on their own threads, on a
-//! clock, and are not part of a call.
+//! With MySQL/MariaDB and PostgreSQL the whole client runs on the calling thread (a
+//! current-thread runtime; the drivers do their socket work in the calling task), and the
+//! servers are other processes that callgrind does not count, so the figure is the client's own
+//! and repeats to within a few instructions per operation. With SQLite, sqlx runs the database on
+//! worker threads that park and wake the caller, which makes the caller's count vary by a few
+//! thousand instructions from run to run: use it without servers, not for the exact figure.
+//!
+//! The pool is built as an application would build it: default options, the Prometheus metrics
+//! on, one replica. Only the monitor is off (`monitor_interval` zero): its probes run on their
+//! own threads on a clock, are not part of a call, and would make the count depend on time.
 
 use std::time::Duration;
 
-use rwsplit::{PoolOptions, RoutingPool};
-use sqlx::{AssertSqlSafe, Executor, Sqlite};
+use rwsplit::{Backend, PoolOptions, RoutingPool};
+use sqlx::{AssertSqlSafe, Executor, Pool};
 
 const ROWS: i64 = 1000;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    let backend = args.next().unwrap_or_else(|| "sqlite".into());
     let mode = args.next().unwrap_or_else(|| "routed".into());
     let n: i64 = args.next().map_or(Ok(10_000), |n| n.parse())?;
-    let dir = std::env::temp_dir().join(format!("rwsplit-instructions-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let pool = rwsplit::sqlite::open(dir.join("kv.db"), 1)
-        .await?
-        .options(PoolOptions::new().monitor_interval(Duration::ZERO))
-        .build()?;
-    setup(&pool).await?;
-    match mode.as_str() {
-        "routed" => {
-            for i in 0..n {
-                let (sql, _) = statement(i);
-                pool.execute(sqlx::query(sql).bind(i % ROWS + 1)).await?;
-            }
-        }
-        "direct" => {
-            let writer = pool.primary_pool().clone();
-            let reader = pool
-                .replica_pool(rwsplit::sqlite::READER_NAME)
-                .expect("the reader")
-                .clone();
-            for i in 0..n {
-                let (sql, write) = statement(i);
-                let target: &sqlx::Pool<Sqlite> = if write { &writer } else { &reader };
-                target.execute(sqlx::query(sql).bind(i % ROWS + 1)).await?;
-            }
-        }
-        other => return Err(format!("mode {other}: use routed or direct").into()),
+    if mode != "routed" && mode != "direct" {
+        return Err(format!("mode {mode}: use routed or direct").into());
     }
-    pool.close().await;
-    std::fs::remove_dir_all(&dir)?;
+    match backend.as_str() {
+        #[cfg(feature = "mysql")]
+        "mysql" => {
+            let (primary, replica) = urls("RWSPLIT_MYSQL_PRIMARY", "RWSPLIT_MYSQL_REPLICA_1")?;
+            let primary = server_pool::<sqlx::MySql>(&primary).await?;
+            let replica = server_pool::<sqlx::MySql>(&replica).await?;
+            let sql = Mix {
+                create: "CREATE TABLE IF NOT EXISTS instr_kv (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
+                fill: "INSERT IGNORE INTO instr_kv (id, v) \
+                       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS}) \
+                       SELECT i, 0 FROM n",
+                select: "SELECT v FROM instr_kv WHERE id = ?",
+                update: "UPDATE instr_kv SET v = v + 1 WHERE id = ?",
+            };
+            run(routing(primary, replica)?, &sql, &mode, n).await?;
+        }
+        #[cfg(feature = "postgres")]
+        "postgres" => {
+            let (primary, replica) = urls("RWSPLIT_PG_PRIMARY", "RWSPLIT_PG_STANDBY_1")?;
+            let primary = server_pool::<sqlx::Postgres>(&primary).await?;
+            let replica = server_pool::<sqlx::Postgres>(&replica).await?;
+            let sql = Mix {
+                create:
+                    "CREATE TABLE IF NOT EXISTS instr_kv (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
+                fill: "INSERT INTO instr_kv (id, v) SELECT i, 0 FROM generate_series(1, {ROWS}) i \
+                       ON CONFLICT DO NOTHING",
+                select: "SELECT v FROM instr_kv WHERE id = $1",
+                update: "UPDATE instr_kv SET v = v + 1 WHERE id = $1",
+            };
+            run(routing(primary, replica)?, &sql, &mode, n).await?;
+        }
+        #[cfg(feature = "sqlite")]
+        "sqlite" => {
+            let dir =
+                std::env::temp_dir().join(format!("rwsplit-instructions-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let pool = rwsplit::sqlite::open(dir.join("kv.db"), 1)
+                .await?
+                .options(options())
+                .metrics(&prometheus::Registry::new(), None)
+                .build()?;
+            let sql = Mix {
+                create: "CREATE TABLE IF NOT EXISTS instr_kv (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)",
+                fill: "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS}) \
+                       INSERT OR IGNORE INTO instr_kv (id, v) SELECT i, 0 FROM n",
+                select: "SELECT v FROM instr_kv WHERE id = ?",
+                update: "UPDATE instr_kv SET v = v + 1 WHERE id = ?",
+            };
+            run(pool, &sql, &mode, n).await?;
+            std::fs::remove_dir_all(&dir)?;
+        }
+        other => {
+            return Err(format!(
+                "backend {other}: use mysql, postgres or sqlite (built with its feature)"
+            )
+            .into())
+        }
+    }
     Ok(())
 }
 
-/// The `i`-th operation of the 90/10 mix and whether it writes.
-fn statement(i: i64) -> (&'static str, bool) {
-    if i % 10 == 0 {
-        ("UPDATE kv SET v = v + 1 WHERE id = ?", true)
-    } else {
-        ("SELECT v FROM kv WHERE id = ?", false)
-    }
+/// The statements of the mix for one dialect.
+struct Mix {
+    create: &'static str,
+    /// Fills `instr_kv` with `ROWS` rows (`{ROWS}` is replaced).
+    fill: &'static str,
+    select: &'static str,
+    update: &'static str,
 }
 
-async fn setup(pool: &RoutingPool<Sqlite>) -> Result<(), sqlx::Error> {
-    pool.execute("CREATE TABLE IF NOT EXISTS kv (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+fn options() -> PoolOptions {
+    PoolOptions::new().monitor_interval(Duration::ZERO)
+}
+
+#[allow(dead_code)]
+fn urls(primary: &str, replica: &str) -> Result<(String, String), String> {
+    let get = |var: &str| {
+        std::env::var(var).map_err(|_| format!("{var} is not set (source the servers' env)"))
+    };
+    Ok((get(primary)?, get(replica)?))
+}
+
+/// A few connections per pool, all opened first: the loop runs one statement at a time, and a
+/// connection goes back to its pool in a task of its own after each, so one connection alone
+/// would make the next statement find its pool momentarily empty (and take the saturated path).
+#[allow(dead_code)]
+async fn server_pool<DB: Backend>(url: &str) -> Result<Pool<DB>, sqlx::Error> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(4)
+        .min_connections(4)
+        .connect(url)
+        .await
+}
+
+#[allow(dead_code)]
+fn routing<DB: Backend>(
+    primary: Pool<DB>,
+    replica: Pool<DB>,
+) -> Result<RoutingPool<DB>, rwsplit::Error> {
+    RoutingPool::builder(primary)
+        .replica("replica", replica)
+        .options(options())
+        .metrics(&prometheus::Registry::new(), None)
+        .build()
+}
+
+async fn run<DB>(
+    pool: RoutingPool<DB>,
+    sql: &Mix,
+    mode: &str,
+    n: i64,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB: Backend,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    pool.execute(sql.create).await?;
+    pool.execute(AssertSqlSafe(sql.fill.replace("{ROWS}", &ROWS.to_string())))
         .await?;
-    pool.execute(AssertSqlSafe(format!(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS}) \
-         INSERT OR IGNORE INTO kv (id, v) SELECT i, 0 FROM n"
-    )))
-    .await?;
+    let writer = pool.primary_pool().clone();
+    let reader = pool
+        .replica_pool(pool.replica_names().next().expect("one replica"))
+        .expect("the replica")
+        .clone();
+    // The replica has every row before the loop starts, so both modes read the same rows.
+    let last = sql
+        .select
+        .replace("?", &ROWS.to_string())
+        .replace("$1", &ROWS.to_string());
+    while reader
+        .fetch_optional(AssertSqlSafe(last.clone()))
+        .await?
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..n {
+        let write = i % 10 == 0;
+        let id = i % ROWS + 1;
+        // As an application (and the load generator) would: `execute` for the update,
+        // `fetch_one` for the point select.
+        match (mode == "routed", write) {
+            (true, true) => drop(sqlx::query(sql.update).bind(id).execute(&pool).await?),
+            (true, false) => drop(sqlx::query(sql.select).bind(id).fetch_one(&pool).await?),
+            (false, true) => drop(sqlx::query(sql.update).bind(id).execute(&writer).await?),
+            (false, false) => drop(sqlx::query(sql.select).bind(id).fetch_one(&reader).await?),
+        }
+    }
+    pool.close().await;
     Ok(())
 }
