@@ -7,21 +7,24 @@
 #   scripts/ci-under-load.sh -n 1 -b 2  # 1 run, 2 burners
 #   scripts/ci-under-load.sh -c 'true'  # the same loop around another command (run in the
 #                                       # clone), e.g. to check this script itself
+#   scripts/ci-under-load.sh -t DIR     # all runs share the target dir DIR (the first run builds
+#                                       # the dependencies, the later ones reuse them)
 #
 # The burners are `sh -c 'while :; do :; done'`; exactly their recorded PIDs are killed on exit
 # (trap), never anything found by name. Clones go to a temporary directory, removed at the end
-# (kept with -k). Each clone gets its own target dir; CARGO_TARGET_DIR from the environment is
-# not used, so runs do not share build output.
+# (kept with -k). Each clone gets its own target dir unless -t names one to share;
+# CARGO_TARGET_DIR from the environment is not used.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-runs=3 burners=4 keep=0 cmd=.ci/run
-while getopts 'n:b:c:kh' opt; do
+runs=3 burners=4 keep=0 cmd=.ci/run shared=
+while getopts 'n:b:c:t:kh' opt; do
   case "$opt" in
     n) runs=$OPTARG ;;
     b) burners=$OPTARG ;;
     c) cmd=$OPTARG ;;
     k) keep=1 ;;
+    t) shared=$OPTARG ;;
     *) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +49,12 @@ done
 echo "== $burners CPU burners: pids ${burner_pids[*]:-none}"
 
 unset CARGO_TARGET_DIR
+if [ -n "$shared" ]; then
+  mkdir -p "$shared"
+  export CARGO_TARGET_DIR
+  CARGO_TARGET_DIR=$(cd "$shared" && pwd)
+  echo "== shared target dir: $CARGO_TARGET_DIR"
+fi
 results=()
 failures=0
 for ((run = 1; run <= runs; run++)); do
