@@ -14,7 +14,8 @@
 #                              instruction counts do not depend on the machine's load; prints
 #                                mysql: routed/direct instructions per statement: 1.1xx (+N)
 #                              per backend (medians of BENCH_INSTR_RUNS [3] runs; BENCH_OPS
-#                              [1000,5000]; BENCH_INSTR_BACKENDS ["mysql postgres"], or sqlite)
+#                              [3000]; BENCH_INSTR_BACKENDS ["mysql postgres"], or sqlite;
+#                              BENCH_INSTR_BIN: another build of the example, to compare)
 #   scripts/bench.sh memory    no server: 1,000,000 distinct statements through the classifier,
 #                              RSS every 100k (shows the plateau at the cache budget)
 #
@@ -249,23 +250,26 @@ print(f"RSS over the second half: min {min(tail)/1024:.1f} MiB, max {max(tail)/1
 EOF2
 }
 
-# Instructions per operation (callgrind's Ir), routed and direct: each mode runs at two sizes,
-# and the difference per operation cancels start-up and shutdown. Each backend runs
-# BENCH_INSTR_RUNS times; the median and the range of those runs are printed.
+# Client instructions per statement (callgrind's Ir), routed and direct. Callgrind counts only
+# the measured loop (`--toggle-collect`), not the set-up; the sockets are blocking
+# (INSTR_BLOCKING), so every statement takes one path through the client, whatever the servers'
+# speed; glibc's malloc gets fixed thresholds (no adaptive mmap threshold, no trimming). What is
+# left to vary is malloc's search through its bins, which depends on the heap's history: each
+# backend runs BENCH_INSTR_RUNS times and the median and each run's difference are printed.
 cmd_instructions() {
     command -v valgrind >/dev/null 2>&1 || {
         log "installing valgrind"
         apt-get install -y -qq valgrind >/dev/null
     }
-    local small big runs backends
-    IFS=, read -r small big <<<"${BENCH_OPS:-1000,5000}"
+    local ops runs backends
+    ops="${BENCH_OPS:-3000}"
     runs="${BENCH_INSTR_RUNS:-3}"
     read -r -a backends <<<"${BENCH_INSTR_BACKENDS:-mysql postgres}"
     mkdir -p "$OUT"
     log "building tools/examples/instructions.rs (release)"
     (cd "$REPO_ROOT" && cargo build --release -q -p rwsplit-tools \
         --features mysql,postgres,sqlite,metrics --example instructions) || die "cargo build failed"
-    local bin="$TARGET_DIR/release/examples/instructions"
+    local bin="${BENCH_INSTR_BIN:-$TARGET_DIR/release/examples/instructions}"
     local b
     for b in "${backends[@]}"; do
         case "$b" in
@@ -276,39 +280,33 @@ cmd_instructions() {
         esac
     done
     : >"$OUT/instructions.txt"
-    local run mode n f
+    local run mode f
     for b in "${backends[@]}"; do
         for ((run = 1; run <= runs; run++)); do
             for mode in direct routed; do
-                for n in "$small" "$big"; do
-                    f="$OUT/callgrind.$b.$mode.$n.$run"
-                    rm -f "$f"*
-                    # One file per thread: -01 is the calling thread, where the whole client
-                    # runs for MySQL and PostgreSQL (SQLite adds sqlx's worker threads).
-                    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$f" \
-                        "$bin" "$b" "$mode" "$n" 2>"$f.log" || { tail -n 20 "$f.log" >&2; die "$b $mode $n failed"; }
-                    echo "$b $run $mode $n $(sed -n 's/^summary: //p' "$f-01")" >>"$OUT/instructions.txt"
-                done
+                f="$OUT/callgrind.$b.$mode.$run"
+                rm -f "$f"*
+                INSTR_BLOCKING=1 \
+                GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=67108864 \
+                    valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_loop*' \
+                    --callgrind-out-file="$f" "$bin" "$b" "$mode" "$ops" 2>"$f.log" \
+                    || { tail -n 20 "$f.log" >&2; die "$b $mode failed"; }
+                echo "$b $run $mode $ops $(sed -n 's/^summary: //p' "$f")" >>"$OUT/instructions.txt"
             done
         done
     done
     python3 - "$OUT/instructions.txt" <<'EOF2'
 import statistics, sys
-ir = {}
-for line in open(sys.argv[1]):
-    backend, run, mode, n, count = line.split()
-    ir.setdefault((backend, run), {}).setdefault(mode, {})[int(n)] = int(count)
 per = {}
-for (backend, run), modes in ir.items():
-    for mode, sizes in modes.items():
-        (n1, c1), (n2, c2) = sorted(sizes.items())
-        per.setdefault(backend, {}).setdefault(mode, []).append((c2 - c1) / (n2 - n1))
+for line in open(sys.argv[1]):
+    backend, run, mode, ops, count = line.split()
+    per.setdefault(backend, {}).setdefault(mode, []).append(int(count) / int(ops))
 for backend, modes in per.items():
     direct, routed = modes["direct"], modes["routed"]
     extra = [r - d for r, d in zip(routed, direct)]
     ratio = [r / d for r, d in zip(routed, direct)]
-    print(f"{backend}: direct {statistics.median(direct):,.0f}, routed {statistics.median(routed):,.0f} "
-          f"client instructions per statement; routed - direct per run: "
+    print(f"{backend}: client instructions per statement: direct {statistics.median(direct):,.0f}, "
+          f"routed {statistics.median(routed):,.0f}; routed - direct per run: "
           + ", ".join(f"{e:+,.0f}" for e in extra))
     print(f"{backend}: routed/direct instructions per statement: {statistics.median(ratio):.3f} "
           f"(+{statistics.median(extra):,.0f})")

@@ -24,6 +24,8 @@
 //! on, one replica. Only the monitor is off (`monitor_interval` zero): its probes run on their
 //! own threads on a clock, are not part of a call, and would make the count depend on time.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use rwsplit::{Backend, PoolOptions, RoutingPool};
@@ -178,18 +180,71 @@ where
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    if std::env::var_os("INSTR_BLOCKING").is_some() {
+        blocking_sockets();
+    }
+    // Behind a `dyn Future`, so that its poll is a function of its own, never inlined: under
+    // `--collect-atstart=no --toggle-collect=*measured_loop*` callgrind counts only the
+    // statements, not the set-up (connections, logins, the table) nor the shutdown.
+    let measured: Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + '_>> = Box::pin(
+        measured_loop(&pool, &writer, &reader, sql, mode == "routed", n),
+    );
+    measured.await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// The `n` statements of the mix, through the pool (`routed`) or by hand.
+async fn measured_loop<DB>(
+    pool: &RoutingPool<DB>,
+    writer: &Pool<DB>,
+    reader: &Pool<DB>,
+    sql: &Mix,
+    routed: bool,
+    n: i64,
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
     for i in 0..n {
         let write = i % 10 == 0;
         let id = i % ROWS + 1;
         // As an application (and the load generator) would: `execute` for the update,
         // `fetch_one` for the point select.
-        match (mode == "routed", write) {
-            (true, true) => drop(sqlx::query(sql.update).bind(id).execute(&pool).await?),
-            (true, false) => drop(sqlx::query(sql.select).bind(id).fetch_one(&pool).await?),
-            (false, true) => drop(sqlx::query(sql.update).bind(id).execute(&writer).await?),
-            (false, false) => drop(sqlx::query(sql.select).bind(id).fetch_one(&reader).await?),
+        match (routed, write) {
+            (true, true) => drop(sqlx::query(sql.update).bind(id).execute(pool).await?),
+            (true, false) => drop(sqlx::query(sql.select).bind(id).fetch_one(pool).await?),
+            (false, true) => drop(sqlx::query(sql.update).bind(id).execute(writer).await?),
+            (false, false) => drop(sqlx::query(sql.select).bind(id).fetch_one(reader).await?),
         }
     }
-    pool.close().await;
     Ok(())
+}
+
+/// Turns every socket of the process to blocking mode: a read then waits in the kernel for the
+/// server's answer instead of returning "would block" and parking the runtime, so each
+/// statement takes the same path through the client whatever the servers' speed.
+fn blocking_sockets() {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for fd in fds.flatten() {
+        let is_socket = std::fs::read_link(fd.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+        let Some(fd) = fd.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if is_socket {
+            // SAFETY: fcntl on a descriptor this process owns; only the O_NONBLOCK flag changes.
+            unsafe {
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                if flags >= 0 {
+                    libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+                }
+            }
+        }
+    }
 }
