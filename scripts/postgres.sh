@@ -53,6 +53,8 @@ PG_OS_USER="${RWSPLIT_PG_OS_USER:-postgres}"
 WAIT_SECS="${RWSPLIT_PG_WAIT_SECS:-60}"
 # seconds a switchover waits for the target to replay the old writer's shutdown checkpoint
 SWITCH_TIMEOUT="${RWSPLIT_SWITCHOVER_TIMEOUT:-30}"
+# switchover: how long after the fence the last "nothing is writing" check must be made.
+FENCE_SETTLE_MS="${RWSPLIT_FENCE_SETTLE_MS:-250}"
 STOPPED_PIDS=()
 
 DB=rwsplit_test
@@ -547,10 +549,16 @@ cmd_switchover() {
     su_psql "$old" -c "ALTER SYSTEM SET default_transaction_read_only = on" \
         -c "SELECT pg_reload_conf()" >/dev/null ||
         die "switchover: could not fence $old (default_transaction_read_only); nothing changed"
-    local fence_deadline=$((SECONDS + SWITCH_TIMEOUT)) writing
+    # A backend that read a statement just before the reload runs it with the old setting, and
+    # shows as active only once it reports it: on a loaded machine that can be a while. So the
+    # count must be zero at a check made FENCE_SETTLE_MS after the reload or later (a backend is
+    # not stalled that long between reading a statement and reporting it).
+    local fence_deadline=$((SECONDS + SWITCH_TIMEOUT)) writing fenced now
+    rw_stamp fenced
     while :; do
         writing="$(su_query "$old" "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND (state = 'active' OR backend_xid IS NOT NULL) AND pid <> pg_backend_pid()" 2>/dev/null || echo 0)"
-        [[ "$writing" == 0 ]] && break
+        rw_stamp now
+        [[ "$writing" == 0 ]] && (($(ms "$fenced" "$now") >= FENCE_SETTLE_MS)) && break
         if ((SECONDS >= fence_deadline)); then
             log "switchover: $writing statement(s) or writing transaction(s) still on $old after ${SWITCH_TIMEOUT}s; the shutdown ends them"
             break

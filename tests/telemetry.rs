@@ -936,4 +936,6 @@ async fn transaction_statements_are_children_of_one_transaction_span() {
     }
     assert!(children.iter().any(|c| c.name == "INSERT t"));
     assert!(children.iter().any(|c| c.name == "SELECT t"));
+    pool.close().await;
+    std::fs::remove_dir_all(&dir).ok();
 }
