@@ -517,9 +517,13 @@ mod cluster {
         f.kind.delay(Server::Replica(1), 2).await;
         // Restarting replication to set the delay can open the replica's breaker (a probe saw
         // its apply thread stopped): wait until it serves reads again, or the next read would
-        // go to the primary without being refused.
+        // go to the primary without being refused. Three probes made after the restart must
+        // have passed: on a loaded machine, one eligible reading can still come from before a
+        // probe that sees the apply thread starting.
+        let probes = pool.status().replicas[0].probes;
         let back = eventually(Duration::from_secs(30), || async {
-            pool.status().replicas[0].eligible
+            let r = &pool.status().replicas[0];
+            r.eligible && r.probes >= probes + 3
         })
         .await;
         assert!(back, "replica back after the delay: {:?}", pool.status());
