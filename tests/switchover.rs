@@ -488,9 +488,20 @@ mod drill {
             "failed reads: {:?}",
             load.read_errors
         );
+        // MariaDB's fence (`read_only`) waits for the writes running on the old writer: a
+        // planned switchover fails none. PostgreSQL's (`default_transaction_read_only` and a
+        // reload) cannot wait for a write a backend read just before the reload and has not
+        // yet reported: on a loaded machine (four CPU burners) the fast shutdown cut one such
+        // write in two of three runs (never on a quiet machine). It may have run, so it fails
+        // with the typed, retriable error, as it would fail with plain sqlx.
+        let allowed = match kind {
+            Kind::MariaDb => 0,
+            Kind::Postgres => 2,
+        };
         assert!(
-            load.write_errors.is_empty(),
-            "a planned switchover fails no write: {:?}",
+            load.write_errors.len() <= allowed && load.write_errors.iter().all(|(typed, _)| *typed),
+            "a planned switchover fails at most {allowed} write(s), each with the typed error: \
+             {:?}",
             load.write_errors
         );
         assert!(!load.acked.is_empty());
