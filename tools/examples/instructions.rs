@@ -45,9 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match backend.as_str() {
         #[cfg(feature = "mysql")]
         "mysql" => {
-            let (primary, replica) = urls("RWSPLIT_MYSQL_PRIMARY", "RWSPLIT_MYSQL_REPLICA_1")?;
-            let primary = server_pool::<sqlx::MySql>(&primary).await?;
-            let replica = server_pool::<sqlx::MySql>(&replica).await?;
+            let pool =
+                routing::<sqlx::MySql>("RWSPLIT_MYSQL_PRIMARY", "RWSPLIT_MYSQL_REPLICA_1").await?;
             let sql = Mix {
                 create: "CREATE TABLE IF NOT EXISTS instr_kv (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
                 fill: "INSERT IGNORE INTO instr_kv (id, v) \
@@ -56,13 +55,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 select: "SELECT v FROM instr_kv WHERE id = ?",
                 update: "UPDATE instr_kv SET v = v + 1 WHERE id = ?",
             };
-            run(routing(primary, replica)?, &sql, &mode, n).await?;
+            run(pool, &sql, &mode, n).await?;
         }
         #[cfg(feature = "postgres")]
         "postgres" => {
-            let (primary, replica) = urls("RWSPLIT_PG_PRIMARY", "RWSPLIT_PG_STANDBY_1")?;
-            let primary = server_pool::<sqlx::Postgres>(&primary).await?;
-            let replica = server_pool::<sqlx::Postgres>(&replica).await?;
+            let pool =
+                routing::<sqlx::Postgres>("RWSPLIT_PG_PRIMARY", "RWSPLIT_PG_STANDBY_1").await?;
             let sql = Mix {
                 create:
                     "CREATE TABLE IF NOT EXISTS instr_kv (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
@@ -71,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 select: "SELECT v FROM instr_kv WHERE id = $1",
                 update: "UPDATE instr_kv SET v = v + 1 WHERE id = $1",
             };
-            run(routing(primary, replica)?, &sql, &mode, n).await?;
+            run(pool, &sql, &mode, n).await?;
         }
         #[cfg(feature = "sqlite")]
         "sqlite" => {
@@ -116,36 +114,31 @@ fn options() -> PoolOptions {
     PoolOptions::new().monitor_interval(Duration::ZERO)
 }
 
-#[allow(dead_code)]
-fn urls(primary: &str, replica: &str) -> Result<(String, String), String> {
-    let get = |var: &str| {
-        std::env::var(var).map_err(|_| format!("{var} is not set (source the servers' env)"))
-    };
-    Ok((get(primary)?, get(replica)?))
-}
-
-/// A few connections per pool, all opened first: the loop runs one statement at a time, and a
-/// connection goes back to its pool in a task of its own after each, so one connection alone
-/// would make the next statement find its pool momentarily empty (and take the saturated path).
-#[allow(dead_code)]
-async fn server_pool<DB: Backend>(url: &str) -> Result<Pool<DB>, sqlx::Error> {
-    sqlx::pool::PoolOptions::<DB>::new()
-        .max_connections(4)
-        .min_connections(4)
-        .connect(url)
-        .await
-}
-
-#[allow(dead_code)]
-fn routing<DB: Backend>(
-    primary: Pool<DB>,
-    replica: Pool<DB>,
-) -> Result<RoutingPool<DB>, rwsplit::Error> {
-    RoutingPool::builder(primary)
+/// The routing pool over the servers whose URLs are in the environment variables `primary` and
+/// `replica`. Each sqlx pool has a few connections, all opened first: the loop runs one
+/// statement at a time, and a connection goes back to its pool in a task of its own after each,
+/// so one connection alone would make the next statement find its pool momentarily empty (and
+/// take the saturated path).
+#[allow(dead_code)] // with neither server backend built
+async fn routing<DB: Backend>(
+    primary: &str,
+    replica: &str,
+) -> Result<RoutingPool<DB>, Box<dyn std::error::Error>> {
+    async fn open<DB: Backend>(var: &str) -> Result<Pool<DB>, Box<dyn std::error::Error>> {
+        let url = std::env::var(var)
+            .map_err(|_| format!("{var} is not set (source the servers' env)"))?;
+        let options = sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(4)
+            .min_connections(4);
+        Ok(options.connect(&url).await?)
+    }
+    let primary = open::<DB>(primary).await?;
+    let replica = open::<DB>(replica).await?;
+    Ok(RoutingPool::builder(primary)
         .replica("replica", replica)
         .options(options())
         .metrics(&prometheus::Registry::new(), None)
-        .build()
+        .build()?)
 }
 
 async fn run<DB>(
