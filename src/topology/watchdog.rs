@@ -113,19 +113,13 @@ impl Watchdog {
 
     /// Expires every call registered now and wakes it (its server is known to be down).
     pub fn expire_all(&self) {
-        let mut woke = false;
         for i in 0..self.shared.shards.len() {
             let mut w = self.shared.lock(i);
             for waiter in w.slots.iter_mut().flatten() {
                 if !waiter.expired {
-                    waiter.expired = true;
-                    waiter.waker.wake_by_ref();
-                    woke = true;
+                    self.shared.expire_one(waiter);
                 }
             }
-        }
-        if woke {
-            self.shared.fired.fetch_add(1, Ordering::Release);
         }
     }
 
@@ -166,23 +160,28 @@ impl Shared {
     fn expire(&self) -> bool {
         let now = self.observed_us.load(Ordering::Acquire);
         let limit = u64::try_from(self.limit.as_micros()).unwrap_or(u64::MAX);
-        let mut woke = false;
         let mut live = false;
         for i in 0..self.shards.len() {
             let mut w = self.lock(i);
             live |= w.live() > 0;
             for waiter in w.slots.iter_mut().flatten() {
                 if !waiter.expired && now.saturating_sub(waiter.since_us) >= limit {
-                    waiter.expired = true;
-                    waiter.waker.wake_by_ref();
-                    woke = true;
+                    self.expire_one(waiter);
                 }
             }
         }
-        if woke {
-            self.fired.fetch_add(1, Ordering::Release);
-        }
         live
+    }
+
+    /// Marks one waiter expired (its shard is locked) and wakes it. `fired` moves *before* the
+    /// wake: the woken call may be polled at once on another worker thread, and a poll that
+    /// still saw the old `fired` would take [`Watch::pending`]'s fast path, return `Pending`,
+    /// and never be woken again (the waiter is already marked expired), leaving a call on a
+    /// hung server waiting for sqlx's own timeout.
+    fn expire_one(&self, waiter: &mut Waiter) {
+        waiter.expired = true;
+        self.fired.fetch_add(1, Ordering::Release);
+        waiter.waker.wake_by_ref();
     }
 
     /// Starts the ticker unless one runs.
@@ -432,6 +431,57 @@ mod tests {
         );
         assert!(hung && !fine);
         assert_eq!(wd.registered(), 0);
+    }
+
+    /// Records what a poll made at the moment of the wake would see of `fired`.
+    struct SeesFired {
+        shared: Arc<Shared>,
+        at_wake: Mutex<Vec<u64>>,
+    }
+
+    impl std::task::Wake for SeesFired {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            let fired = self.shared.fired.load(Ordering::Acquire);
+            self.at_wake.lock().unwrap().push(fired);
+        }
+    }
+
+    /// The woken call may be polled on another thread before the waker returns: by then
+    /// `fired` must already have moved, or that poll takes the fast path, stays pending and is
+    /// never woken again (a read on a hung replica then waited for sqlx's acquire timeout).
+    #[test]
+    fn an_expired_call_is_woken_only_after_the_expiry_is_visible() {
+        for by_time in [true, false] {
+            let wd = Watchdog::new(Duration::from_millis(100));
+            let seer = Arc::new(SeesFired {
+                shared: wd.shared.clone(),
+                at_wake: Mutex::new(Vec::new()),
+            });
+            let waker = Waker::from(seer.clone());
+            let cx = Context::from_waker(&waker);
+            let mut watch = wd.watch();
+            assert!(!watch.pending(&cx), "registered, not expired");
+            let seen = watch.seen;
+            if by_time {
+                wd.shared.observed_us.store(200_000, Ordering::Release);
+                wd.shared.expire();
+            } else {
+                wd.expire_all();
+            }
+            let at_wake = seer.at_wake.lock().unwrap().clone();
+            assert_eq!(at_wake.len(), 1, "woken once");
+            assert_ne!(
+                at_wake[0], seen,
+                "a poll at the wake would see no expiry (by time: {by_time})"
+            );
+            assert!(
+                watch.pending(&cx),
+                "the poll after the wake sees the expiry"
+            );
+        }
     }
 
     #[test]
