@@ -7,8 +7,15 @@
 //! [`Watchdog`]: a call that is still waiting after its first poll registers its waker and its
 //! start time (one short lock, on the shard of the replica's list that belongs to its thread),
 //! and one ticker task per replica, running only while calls are registered, wakes the calls
-//! that have waited past the bound. A woken call sees that it expired and gives up. A call is therefore abandoned between the bound and the
-//! bound plus one tick ([`tick_period`]: an eighth of the bound, at most one second).
+//! that have waited past the bound. A woken call sees that it expired and gives up. A call is
+//! therefore abandoned between the bound and the bound plus one tick ([`tick_period`]: an
+//! eighth of the bound, at most one second), never before the bound. [`Watchdog::expire_all`]
+//! (the server's breaker opened) ends the calls registered then and those that register later
+//! but were set up before it ran.
+//!
+//! The ticker runs on the runtime of the call that started it; a runtime that stops being
+//! driven (kept alive but no longer polled) stops the ticker, and its calls then age no further
+//! (the watchdog measures time it saw pass, see `observed_us`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -43,6 +50,11 @@ struct Shared {
     /// Bumped whenever the ticker expires calls, so a call polled again only takes the lock to
     /// ask whether it expired when something expired since it last looked.
     fired: AtomicU64,
+    /// Bumped by [`Watchdog::expire_all`] before it looks at the lists, so a call that
+    /// registers after it looked (it was routed while the server seemed fine, and first waited
+    /// once the server was known down) still ends: it compares the count with the one it saw
+    /// when it was set up.
+    downs: AtomicU64,
     /// A ticker task is running (or was spawned and has not yet stopped).
     ticking: AtomicBool,
     /// The time the ticker has seen pass, in microseconds: each tick adds the time since the
@@ -100,6 +112,7 @@ impl Watchdog {
                 shards: (0..shards).map(|_| Shard::default()).collect(),
                 fired: AtomicU64::new(0),
                 observed_us: AtomicU64::new(0),
+                downs: AtomicU64::new(0),
                 ticking: AtomicBool::new(false),
             }),
         }
@@ -113,6 +126,7 @@ impl Watchdog {
 
     /// Expires every call registered now and wakes it (its server is known to be down).
     pub fn expire_all(&self) {
+        self.shared.downs.fetch_add(1, Ordering::SeqCst);
         for i in 0..self.shared.shards.len() {
             let mut w = self.shared.lock(i);
             for waiter in w.slots.iter_mut().flatten() {
@@ -128,6 +142,7 @@ impl Watchdog {
     pub fn watch(&self) -> Watch<'_> {
         Watch {
             shared: &self.shared,
+            downs: self.shared.downs.load(Ordering::SeqCst),
             slot: None,
             seen: 0,
             waker_id: (0, 0),
@@ -214,6 +229,8 @@ fn waker_id(waker: &Waker) -> (usize, usize) {
 #[derive(Debug)]
 pub(crate) struct Watch<'a> {
     shared: &'a Arc<Shared>,
+    /// `downs` when the watch was set up.
+    downs: u64,
     /// (shard, key) once registered.
     slot: Option<(usize, usize)>,
     seen: u64,
@@ -226,8 +243,7 @@ impl Watch<'_> {
     pub fn pending(&mut self, cx: &Context<'_>) -> bool {
         let id = waker_id(cx.waker());
         let Some((shard, key)) = self.slot else {
-            self.register(cx.waker(), id);
-            return false;
+            return self.register(cx.waker(), id);
         };
         let fired = self.shared.fired.load(Ordering::Acquire);
         if fired == self.seen && id == self.waker_id {
@@ -247,9 +263,18 @@ impl Watch<'_> {
         }
     }
 
-    fn register(&mut self, waker: &Waker, id: (usize, usize)) {
+    /// Registers the call; returns whether it already ended (an [`Watchdog::expire_all`] ran
+    /// since the watch was set up).
+    fn register(&mut self, waker: &Waker, id: (usize, usize)) -> bool {
+        // `observed_us` only moves at ticks: a call registering between two ticks counts from
+        // the next one, so it is never abandoned before the bound (at most one tick after).
+        let since_us = self
+            .shared
+            .observed_us
+            .load(Ordering::Acquire)
+            .saturating_add(u64::try_from(self.shared.period.as_micros()).unwrap_or(u64::MAX));
         let waiter = Waiter {
-            since_us: self.shared.observed_us.load(Ordering::Acquire),
+            since_us,
             waker: waker.clone(),
             expired: false,
         };
@@ -270,7 +295,19 @@ impl Watch<'_> {
             };
             self.slot = Some((shard, key));
         }
+        // `expire_all` bumps `downs` before it locks a shard: either it locked this shard after
+        // the insert above (and expired this call), or its bump is visible here.
+        if self.shared.downs.load(Ordering::SeqCst) != self.downs {
+            let mut w = self.shared.lock(shard);
+            if let Some(Some(waiter)) = self.slot.and_then(|(_, key)| w.slots.get_mut(key)) {
+                waiter.expired = true;
+            }
+            // The next `pending` looks at the slot instead of taking the fast path.
+            self.waker_id = (0, 0);
+            return true;
+        }
         self.shared.ensure_ticker();
+        false
     }
 }
 
@@ -293,8 +330,11 @@ fn spawn_ticker(shared: &Arc<Shared>) -> bool {
     };
     let weak = Arc::downgrade(shared);
     let period = shared.period;
+    // Made before the task: a task dropped before its first poll (its runtime shutting down)
+    // still clears the flag, or no ticker would ever start again for this server.
+    let stopped = TickerStopped(weak.clone());
     runtime.spawn(async move {
-        let mut stopped = TickerStopped(weak.clone());
+        let mut stopped = stopped;
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
@@ -482,6 +522,71 @@ mod tests {
                 "the poll after the wake sees the expiry"
             );
         }
+    }
+
+    /// `observed_us` moves only at ticks: a call registering between two ticks must still get
+    /// the whole bound (it used to be stamped with the last tick's time, and an answer at 7/8
+    /// of the bound could be abandoned, opening a healthy replica's breaker).
+    #[tokio::test(start_paused = true)]
+    async fn a_call_registering_between_ticks_gets_the_whole_bound() {
+        let limit = Duration::from_millis(800);
+        let wd = Watchdog::new(limit);
+        let keep_ticking = watched(&wd, pending::<()>());
+        let late = async {
+            // Just before the ticker's second tick.
+            tokio::time::sleep(tick_period(limit) * 95 / 100).await;
+            watched(&wd, tokio::time::sleep(limit * 95 / 100)).await
+        };
+        let (hung, late) = tokio::join!(keep_ticking, late);
+        assert!(hung, "the hung call is abandoned");
+        assert!(!late, "an answer within the bound is never abandoned");
+    }
+
+    /// A call set up before `expire_all` ran but first waiting after it (routed while the
+    /// server seemed fine) ends too, instead of waiting for the next breaker event.
+    #[test]
+    fn a_call_registering_after_expire_all_ends() {
+        for wd in [
+            Watchdog::new(Duration::from_secs(60)),
+            Watchdog::unbounded(),
+        ] {
+            let waker = Waker::noop();
+            let cx = Context::from_waker(waker);
+            let mut before = wd.watch();
+            wd.expire_all();
+            assert!(before.pending(&cx), "set up before expire_all: ends");
+            assert!(before.pending(&cx), "and stays ended");
+            let mut after = wd.watch();
+            assert!(!after.pending(&cx), "set up after expire_all: waits");
+        }
+    }
+
+    /// The ticker's task dropped before its first poll (its runtime shut down) must not leave
+    /// the watchdog believing a ticker runs: no call would ever expire by time again.
+    #[test]
+    fn a_ticker_dropped_before_its_first_poll_can_be_started_again() {
+        let wd = Watchdog::new(Duration::from_millis(100));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cx = Context::from_waker(Waker::noop());
+            let mut watch = wd.watch();
+            // Registers and spawns the ticker, which never gets polled.
+            assert!(!watch.pending(&cx));
+        });
+        drop(rt);
+        assert!(!wd.shared.ticking.load(Ordering::SeqCst), "flag cleared");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        assert!(
+            rt.block_on(watched(&wd, pending::<()>())),
+            "a new ticker runs"
+        );
     }
 
     #[test]
