@@ -285,6 +285,94 @@ mod cluster {
         );
     }
 
+    /// A read routed while the replica's pool had an idle connection, which then waits in
+    /// sqlx's queue past `replica_timeout` because another call took that connection first, is
+    /// queueing, not facing a hung server (the replica answered that other call meanwhile): it
+    /// waits on and is answered by the replica; the replica's breaker stays closed. It used to
+    /// be abandoned at the bound, open the breaker of a healthy replica and move to the primary.
+    pub async fn a_read_queueing_in_a_full_replica_pool_is_not_a_hung_replica<DB>(f: &Flavor)
+    where
+        DB: Backend,
+        for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+        for<'q> i64: sqlx::Encode<'q, DB>,
+        usize: sqlx::ColumnIndex<DB::Row>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+    {
+        use futures_util::StreamExt;
+        use sqlx::Row;
+
+        let bound = Duration::from_millis(300);
+        let Some(primary_url) = server_url(f.primary) else {
+            return;
+        };
+        let Some(replica_url) = server_url(f.replicas[0]) else {
+            return;
+        };
+        f.kind.heal(2).await;
+        // One connection: whoever holds it makes every other acquire queue.
+        let replica = SqlxPoolOptions::<DB>::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(20))
+            .connect_lazy(&replica_url)
+            .expect("pool options");
+        let replica_id = identity(f.identity, DB::pool_executor(&replica)).await;
+        let pool = RoutingPool::builder(sqlx_pool::<DB>(&primary_url, Duration::from_secs(10)))
+            .options(options().replica_timeout(bound))
+            .replica("replica1", replica.clone())
+            .build()
+            .expect("build");
+        let ready = eventually(Duration::from_secs(30), || async {
+            let s = pool.status();
+            s.replicas[0].eligible && s.replicas[0].probes > 0 && replica.num_idle() == 1
+        })
+        .await;
+        assert!(
+            ready,
+            "replica eligible, its connection idle: {:?}",
+            pool.status()
+        );
+        // Routed now, with the connection idle: not queued. Polled only below.
+        let read = (&pool).fetch_optional(f.identity);
+        // Another read takes the connection, has its first answer and keeps the connection.
+        let mut stream = (&pool).fetch(f.identity);
+        let first = stream
+            .next()
+            .await
+            .expect("a row")
+            .expect("the stream's read");
+        assert_eq!(
+            first.get::<i64, _>(0),
+            replica_id,
+            "the stream ran on the replica"
+        );
+        assert_eq!(
+            replica.num_idle(),
+            0,
+            "the stream holds the only connection"
+        );
+        // `read` queues behind it for three bounds.
+        let (row, ()) = tokio::join!(read, async move {
+            tokio::time::sleep(bound * 3).await;
+            drop(stream);
+        });
+        let row = row
+            .unwrap_or_else(|e| panic!("the queued read failed: {e}; {:?}", pool.status()))
+            .expect("a row");
+        assert_eq!(
+            row.get::<i64, _>(0),
+            replica_id,
+            "answered by the replica after queueing, not moved: {:?}",
+            pool.status()
+        );
+        let status = pool.status();
+        assert_eq!(
+            status.replicas[0].breaker,
+            BreakerState::Closed,
+            "a replica that answered is not tripped by a queued read: {status:?}"
+        );
+        pool.close().await;
+    }
+
     pub async fn hung_replica_never_holds_a_read_beyond_the_timeout_plus_one_retry<DB>(f: &Flavor)
     where
         DB: Backend,
@@ -895,6 +983,12 @@ mod mariadb {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_queueing_in_a_full_replica_pool_is_not_a_hung_replica() {
+        let _serial = SERIAL.lock().await;
+        cluster::a_read_queueing_in_a_full_replica_pool_is_not_a_hung_replica::<MySql>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn delayed_replica_is_skipped_beyond_the_lag_bound_and_returns_when_caught_up() {
         let _serial = SERIAL.lock().await;
         cluster::delayed_replica_is_skipped_beyond_the_lag_bound_and_returns_when_caught_up::<MySql>(&F).await;
@@ -986,6 +1080,12 @@ mod postgres {
         let _serial = SERIAL.lock().await;
         cluster::hung_replica_times_out_on_both_call_paths_and_the_read_is_retried::<Postgres>(&F)
             .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_queueing_in_a_full_replica_pool_is_not_a_hung_replica() {
+        let _serial = SERIAL.lock().await;
+        cluster::a_read_queueing_in_a_full_replica_pool_is_not_a_hung_replica::<Postgres>(&F).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

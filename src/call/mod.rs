@@ -207,6 +207,11 @@ fn run_many<DB: Backend>(conn: PoolConnection<DB>, query: Owned<DB>) -> StepStre
     ))
 }
 
+/// Every connection of `pool` is in use and it may open no more: a new acquire queues.
+fn saturated<DB: Database>(pool: &Pool<DB>) -> bool {
+    pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections()
+}
+
 /// Where to run an attempt.
 struct Attempt<'e, DB: Backend> {
     pool: &'e Pool<DB>,
@@ -310,6 +315,10 @@ struct CallState<'e, DB: Backend> {
     first: bool,
     /// The replica attempt is still waiting for a connection.
     queued: bool,
+    /// The replica's `answers` when the attempt started.
+    answers: u64,
+    /// Times the attempt's bound was renewed because it was waiting in a full pool.
+    renewed: u32,
     timer: Option<CallTimer<'e>>,
     in_flight: Option<InFlight<'e>>,
     /// Attempts started so far.
@@ -336,6 +345,8 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             watch: None,
             first: true,
             queued: false,
+            answers: 0,
+            renewed: 0,
             timer: None,
             in_flight: None,
             attempts: 0,
@@ -424,9 +435,9 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 // measures from the start. In a saturated pool the call first queues, which is
                 // not the server's doing: the watchdog starts once a connection is in hand,
                 // and meanwhile only the replica's breaker opening ends the wait.
-                let pool = &r.pool;
-                self.queued =
-                    pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections();
+                self.queued = saturated(&r.pool);
+                self.answers = r.answers.load(std::sync::atomic::Ordering::Relaxed);
+                self.renewed = 0;
                 self.watch = Some(if self.queued {
                     r.queue.watch()
                 } else {
@@ -495,6 +506,16 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 if !watch.pending(cx) {
                     return None;
                 }
+                if !self.queued && !replica.health.is_open() && self.queueing(replica) {
+                    // Renew the bound: the next expiry is judged the same way.
+                    self.renewed += 1;
+                    let mut watch = replica.watchdog.watch();
+                    let ended = watch.pending(cx);
+                    self.watch = Some(watch);
+                    if !ended {
+                        return None;
+                    }
+                }
                 let name = replica.name.to_string();
                 if self.queued || replica.health.is_open() {
                     // Its breaker opened on evidence while this call waited on it.
@@ -511,6 +532,23 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         }
     }
 
+    /// A replica attempt that was not queued when it started reached `replica_timeout`: is it
+    /// waiting in sqlx's queue rather than on the server? The pool is full now (the check in
+    /// `begin` is a snapshot: a connection seen idle can be taken by another call first), and
+    /// the replica gave other calls their first answer since this attempt started, so it was
+    /// not hung then. The bound is renewed while sqlx could still be queueing the call: once its
+    /// `acquire_timeout` has passed, sqlx would have ended a queued call itself. A replica that
+    /// hangs while its pool is full is then found by the monitor's probes, whose breaker ends
+    /// these calls (without a monitor, by `acquire_timeout`).
+    fn queueing(&self, replica: &Server<DB>) -> bool {
+        let pool = &replica.pool;
+        let bound = self.pool.0.options.replica_timeout;
+        let waited = bound.saturating_mul(self.renewed.saturating_add(1));
+        saturated(pool)
+            && waited < pool.options().get_acquire_timeout()
+            && replica.answers.load(std::sync::atomic::Ordering::Relaxed) != self.answers
+    }
+
     /// The first answer arrived and is a success.
     fn answered(&mut self) {
         self.watch = None;
@@ -522,6 +560,9 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                         .describe_server(&self.span, &decision, replica, Some(replica));
                 }
                 replica.health.succeeded();
+                replica
+                    .answers
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             None => {
                 if let Some(writer) = self.server {

@@ -9,7 +9,7 @@ pub(crate) mod monitor;
 mod watchdog;
 pub(crate) mod writer;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,9 @@ pub(crate) struct Server<DB: Database> {
     /// Calls waiting for a connection in the replica's saturated pool (not yet watched by the
     /// watchdog), and every call on the writer, ended when its breaker opens.
     pub queue: Watchdog,
+    /// Routed calls this server has given a first answer to: a call that waited past
+    /// `replica_timeout` in a full pool while this moved was queueing, not facing a hung server.
+    pub answers: AtomicU64,
 }
 
 /// Which lag bound a read must meet.
@@ -77,6 +80,7 @@ impl<DB: Database> Server<DB> {
             applied: RwLock::new(None),
             watchdog: Watchdog::new(timeout),
             queue: Watchdog::unbounded(),
+            answers: AtomicU64::new(0),
         }
     }
 
