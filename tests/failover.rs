@@ -285,11 +285,50 @@ mod cluster {
         );
     }
 
+    /// The primary and replica 1 in a routing pool whose replica pool has `max` connections
+    /// (`acquire_timeout` 20 s), healthy, and the replica's identity.
+    async fn small_cluster<DB>(
+        f: &Flavor,
+        options: PoolOptions,
+        max: u32,
+    ) -> Option<(RoutingPool<DB>, sqlx::Pool<DB>, i64)>
+    where
+        DB: Backend,
+        for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+        usize: sqlx::ColumnIndex<DB::Row>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+    {
+        let primary_url = server_url(f.primary)?;
+        let replica_url = server_url(f.replicas[0])?;
+        f.kind.heal(2).await;
+        let replica = SqlxPoolOptions::<DB>::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(20))
+            .connect_lazy(&replica_url)
+            .expect("pool options");
+        let replica_id = identity(f.identity, DB::pool_executor(&replica)).await;
+        let monitored = !options.get_monitor_interval().is_zero();
+        let pool = RoutingPool::builder(sqlx_pool::<DB>(&primary_url, Duration::from_secs(10)))
+            .options(options)
+            .replica("replica1", replica.clone())
+            .build()
+            .expect("build");
+        let ready = eventually(Duration::from_secs(30), || async {
+            let s = pool.status();
+            s.replicas[0].eligible && (!monitored || s.replicas[0].probes > 0)
+        })
+        .await;
+        assert!(ready, "replica eligible: {:?}", pool.status());
+        Some((pool, replica, replica_id))
+    }
+
     /// A read routed while the replica's pool had an idle connection, which then waits in
-    /// sqlx's queue past `replica_timeout` because another call took that connection first, is
-    /// queueing, not facing a hung server (the replica answered that other call meanwhile): it
-    /// waits on and is answered by the replica; the replica's breaker stays closed. It used to
-    /// be abandoned at the bound, open the breaker of a healthy replica and move to the primary.
+    /// sqlx's queue past `replica_timeout` because another read took that connection first, is
+    /// queueing, not facing a hung server (the replica answered that other read meanwhile): its
+    /// bound is renewed and the replica answers it; the replica's breaker stays closed. It used
+    /// to be abandoned at the bound, open the breaker of a healthy replica and move to the
+    /// primary. The other read gives the connection back between the first expiry (4 to 4.5 s
+    /// after the queued read starts) and the renewed one (8 s at the earliest).
     pub async fn a_read_queueing_in_a_full_replica_pool_is_not_a_hung_replica<DB>(f: &Flavor)
     where
         DB: Backend,
@@ -301,36 +340,18 @@ mod cluster {
         use futures_util::StreamExt;
         use sqlx::Row;
 
-        let bound = Duration::from_millis(300);
-        let Some(primary_url) = server_url(f.primary) else {
-            return;
-        };
-        let Some(replica_url) = server_url(f.replicas[0]) else {
-            return;
-        };
-        f.kind.heal(2).await;
+        let bound = Duration::from_secs(4);
         // One connection: whoever holds it makes every other acquire queue.
-        let replica = SqlxPoolOptions::<DB>::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(20))
-            .connect_lazy(&replica_url)
-            .expect("pool options");
-        let replica_id = identity(f.identity, DB::pool_executor(&replica)).await;
-        let pool = RoutingPool::builder(sqlx_pool::<DB>(&primary_url, Duration::from_secs(10)))
-            .options(options().replica_timeout(bound))
-            .replica("replica1", replica.clone())
-            .build()
-            .expect("build");
-        let ready = eventually(Duration::from_secs(30), || async {
-            let s = pool.status();
-            s.replicas[0].eligible && s.replicas[0].probes > 0 && replica.num_idle() == 1
+        let Some((pool, replica, replica_id)) =
+            small_cluster::<DB>(f, options().replica_timeout(bound), 1).await
+        else {
+            return;
+        };
+        let idle = eventually(Duration::from_secs(10), || async {
+            replica.num_idle() == 1
         })
         .await;
-        assert!(
-            ready,
-            "replica eligible, its connection idle: {:?}",
-            pool.status()
-        );
+        assert!(idle, "the replica's connection is idle");
         // Routed now, with the connection idle: not queued. Polled only below.
         let read = (&pool).fetch_optional(f.identity);
         // Another read takes the connection, has its first answer and keeps the connection.
@@ -350,9 +371,8 @@ mod cluster {
             0,
             "the stream holds the only connection"
         );
-        // `read` queues behind it for three bounds.
         let (row, ()) = tokio::join!(read, async move {
-            tokio::time::sleep(bound * 3).await;
+            tokio::time::sleep(bound + bound / 4).await;
             drop(stream);
         });
         let row = row
@@ -371,6 +391,170 @@ mod cluster {
             "a replica that answered is not tripped by a queued read: {status:?}"
         );
         pool.close().await;
+    }
+
+    /// A read whose bound was renewed because it waited in a full pool while the replica
+    /// answered others gets no second renewal once the replica hangs: without the monitor (no
+    /// breaker to end it), it is abandoned after two bounds and answered by the primary, not
+    /// held until the pool's `acquire_timeout` (20 s) by answers from before the hang.
+    pub async fn a_renewed_read_is_abandoned_once_the_replica_answers_nobody<DB>(f: &Flavor)
+    where
+        DB: Backend,
+        for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+        for<'q> i64: sqlx::Encode<'q, DB>,
+        usize: sqlx::ColumnIndex<DB::Row>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+    {
+        use futures_util::StreamExt;
+        use sqlx::Row;
+
+        let bound = Duration::from_secs(1);
+        let opts = options()
+            .replica_timeout(bound)
+            .monitor_interval(Duration::ZERO);
+        let Some((pool, replica, replica_id)) = small_cluster::<DB>(f, opts, 2).await else {
+            return;
+        };
+        let _heal = Heal::new(f.kind, 2);
+        // Two connections, both idle.
+        let mut s1 = (&pool).fetch(f.identity);
+        let mut s2 = (&pool).fetch(f.identity);
+        assert_eq!(
+            s1.next()
+                .await
+                .expect("a row")
+                .expect("s1")
+                .get::<i64, _>(0),
+            replica_id
+        );
+        let room = eventually(Duration::from_secs(10), || async {
+            replica.num_idle() > 0 || replica.size() < 2
+        })
+        .await;
+        assert!(room, "a connection idle or room for one");
+        // Routed with a connection idle or room for one (not queued); the second stream then
+        // takes it and answers: the replica answered during the read's first bound.
+        let read = (&pool).fetch_optional(f.identity);
+        assert_eq!(
+            s2.next()
+                .await
+                .expect("a row")
+                .expect("s2")
+                .get::<i64, _>(0),
+            replica_id
+        );
+        let start = Instant::now();
+        let (row, ()) = tokio::join!(read, async {
+            // The read is queueing; the replica hangs; the read then gets the first stream's
+            // connection and waits on the hung server.
+            tokio::time::sleep(bound / 4).await;
+            f.kind.signal(Server::Replica(1), "STOP");
+            drop(s1);
+        });
+        let took = start.elapsed();
+        let row = row
+            .unwrap_or_else(|e| panic!("the read failed after {took:?}: {e}; {:?}", pool.status()))
+            .expect("a row");
+        assert_ne!(
+            row.get::<i64, _>(0),
+            replica_id,
+            "the hung replica answered"
+        );
+        // Two bounds (each up to an eighth longer) and the retry; the margin is for a loaded
+        // machine. Renewed on answers from before the hang, it would wait 20 s.
+        let limit = bound * 3 + Duration::from_secs(5);
+        assert!(took < limit, "the read took {took:?}, limit {limit:?}");
+        drop(s2);
+        f.kind.signal(Server::Replica(1), "CONT");
+        pool.close().await;
+    }
+
+    /// Reads keep a two-connection replica pool full when the replica hangs (SIGSTOP), with and
+    /// without the monitor: a read in flight then gets at most one renewal of its bound (for the
+    /// answers the replica gave before it hung), never more: no read takes longer than two
+    /// bounds plus the retry, none fails, and the hung replica answers none after the hang.
+    pub async fn hung_replica_with_a_full_pool_holds_no_read_beyond_two_bounds<DB>(f: &Flavor)
+    where
+        DB: Backend,
+        for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+        for<'q> i64: sqlx::Encode<'q, DB>,
+        usize: sqlx::ColumnIndex<DB::Row>,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+    {
+        let bound = Duration::from_millis(500);
+        for monitor in [true, false] {
+            let opts = options().replica_timeout(bound);
+            let opts = if monitor {
+                opts
+            } else {
+                opts.monitor_interval(Duration::ZERO)
+            };
+            let Some((pool, _replica, replica_id)) = small_cluster::<DB>(f, opts, 2).await else {
+                return;
+            };
+            let _heal = Heal::new(f.kind, 2);
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stopped_at = std::sync::Arc::new(std::sync::Mutex::new(None::<Instant>));
+            let mut tasks = Vec::new();
+            for _ in 0..6 {
+                let pool = pool.clone();
+                let stop = stop.clone();
+                let stopped_at = stopped_at.clone();
+                let sql = f.identity;
+                tasks.push(tokio::spawn(async move {
+                    let mut slowest = Duration::ZERO;
+                    let mut replica_after_hang = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let start = Instant::now();
+                        let id: i64 = tokio::time::timeout(
+                            Duration::from_secs(60),
+                            sqlx::query_scalar(sql).fetch_one(&pool),
+                        )
+                        .await
+                        .expect("a read ends")
+                        .unwrap_or_else(|e| {
+                            panic!(
+                                "monitor {monitor}: a read failed after {:?}: {e}",
+                                start.elapsed()
+                            )
+                        });
+                        slowest = slowest.max(start.elapsed());
+                        let hung_since = *stopped_at.lock().unwrap();
+                        if id == replica_id && hung_since.is_some_and(|t| t < start) {
+                            replica_after_hang += 1;
+                        }
+                    }
+                    (slowest, replica_after_hang)
+                }));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            f.kind.signal(Server::Replica(1), "STOP");
+            *stopped_at.lock().unwrap() = Some(Instant::now());
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let mut slowest = Duration::ZERO;
+            let mut replica_after_hang = 0;
+            for t in tasks {
+                let (s, r) = t.await.expect("reader");
+                slowest = slowest.max(s);
+                replica_after_hang += r;
+            }
+            f.kind.signal(Server::Replica(1), "CONT");
+            // Two bounds (each up to an eighth longer), then the retry on the primary; the
+            // margin is for a loaded machine. Renewing until sqlx's acquire_timeout (20 s)
+            // would exceed it.
+            let limit = bound * 3 + Duration::from_secs(5);
+            assert!(
+                slowest < limit,
+                "monitor {monitor}: slowest read {slowest:?}, limit {limit:?}: {:?}",
+                pool.status()
+            );
+            assert_eq!(
+                replica_after_hang, 0,
+                "monitor {monitor}: the hung replica answered"
+            );
+            pool.close().await;
+        }
     }
 
     pub async fn hung_replica_never_holds_a_read_beyond_the_timeout_plus_one_retry<DB>(f: &Flavor)
@@ -989,6 +1173,18 @@ mod mariadb {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_renewed_read_is_abandoned_once_the_replica_answers_nobody() {
+        let _serial = SERIAL.lock().await;
+        cluster::a_renewed_read_is_abandoned_once_the_replica_answers_nobody::<MySql>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hung_replica_with_a_full_pool_holds_no_read_beyond_two_bounds() {
+        let _serial = SERIAL.lock().await;
+        cluster::hung_replica_with_a_full_pool_holds_no_read_beyond_two_bounds::<MySql>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn delayed_replica_is_skipped_beyond_the_lag_bound_and_returns_when_caught_up() {
         let _serial = SERIAL.lock().await;
         cluster::delayed_replica_is_skipped_beyond_the_lag_bound_and_returns_when_caught_up::<MySql>(&F).await;
@@ -1086,6 +1282,19 @@ mod postgres {
     async fn a_read_queueing_in_a_full_replica_pool_is_not_a_hung_replica() {
         let _serial = SERIAL.lock().await;
         cluster::a_read_queueing_in_a_full_replica_pool_is_not_a_hung_replica::<Postgres>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_renewed_read_is_abandoned_once_the_replica_answers_nobody() {
+        let _serial = SERIAL.lock().await;
+        cluster::a_renewed_read_is_abandoned_once_the_replica_answers_nobody::<Postgres>(&F).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hung_replica_with_a_full_pool_holds_no_read_beyond_two_bounds() {
+        let _serial = SERIAL.lock().await;
+        cluster::hung_replica_with_a_full_pool_holds_no_read_beyond_two_bounds::<Postgres>(&F)
+            .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,9 +7,12 @@
 //! A call is a hand-written future ([`Optional`]) or stream ([`Steps`]) around the chosen
 //! server's own sqlx future or stream, boxed once per attempt: no nested `async` state machines
 //! to move, no timer per call (see `topology::watchdog`), and the span entered only when a
-//! subscriber listens. A replica attempt first takes a connection from the replica's pool, then
-//! runs on it: the watchdog measures the server's answer, never the time spent queueing for a
-//! connection, which behaves exactly as sqlx's pool does (same timeout, same `PoolTimedOut`).
+//! subscriber listens. A replica attempt is watched from its start (taking a connection talks to
+//! the server: sqlx pings an idle one or opens one) by the replica's watchdog; at the bound, an
+//! attempt that may be queueing for a connection in a full pool ([`CallState::queueing`]: the
+//! replica answered another call during the bound) gets a new bound instead, up to the pool's
+//! `acquire_timeout`, so queueing behaves exactly as sqlx's pool does (same timeout, same
+//! `PoolTimedOut`), while a replica that answers nobody for a whole bound is taken for hung.
 //! Calls waiting on a server whose breaker opens on evidence end at once: on the primary with
 //! [`Error::PrimaryUnavailable`], on a replica by moving elsewhere.
 //!
@@ -315,10 +318,14 @@ struct CallState<'e, DB: Backend> {
     first: bool,
     /// The replica attempt is still waiting for a connection.
     queued: bool,
-    /// The replica's `answers` when the attempt started.
+    /// The replica's `answers` when the attempt's current bound started.
     answers: u64,
     /// Times the attempt's bound was renewed because it was waiting in a full pool.
     renewed: u32,
+    /// The attempt runs inside sqlx's `fetch_optional` / `fetch_many` on the replica's pool, so
+    /// it may be waiting in sqlx's queue (an attempt that took its connection first, after
+    /// queueing, is known to be on the server and is never renewed).
+    renewable: bool,
     timer: Option<CallTimer<'e>>,
     in_flight: Option<InFlight<'e>>,
     /// Attempts started so far.
@@ -347,6 +354,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             queued: false,
             answers: 0,
             renewed: 0,
+            renewable: false,
             timer: None,
             in_flight: None,
             attempts: 0,
@@ -430,19 +438,16 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             Some(r) => {
                 self.tried |= r.bit();
                 self.in_flight = Some(r.start());
-                // With an idle connection or room for a new one, taking a connection talks to
-                // the server (sqlx pings an idle connection or opens one): the watchdog
-                // measures from the start. In a saturated pool the call first queues, which is
-                // not the server's doing: the watchdog starts once a connection is in hand,
-                // and meanwhile only the replica's breaker opening ends the wait.
+                // With an idle connection or room for a new one, the attempt runs inside sqlx's
+                // pool call (taking a connection talks to the server). In a saturated pool it
+                // takes a connection first, then runs on it (`acquired`): the bound then starts
+                // again and is never renewed. Either way the watchdog measures from the start;
+                // waiting in the queue renews the bound while the replica answers others.
                 self.queued = saturated(&r.pool);
                 self.answers = r.answers.load(std::sync::atomic::Ordering::Relaxed);
                 self.renewed = 0;
-                self.watch = Some(if self.queued {
-                    r.queue.watch()
-                } else {
-                    r.watchdog.watch()
-                });
+                self.renewable = true;
+                self.watch = Some(r.watchdog.watch());
                 let retries_left = self.attempts < self.pool.0.topology.servers.len();
                 self.retry = retries_left.then(|| query.clone());
                 self.decision = Some(routed.decision);
@@ -473,8 +478,10 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     /// measures the server's answer.
     fn acquired(&mut self) {
         self.queued = false;
-        if let Some(r) = self.replica {
-            self.watch = Some(r.watchdog.watch());
+        self.renewable = false;
+        if self.replica.is_some() {
+            // A new bound for the server's answer, keeping the view of the breaker's events.
+            self.watch = self.watch.as_ref().map(Watch::renew);
         }
     }
 
@@ -506,10 +513,12 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 if !watch.pending(cx) {
                     return None;
                 }
-                if !self.queued && !replica.health.is_open() && self.queueing(replica) {
-                    // Renew the bound: the next expiry is judged the same way.
+                if !replica.health.is_open() && self.queueing(replica) {
+                    // Renew the bound: the next expiry is judged the same way, on the
+                    // replica's answers from now on.
                     self.renewed += 1;
-                    let mut watch = replica.watchdog.watch();
+                    self.answers = replica.answers.load(std::sync::atomic::Ordering::Relaxed);
+                    let mut watch = self.watch.as_ref()?.renew();
                     let ended = watch.pending(cx);
                     self.watch = Some(watch);
                     if !ended {
@@ -517,12 +526,18 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                     }
                 }
                 let name = replica.name.to_string();
-                if self.queued || replica.health.is_open() {
+                if replica.health.is_open() {
                     // Its breaker opened on evidence while this call waited on it.
                     let error = Error::ReplicaDown { replica: name }.into_sqlx();
                     return Some((error, Failure::Error(ErrorClass::ServerDown)));
                 }
-                let after = self.pool.0.options.replica_timeout;
+                // The bound, and each renewal of it: how long the call waited in all.
+                let after = self
+                    .pool
+                    .0
+                    .options
+                    .replica_timeout
+                    .saturating_mul(self.renewed.saturating_add(1));
                 let error = Error::ReplicaTimeout {
                     replica: name,
                     after,
@@ -532,19 +547,19 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         }
     }
 
-    /// A replica attempt that was not queued when it started reached `replica_timeout`: is it
-    /// waiting in sqlx's queue rather than on the server? The pool is full now (the check in
-    /// `begin` is a snapshot: a connection seen idle can be taken by another call first), and
-    /// the replica gave other calls their first answer since this attempt started, so it was
-    /// not hung then. The bound is renewed while sqlx could still be queueing the call: once its
-    /// `acquire_timeout` has passed, sqlx would have ended a queued call itself. A replica that
-    /// hangs while its pool is full is then found by the monitor's probes, whose breaker ends
-    /// these calls (without a monitor, by `acquire_timeout`).
+    /// A replica attempt reached `replica_timeout`: may it be waiting in sqlx's queue rather than
+    /// on the server? Only if it may not have a connection yet (it runs inside sqlx's pool
+    /// call, or is still taking one), the pool is full now (the check in `begin` is a snapshot:
+    /// a connection seen idle can be taken by another call first), and the replica gave another
+    /// call its first answer during this bound, so it is answering. A call on a
+    /// replica that hangs gets at most one renewal (the answers before the hang), and none once
+    /// it has waited the pool's `acquire_timeout` (sqlx would have ended a queued call by then).
     fn queueing(&self, replica: &Server<DB>) -> bool {
         let pool = &replica.pool;
         let bound = self.pool.0.options.replica_timeout;
         let waited = bound.saturating_mul(self.renewed.saturating_add(1));
-        saturated(pool)
+        self.renewable
+            && saturated(pool)
             && waited < pool.options().get_acquire_timeout()
             && replica.answers.load(std::sync::atomic::Ordering::Relaxed) != self.answers
     }

@@ -42,11 +42,12 @@ pub(crate) struct Server<DB: Database> {
     pub applied: RwLock<Option<Position>>,
     /// Abandons calls that get no answer within `replica_timeout`.
     pub watchdog: Watchdog,
-    /// Calls waiting for a connection in the replica's saturated pool (not yet watched by the
-    /// watchdog), and every call on the writer, ended when its breaker opens.
+    /// Every call on the writer, ended when its breaker opens (replica calls are all on the
+    /// watchdog, which the breaker opening ends too).
     pub queue: Watchdog,
-    /// Routed calls this server has given a first answer to: a call that waited past
-    /// `replica_timeout` in a full pool while this moved was queueing, not facing a hung server.
+    /// Routed calls this server has given a first answer to: a call that waited a whole
+    /// `replica_timeout` in a full pool while this moved may be queueing; one that waited while
+    /// it did not faces a server that answers nobody.
     pub answers: AtomicU64,
 }
 

@@ -237,7 +237,21 @@ pub(crate) struct Watch<'a> {
     waker_id: (usize, usize),
 }
 
-impl Watch<'_> {
+impl<'a> Watch<'a> {
+    /// A new watch on the same watchdog, for the same call, with a new bound counted from its
+    /// first `pending`. It keeps this watch's view of [`Watchdog::expire_all`]: one that ran
+    /// since this watch was set up ends the new one too (it may have passed the lists while
+    /// neither was registered).
+    pub fn renew(&self) -> Watch<'a> {
+        Watch {
+            shared: self.shared,
+            downs: self.downs,
+            slot: None,
+            seen: 0,
+            waker_id: (0, 0),
+        }
+    }
+
     /// The watched future returned `Pending`: registers the call (first time) or refreshes its
     /// waker, and says whether the call has waited past the bound.
     pub fn pending(&mut self, cx: &Context<'_>) -> bool {
@@ -559,6 +573,26 @@ mod tests {
             let mut after = wd.watch();
             assert!(!after.pending(&cx), "set up after expire_all: waits");
         }
+    }
+
+    /// A renewed watch ends at once when `expire_all` ran since the first was set up.
+    #[test]
+    fn a_renewed_watch_keeps_the_view_of_expire_all() {
+        let wd = Watchdog::new(Duration::from_secs(60));
+        let cx = Context::from_waker(Waker::noop());
+        let mut first = wd.watch();
+        assert!(!first.pending(&cx));
+        wd.expire_all();
+        let mut renewed = first.renew();
+        drop(first);
+        assert!(
+            renewed.pending(&cx),
+            "expire_all ran before the renewal registered"
+        );
+        let mut calm = wd.watch();
+        assert!(!calm.pending(&cx));
+        let mut renewed = calm.renew();
+        assert!(!renewed.pending(&cx), "no expire_all since: waits");
     }
 
     /// The ticker's task dropped before its first poll (its runtime shut down) must not leave
