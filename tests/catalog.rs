@@ -418,12 +418,27 @@ mod mariadb {
             n("v_over"),
             n("v_lock"),
         );
+        let (hid_lock, hid_var, v_hid) = (n("hid_lock"), n("hid_var"), n("v_hid"));
+        // The test user reads the body of a function it is the definer of; the admin's other
+        // functions it may execute but not read (information_schema shows their body as NULL).
+        let primary = MySqlPool::connect(&primary_url).await.unwrap();
+        let me: String = sqlx::query_scalar("SELECT CAST(CURRENT_USER() AS CHAR)")
+            .fetch_one(&primary)
+            .await
+            .unwrap();
+        let (user, host) = me.rsplit_once('@').expect("user@host");
+        let mine = format!("DEFINER = '{user}'@'{host}'");
         let setup = vec![
             format!("CREATE TABLE {log} (id INT AUTO_INCREMENT PRIMARY KEY)"),
-            format!("CREATE FUNCTION {det}(x INT) RETURNS INT DETERMINISTIC NO SQL RETURN x + 1"),
+            format!("CREATE {mine} FUNCTION {det}(x INT) RETURNS INT DETERMINISTIC NO SQL RETURN x + 1"),
             format!("CREATE FUNCTION {nondet}() RETURNS DOUBLE NOT DETERMINISTIC NO SQL RETURN RAND()"),
             format!("CREATE FUNCTION {modifies}() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO {log} VALUES (NULL); RETURN LAST_INSERT_ID(); END"),
-            format!("CREATE FUNCTION {reads}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN (SELECT COUNT(*) FROM {log})"),
+            format!("CREATE {mine} FUNCTION {reads}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN (SELECT COUNT(*) FROM {log})"),
+            // Declared pure enough, bodies hidden from the test user: one takes a lock, one
+            // sets a user variable; neither is refused by a read-only replica.
+            format!("CREATE FUNCTION {hid_lock}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK('{hid_lock}', 0)"),
+            format!("CREATE FUNCTION {hid_var}() RETURNS INT DETERMINISTIC NO SQL BEGIN SET @{hid_var} = 1; RETURN 1; END"),
+            format!("CREATE VIEW {v_hid} AS SELECT {hid_lock}() AS x"),
             format!("CREATE VIEW {v_mod} AS SELECT {modifies}() AS x"),
             format!("CREATE VIEW {v_ok} AS SELECT {det}(1) AS x"),
             format!("CREATE VIEW {v_over} AS SELECT x FROM {v_mod}"),
@@ -431,7 +446,6 @@ mod mariadb {
             format!("CREATE VIEW {v_session} AS SELECT VARIABLE_NAME AS x FROM information_schema.USER_VARIABLES"),
         ];
         admin(&setup).await;
-        let primary = MySqlPool::connect(&primary_url).await.unwrap();
         let replica = MySqlPool::connect(&replica_url).await.unwrap();
         let replicated = common::eventually(DEADLINE, || async {
             sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT x FROM {v_ok}")))
@@ -464,6 +478,10 @@ mod mariadb {
             on_primary(format!("SELECT x FROM {v_session}"), "volatile_relation"),
             // Qualified by another database: not the function of this one.
             on_primary(format!("SELECT mysql.{det}(1)"), "side_effect_function"),
+            // A body the test user may not read is unknown, whatever the declaration says.
+            on_primary(format!("SELECT {hid_lock}()"), "side_effect_function"),
+            on_primary(format!("SELECT {hid_var}()"), "side_effect_function"),
+            on_primary(format!("SELECT x FROM {v_hid}"), "volatile_relation"),
         ];
         check_routing(&pool, &cases).await;
         for case in &cases {
@@ -493,6 +511,39 @@ mod mariadb {
             .execute(&mut *c)
             .await
             .unwrap();
+        drop(c);
+        // The hidden bodies: each leaves its mark on the replica (a lock held, a variable set).
+        let hidden = [
+            format!("SELECT {hid_lock}()"),
+            format!("SELECT x FROM {v_hid}"),
+        ];
+        for sql in &hidden {
+            let mut c = replica.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the replica: {e}"));
+            let holder: Option<i64> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT IS_USED_LOCK('{hid_lock}')")))
+                    .fetch_one(&replica)
+                    .await
+                    .unwrap();
+            assert!(holder.is_some(), "`{sql}` took no lock on the replica");
+            sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{hid_lock}')")))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        let mut c = replica.acquire().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT {hid_var}()")))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let set: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!("SELECT @{hid_var}")))
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        assert_eq!(set, Some(1), "the function set a variable on the replica");
         drop(c);
         // In a transaction rolled back, in case it did write.
         let mut c = replica.acquire().await.unwrap();
@@ -527,12 +578,12 @@ mod mariadb {
                 .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
         }
         pool.close().await;
-        let mut teardown: Vec<String> = [v_session, v_lock, v_over, v_mod, v_ok]
+        let mut teardown: Vec<String> = [v_session, v_lock, v_over, v_mod, v_ok, v_hid]
             .iter()
             .map(|v| format!("DROP VIEW {v}"))
             .collect();
         teardown.extend(
-            [det, nondet, modifies, reads]
+            [det, nondet, modifies, reads, hid_lock, hid_var]
                 .iter()
                 .map(|f| format!("DROP FUNCTION {f}")),
         );
