@@ -376,6 +376,132 @@ mod postgres {
         ])
         .await;
     }
+    /// Casts to user types (issue: catalog gaps, item 1): a domain whose CHECK calls a writing
+    /// or lock-taking function (directly, through a function, through a domain over it), and a
+    /// user-defined cast whose function writes, keep the read on the primary; a domain or cast
+    /// over pure functions does not, and neither does reading a column of an unsafe domain (a
+    /// CHECK runs when a value is made, not when it is read).
+    #[tokio::test]
+    async fn postgres_catalog_decides_casts_to_user_types() {
+        let Some(primary_url) = common::server_url("RWSPLIT_PG_PRIMARY") else {
+            return;
+        };
+        let Some(standby_url) = common::server_url("RWSPLIT_PG_STANDBY_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let s = format!("cast_{id}");
+        let setup = vec![
+            format!("CREATE SCHEMA {s}"),
+            format!("CREATE TABLE {s}.log (id serial PRIMARY KEY)"),
+            format!("CREATE FUNCTION {s}.writes(a int) RETURNS boolean LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES; SELECT true $$"),
+            format!("CREATE FUNCTION {s}.locks(a int) RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT pg_try_advisory_lock(a) $$"),
+            format!("CREATE FUNCTION {s}.pure(a int) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT a > 0 $$"),
+            format!("CREATE DOMAIN {s}.d_write AS int CHECK ({s}.writes(VALUE))"),
+            format!("CREATE DOMAIN {s}.d_lock AS int CHECK ({s}.locks(VALUE))"),
+            // The built-in in the CHECK itself: no dependency recorded, only the text shows it.
+            format!("CREATE DOMAIN {s}.d_adv AS int CHECK (pg_try_advisory_lock(VALUE))"),
+            format!("CREATE DOMAIN {s}.d_over AS {s}.d_lock"),
+            format!("CREATE DOMAIN {s}.d_pure AS int CHECK ({s}.pure(VALUE))"),
+            format!("CREATE TYPE {s}.pair AS (a int, b int)"),
+            format!("CREATE FUNCTION {s}.to_pair(a int) RETURNS {s}.pair LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES; SELECT ROW(a, a)::{s}.pair $$"),
+            format!("CREATE CAST (int AS {s}.pair) WITH FUNCTION {s}.to_pair(int)"),
+            format!("CREATE TYPE {s}.pair_ok AS (a int, b int)"),
+            format!("CREATE FUNCTION {s}.to_pair_ok(a int) RETURNS {s}.pair_ok LANGUAGE sql IMMUTABLE AS $$ SELECT ROW(a, a)::{s}.pair_ok $$"),
+            format!("CREATE CAST (int AS {s}.pair_ok) WITH FUNCTION {s}.to_pair_ok(int)"),
+            // A table whose column is the lock-taking domain.
+            format!("CREATE TABLE {s}.dtab (x {s}.d_lock)"),
+            format!("INSERT INTO {s}.dtab VALUES ({id})"),
+            format!("GRANT USAGE ON SCHEMA {s} TO rwsplit"),
+            format!("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {s} TO rwsplit"),
+            format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO rwsplit"),
+        ];
+        admin(&setup).await;
+        let primary = PgPool::connect(&primary_url).await.unwrap();
+        let standby = PgPool::connect(&standby_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {s}.dtab")))
+                .fetch_one(&standby)
+                .await
+                .is_ok_and(|n| n == 1)
+        })
+        .await;
+        assert!(replicated, "the schema did not reach the standby");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("standby1", standby.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        let (lock, adv, over, typed) = (id + 10, id + 11, id + 12, id + 13);
+        let writing = [
+            format!("SELECT 1::{s}.d_write"),
+            format!("SELECT CAST(1 AS {s}.d_write)"),
+            format!("SELECT ARRAY[1]::{s}.d_write[]"),
+            format!("SELECT (CAST(1 AS {s}.pair)).a"),
+        ];
+        let locking = [
+            format!("SELECT {lock}::{s}.d_lock"),
+            format!("SELECT CAST({adv} AS {s}.d_adv)"),
+            format!("SELECT {over}::{s}.d_over"),
+            // `type 'text'` is a cast too (sqlparser reads the text as an alias).
+            format!("SELECT {s}.d_lock '{typed}'"),
+        ];
+        let reads = [
+            format!("SELECT 1::{s}.d_pure"),
+            format!("SELECT (CAST(1 AS {s}.pair_ok)).a"),
+            format!("SELECT x FROM {s}.dtab"),
+            format!("SELECT x::int FROM {s}.dtab"),
+        ];
+        let mut cases: Vec<Case> = reads.iter().cloned().map(read).collect();
+        for sql in writing.iter().chain(&locking) {
+            cases.push(on_primary(sql.clone(), "volatile_type"));
+        }
+        check_routing(&pool, &cases).await;
+        let locks = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            )
+            .fetch_one(&standby)
+            .await
+            .unwrap()
+        };
+        // The oracle: each read runs on the standby and takes no lock there; each writing
+        // cast is refused there (25006); each locking cast takes an advisory lock there.
+        for sql in &reads {
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
+            assert_eq!(locks().await, 0, "`{sql}` took a lock on the standby");
+        }
+        for sql in &writing {
+            let err = on_standby(&standby, sql).await.expect_err(sql);
+            assert!(err.starts_with("25006"), "`{sql}` on the standby: {err}");
+        }
+        for sql in &locking {
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
+            assert!(locks().await > 0, "`{sql}` took no lock on the standby");
+            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        // Through the pool every case runs, the unsafe ones on the primary.
+        for case in &cases {
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        pool.close().await;
+        primary.close().await;
+        admin(&[format!("DROP SCHEMA {s} CASCADE")]).await;
+    }
 }
 
 #[cfg(feature = "mysql")]

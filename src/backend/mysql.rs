@@ -268,7 +268,7 @@ impl Backend for MySql {
     }
 
     /// No shadowed built-ins: MySQL and MariaDB call the built-in for a bare built-in name
-    /// (a stored function of that name is reached only qualified).
+    /// (a stored function of that name is reached only qualified). No user types either.
     fn unsafe_objects<'a>(
         pool: &'a Pool<Self>,
         side_effect: &'a [String],
@@ -304,7 +304,7 @@ impl Backend for MySql {
                     ]
                 })
                 .collect();
-            Ok((relations, Vec::new()))
+            Ok((relations, Vec::new(), Vec::new()))
         }
         .boxed()
     }
