@@ -263,8 +263,9 @@ impl PoolOptions {
     /// user functions and operators the classifier does not know (PostgreSQL `pg_proc`
     /// volatility, by schema and over every overload, operators by the function behind them;
     /// MySQL/MariaDB `information_schema.ROUTINES`: not deterministic or `MODIFIES SQL DATA`,
-    /// and bodies that write), views and tables whose reads run such functions, and built-in
-    /// names shadowed by unsafe user functions. Unsafe ones go to the primary, the rest may go
+    /// bodies that write or lock, and bodies this login may not read), views and tables whose
+    /// reads run such functions, casts to PostgreSQL types and domains whose conversion runs
+    /// one, and built-in names shadowed by unsafe user functions. Unsafe ones go to the primary, the rest may go
     /// to replicas. The first statement naming something new goes to the primary while the
     /// answer is fetched in the background (one query per batch of names; a snapshot of views
     /// every 30 s and after DDL through the pool). Default off: it trusts declarations the

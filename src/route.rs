@@ -169,6 +169,11 @@ pub enum Reason {
     /// ... (the relation's name, as the classifier reports it). Learned with
     /// `PoolOptions::function_volatility`.
     VolatileRelation(Arc<str>),
+    /// A read that casts to a user type (PostgreSQL) whose conversion runs a volatile or
+    /// side-effect function, as the primary's catalog says: a domain whose CHECK constraint
+    /// calls one, a user-defined cast or an input function that is one (the type's name, as
+    /// the classifier reports it). Learned with `PoolOptions::function_volatility`.
+    VolatileType(Arc<str>),
 }
 
 /// The one table of [`Reason`]: a row per variant (per [`HintSource`] for `Hint`) gives its
@@ -261,6 +266,8 @@ reason_table! {
     replica_refused: Reason::ReplicaRefused => "refused by a replica as a write";
     volatile_relation: Reason::VolatileRelation(name)
         => "reads {name}, which calls a volatile function";
+    volatile_type: Reason::VolatileType(name)
+        => "casts to {name}, which calls a volatile function";
 }
 
 impl Reason {
@@ -561,6 +568,11 @@ mod tests {
                 Reason::VolatileRelation(f.clone()),
                 "volatile_relation",
                 "reads f, which calls a volatile function",
+            ),
+            (
+                Reason::VolatileType(f.clone()),
+                "volatile_type",
+                "casts to f, which calls a volatile function",
             ),
         ];
         assert_eq!(rows.len(), REASON_LABELS.len());

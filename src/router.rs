@@ -295,9 +295,9 @@ impl<DB: Backend> RoutingPool<DB> {
                 let (names, prefixes) = inner.classifier.side_effect_names();
                 let pool = &inner.topology.writer_or_primary().pool;
                 match DB::unsafe_objects(pool, &names, &prefixes).await {
-                    Ok((relations, shadowed)) => {
-                        inner.functions.learn_relations(relations, shadowed, now)
-                    }
+                    Ok((relations, shadowed, types)) => inner
+                        .functions
+                        .learn_relations(relations, shadowed, types, now),
                     Err(_) => inner.functions.relations_failed(now),
                 }
             });

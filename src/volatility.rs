@@ -21,6 +21,12 @@
 //!   back while the snapshot loads (holding every table's first read would cost every
 //!   application); a view created since the last snapshot is caught by the replica's
 //!   refusal if its function writes, not if it only keeps state.
+//! - **Types** (PostgreSQL) whose conversion runs such a function, in the same snapshot: a
+//!   domain whose CHECK calls one (or a domain over such a domain), a user-defined cast to
+//!   the type, or a user type's input function. A read casting to one (`x::d`, `CAST(x AS
+//!   d)`, `d 'text'`) goes to the primary with [`Reason::VolatileType`], judged
+//!   optimistically like relations. Reading a column of such a type does not count: a
+//!   domain's CHECK runs when a value is made, not when it is read.
 //!
 //! Memory is bounded: at most [`MAX_FUNCTIONS`] names and [`MAX_RELATIONS`] relation names.
 //!
@@ -54,6 +60,9 @@ struct Relations {
     /// Built-in function names that an unsafe user function shares (PostgreSQL): a bare call
     /// may reach the user's function.
     shadowed: HashSet<Arc<str>>,
+    /// Canonical names of the user types (PostgreSQL) whose conversion runs an unsafe
+    /// function (`schema.name` and bare `name`, as for relations).
+    unsafe_types: HashSet<Arc<str>>,
     /// When the snapshot in `unsafe_names` was taken, if one was.
     taken: Option<Instant>,
     /// A snapshot is being taken.
@@ -87,10 +96,16 @@ impl FunctionCatalog {
         if matches!(verdict, Verdict::Primary(_)) {
             return None;
         }
-        if !analysis.relations.is_empty() || !analysis.builtins.is_empty() {
+        if !analysis.relations.is_empty()
+            || !analysis.builtins.is_empty()
+            || !analysis.types.is_empty()
+        {
             if let Ok(relations) = self.relations.read() {
                 if let Some(name) = relations.unsafe_relation(&analysis.relations) {
                     return Some(Verdict::Primary(Reason::VolatileRelation(name)));
+                }
+                if let Some(name) = unsafe_name(&relations.unsafe_types, &analysis.types) {
+                    return Some(Verdict::Primary(Reason::VolatileType(name)));
                 }
                 if let Some(name) = analysis
                     .builtins
@@ -197,7 +212,9 @@ impl FunctionCatalog {
     /// relations? When it returns true the caller takes it and hands it to
     /// [`FunctionCatalog::learn_relations`] (or [`FunctionCatalog::relations_failed`]).
     pub fn claim_relations(&self, analysis: &Analysis, now: Instant) -> bool {
-        let names_none = analysis.relations.is_empty() && analysis.builtins.is_empty();
+        let names_none = analysis.relations.is_empty()
+            && analysis.builtins.is_empty()
+            && analysis.types.is_empty();
         if names_none || matches!(analysis.verdict, Verdict::Primary(_)) {
             return false;
         }
@@ -218,8 +235,15 @@ impl FunctionCatalog {
     }
 
     /// Replaces the snapshot with the server's list of unsafe relations (each as its
-    /// canonical `schema.name` and bare `name`) and of shadowed built-in names.
-    pub fn learn_relations(&self, names: Vec<String>, shadowed: Vec<String>, taken: Instant) {
+    /// canonical `schema.name` and bare `name`), of shadowed built-in names and of unsafe
+    /// types (named as relations are).
+    pub fn learn_relations(
+        &self,
+        names: Vec<String>,
+        shadowed: Vec<String>,
+        types: Vec<String>,
+        taken: Instant,
+    ) {
         let Ok(mut r) = self.relations.write() else {
             return;
         };
@@ -229,6 +253,11 @@ impl FunctionCatalog {
             .map(Arc::from)
             .collect();
         r.shadowed = shadowed
+            .into_iter()
+            .take(MAX_RELATIONS)
+            .map(Arc::from)
+            .collect();
+        r.unsafe_types = types
             .into_iter()
             .take(MAX_RELATIONS)
             .map(Arc::from)
@@ -283,17 +312,22 @@ impl Relations {
     /// The first of `named` the snapshot lists as unsafe. A name with more parts than
     /// `schema.name` (PostgreSQL's `database.schema.name`) is matched by its last two.
     fn unsafe_relation(&self, named: &[Arc<str>]) -> Option<Arc<str>> {
-        if self.unsafe_names.is_empty() {
-            return None;
-        }
-        named
-            .iter()
-            .find(|n| {
-                self.unsafe_names.contains(&***n)
-                    || last_two(n).is_some_and(|t| self.unsafe_names.contains(t))
-            })
-            .cloned()
+        unsafe_name(&self.unsafe_names, named)
     }
+}
+
+/// The first of `named` that `unsafe_names` lists. A name with more parts than `schema.name`
+/// (PostgreSQL's `database.schema.name`) is matched by its last two.
+fn unsafe_name(unsafe_names: &HashSet<Arc<str>>, named: &[Arc<str>]) -> Option<Arc<str>> {
+    if unsafe_names.is_empty() {
+        return None;
+    }
+    named
+        .iter()
+        .find(|n| {
+            unsafe_names.contains(&***n) || last_two(n).is_some_and(|t| unsafe_names.contains(t))
+        })
+        .cloned()
 }
 
 /// `b.c` of a canonical `a.b.c` (a dot inside a quoted part is not a separator), if the name
@@ -434,6 +468,7 @@ mod tests {
         c.learn_relations(
             vec!["app.bad_view".into(), "bad_view".into()],
             vec!["lower".into()],
+            vec!["app.bad_dom".into(), "bad_dom".into()],
             t0,
         );
         let primary = |name: &str| Some(Verdict::Primary(Reason::VolatileRelation(name.into())));
@@ -459,6 +494,21 @@ mod tests {
             None
         );
         assert_eq!(c.resolve(&analysis(&pg, "SELECT upper('x')")), None);
+        // A cast to an unsafe type, in any of its spellings; other types are not.
+        let cast = |name: &str| Some(Verdict::Primary(Reason::VolatileType(name.into())));
+        for (sql, name) in [
+            ("SELECT 1::app.bad_dom", "app.bad_dom"),
+            ("SELECT CAST(x AS bad_dom) FROM users", "bad_dom"),
+            ("SELECT ARRAY[1]::bad_dom[]", "bad_dom"),
+            ("SELECT '{1}'::db.app.bad_dom[][]", "db.app.bad_dom"),
+        ] {
+            assert_eq!(c.resolve(&analysis(&pg, sql)), cast(name), "{sql}");
+        }
+        assert_eq!(c.resolve(&analysis(&pg, "SELECT 1::other.bad_dom")), None);
+        assert_eq!(c.resolve(&analysis(&pg, "SELECT 1::int, 'x'::text")), None);
+        // A cast alone asks for the snapshot.
+        let fresh = FunctionCatalog::default();
+        assert!(fresh.claim_relations(&analysis(&pg, "SELECT 1::good_dom"), t0));
         // Fresh: no new snapshot until it ages or DDL runs through the pool.
         assert!(!c.claim_relations(&table, t0 + Duration::from_secs(1)));
         let t1 = t0 + RELATIONS_MAX_AGE;
@@ -470,7 +520,7 @@ mod tests {
             "backs off"
         );
         assert!(c.claim_relations(&table, t1 + RETRY_AFTER));
-        c.learn_relations(vec![], vec![], t0 + RELATIONS_MAX_AGE);
+        c.learn_relations(vec![], vec![], vec![], t0 + RELATIONS_MAX_AGE);
         assert_eq!(c.resolve(&view), None);
         let later = t0 + RELATIONS_MAX_AGE + Duration::from_secs(1);
         assert!(!c.claim_relations(&table, later));
@@ -494,7 +544,12 @@ mod tests {
         c.learn_relations(
             (0..MAX_RELATIONS + 10).map(|i| format!("v{i}")).collect(),
             (0..MAX_RELATIONS + 10).map(|i| format!("f{i}")).collect(),
+            (0..MAX_RELATIONS + 10).map(|i| format!("t{i}")).collect(),
             Instant::now(),
+        );
+        assert_eq!(
+            c.relations.read().unwrap().unsafe_types.len(),
+            MAX_RELATIONS
         );
         assert_eq!(c.relations.read().unwrap().shadowed.len(), MAX_RELATIONS);
         assert_eq!(

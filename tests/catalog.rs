@@ -376,6 +376,132 @@ mod postgres {
         ])
         .await;
     }
+    /// Casts to user types (issue: catalog gaps, item 1): a domain whose CHECK calls a writing
+    /// or lock-taking function (directly, through a function, through a domain over it), and a
+    /// user-defined cast whose function writes, keep the read on the primary; a domain or cast
+    /// over pure functions does not, and neither does reading a column of an unsafe domain (a
+    /// CHECK runs when a value is made, not when it is read).
+    #[tokio::test]
+    async fn postgres_catalog_decides_casts_to_user_types() {
+        let Some(primary_url) = common::server_url("RWSPLIT_PG_PRIMARY") else {
+            return;
+        };
+        let Some(standby_url) = common::server_url("RWSPLIT_PG_STANDBY_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let s = format!("cast_{id}");
+        let setup = vec![
+            format!("CREATE SCHEMA {s}"),
+            format!("CREATE TABLE {s}.log (id serial PRIMARY KEY)"),
+            format!("CREATE FUNCTION {s}.writes(a int) RETURNS boolean LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES; SELECT true $$"),
+            format!("CREATE FUNCTION {s}.locks(a int) RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT pg_try_advisory_lock(a) $$"),
+            format!("CREATE FUNCTION {s}.pure(a int) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT a > 0 $$"),
+            format!("CREATE DOMAIN {s}.d_write AS int CHECK ({s}.writes(VALUE))"),
+            format!("CREATE DOMAIN {s}.d_lock AS int CHECK ({s}.locks(VALUE))"),
+            // The built-in in the CHECK itself: no dependency recorded, only the text shows it.
+            format!("CREATE DOMAIN {s}.d_adv AS int CHECK (pg_try_advisory_lock(VALUE))"),
+            format!("CREATE DOMAIN {s}.d_over AS {s}.d_lock"),
+            format!("CREATE DOMAIN {s}.d_pure AS int CHECK ({s}.pure(VALUE))"),
+            format!("CREATE TYPE {s}.pair AS (a int, b int)"),
+            format!("CREATE FUNCTION {s}.to_pair(a int) RETURNS {s}.pair LANGUAGE sql VOLATILE AS $$ INSERT INTO {s}.log DEFAULT VALUES; SELECT ROW(a, a)::{s}.pair $$"),
+            format!("CREATE CAST (int AS {s}.pair) WITH FUNCTION {s}.to_pair(int)"),
+            format!("CREATE TYPE {s}.pair_ok AS (a int, b int)"),
+            format!("CREATE FUNCTION {s}.to_pair_ok(a int) RETURNS {s}.pair_ok LANGUAGE sql IMMUTABLE AS $$ SELECT ROW(a, a)::{s}.pair_ok $$"),
+            format!("CREATE CAST (int AS {s}.pair_ok) WITH FUNCTION {s}.to_pair_ok(int)"),
+            // A table whose column is the lock-taking domain.
+            format!("CREATE TABLE {s}.dtab (x {s}.d_lock)"),
+            format!("INSERT INTO {s}.dtab VALUES ({id})"),
+            format!("GRANT USAGE ON SCHEMA {s} TO rwsplit"),
+            format!("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {s} TO rwsplit"),
+            format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO rwsplit"),
+        ];
+        admin(&setup).await;
+        let primary = PgPool::connect(&primary_url).await.unwrap();
+        let standby = PgPool::connect(&standby_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {s}.dtab")))
+                .fetch_one(&standby)
+                .await
+                .is_ok_and(|n| n == 1)
+        })
+        .await;
+        assert!(replicated, "the schema did not reach the standby");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("standby1", standby.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        let (lock, adv, over, typed) = (id + 10, id + 11, id + 12, id + 13);
+        let writing = [
+            format!("SELECT 1::{s}.d_write"),
+            format!("SELECT CAST(1 AS {s}.d_write)"),
+            format!("SELECT ARRAY[1]::{s}.d_write[]"),
+            format!("SELECT (CAST(1 AS {s}.pair)).a"),
+        ];
+        let locking = [
+            format!("SELECT {lock}::{s}.d_lock"),
+            format!("SELECT CAST({adv} AS {s}.d_adv)"),
+            format!("SELECT {over}::{s}.d_over"),
+            // `type 'text'` is a cast too (sqlparser reads the text as an alias).
+            format!("SELECT {s}.d_lock '{typed}'"),
+        ];
+        let reads = [
+            format!("SELECT 1::{s}.d_pure"),
+            format!("SELECT (CAST(1 AS {s}.pair_ok)).a"),
+            format!("SELECT x FROM {s}.dtab"),
+            format!("SELECT x::int FROM {s}.dtab"),
+        ];
+        let mut cases: Vec<Case> = reads.iter().cloned().map(read).collect();
+        for sql in writing.iter().chain(&locking) {
+            cases.push(on_primary(sql.clone(), "volatile_type"));
+        }
+        check_routing(&pool, &cases).await;
+        let locks = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            )
+            .fetch_one(&standby)
+            .await
+            .unwrap()
+        };
+        // The oracle: each read runs on the standby and takes no lock there; each writing
+        // cast is refused there (25006); each locking cast takes an advisory lock there.
+        for sql in &reads {
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
+            assert_eq!(locks().await, 0, "`{sql}` took a lock on the standby");
+        }
+        for sql in &writing {
+            let err = on_standby(&standby, sql).await.expect_err(sql);
+            assert!(err.starts_with("25006"), "`{sql}` on the standby: {err}");
+        }
+        for sql in &locking {
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
+            assert!(locks().await > 0, "`{sql}` took no lock on the standby");
+            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        // Through the pool every case runs, the unsafe ones on the primary.
+        for case in &cases {
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        pool.close().await;
+        primary.close().await;
+        admin(&[format!("DROP SCHEMA {s} CASCADE")]).await;
+    }
 }
 
 #[cfg(feature = "mysql")]
@@ -418,12 +544,27 @@ mod mariadb {
             n("v_over"),
             n("v_lock"),
         );
+        let (hid_lock, hid_var, v_hid) = (n("hid_lock"), n("hid_var"), n("v_hid"));
+        // The test user reads the body of a function it is the definer of; the admin's other
+        // functions it may execute but not read (information_schema shows their body as NULL).
+        let primary = MySqlPool::connect(&primary_url).await.unwrap();
+        let me: String = sqlx::query_scalar("SELECT CAST(CURRENT_USER() AS CHAR)")
+            .fetch_one(&primary)
+            .await
+            .unwrap();
+        let (user, host) = me.rsplit_once('@').expect("user@host");
+        let mine = format!("DEFINER = '{user}'@'{host}'");
         let setup = vec![
             format!("CREATE TABLE {log} (id INT AUTO_INCREMENT PRIMARY KEY)"),
-            format!("CREATE FUNCTION {det}(x INT) RETURNS INT DETERMINISTIC NO SQL RETURN x + 1"),
+            format!("CREATE {mine} FUNCTION {det}(x INT) RETURNS INT DETERMINISTIC NO SQL RETURN x + 1"),
             format!("CREATE FUNCTION {nondet}() RETURNS DOUBLE NOT DETERMINISTIC NO SQL RETURN RAND()"),
             format!("CREATE FUNCTION {modifies}() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO {log} VALUES (NULL); RETURN LAST_INSERT_ID(); END"),
-            format!("CREATE FUNCTION {reads}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN (SELECT COUNT(*) FROM {log})"),
+            format!("CREATE {mine} FUNCTION {reads}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN (SELECT COUNT(*) FROM {log})"),
+            // Declared pure enough, bodies hidden from the test user: one takes a lock, one
+            // sets a user variable; neither is refused by a read-only replica.
+            format!("CREATE FUNCTION {hid_lock}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK('{hid_lock}', 0)"),
+            format!("CREATE FUNCTION {hid_var}() RETURNS INT DETERMINISTIC NO SQL BEGIN SET @{hid_var} = 1; RETURN 1; END"),
+            format!("CREATE VIEW {v_hid} AS SELECT {hid_lock}() AS x"),
             format!("CREATE VIEW {v_mod} AS SELECT {modifies}() AS x"),
             format!("CREATE VIEW {v_ok} AS SELECT {det}(1) AS x"),
             format!("CREATE VIEW {v_over} AS SELECT x FROM {v_mod}"),
@@ -431,7 +572,6 @@ mod mariadb {
             format!("CREATE VIEW {v_session} AS SELECT VARIABLE_NAME AS x FROM information_schema.USER_VARIABLES"),
         ];
         admin(&setup).await;
-        let primary = MySqlPool::connect(&primary_url).await.unwrap();
         let replica = MySqlPool::connect(&replica_url).await.unwrap();
         let replicated = common::eventually(DEADLINE, || async {
             sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT x FROM {v_ok}")))
@@ -464,6 +604,10 @@ mod mariadb {
             on_primary(format!("SELECT x FROM {v_session}"), "volatile_relation"),
             // Qualified by another database: not the function of this one.
             on_primary(format!("SELECT mysql.{det}(1)"), "side_effect_function"),
+            // A body the test user may not read is unknown, whatever the declaration says.
+            on_primary(format!("SELECT {hid_lock}()"), "side_effect_function"),
+            on_primary(format!("SELECT {hid_var}()"), "side_effect_function"),
+            on_primary(format!("SELECT x FROM {v_hid}"), "volatile_relation"),
         ];
         check_routing(&pool, &cases).await;
         for case in &cases {
@@ -493,6 +637,39 @@ mod mariadb {
             .execute(&mut *c)
             .await
             .unwrap();
+        drop(c);
+        // The hidden bodies: each leaves its mark on the replica (a lock held, a variable set).
+        let hidden = [
+            format!("SELECT {hid_lock}()"),
+            format!("SELECT x FROM {v_hid}"),
+        ];
+        for sql in &hidden {
+            let mut c = replica.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the replica: {e}"));
+            let holder: Option<i64> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT IS_USED_LOCK('{hid_lock}')")))
+                    .fetch_one(&replica)
+                    .await
+                    .unwrap();
+            assert!(holder.is_some(), "`{sql}` took no lock on the replica");
+            sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{hid_lock}')")))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        let mut c = replica.acquire().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT {hid_var}()")))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let set: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!("SELECT @{hid_var}")))
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        assert_eq!(set, Some(1), "the function set a variable on the replica");
         drop(c);
         // In a transaction rolled back, in case it did write.
         let mut c = replica.acquire().await.unwrap();
@@ -527,12 +704,12 @@ mod mariadb {
                 .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
         }
         pool.close().await;
-        let mut teardown: Vec<String> = [v_session, v_lock, v_over, v_mod, v_ok]
+        let mut teardown: Vec<String> = [v_session, v_lock, v_over, v_mod, v_ok, v_hid]
             .iter()
             .map(|v| format!("DROP VIEW {v}"))
             .collect();
         teardown.extend(
-            [det, nondet, modifies, reads]
+            [det, nondet, modifies, reads, hid_lock, hid_var]
                 .iter()
                 .map(|f| format!("DROP FUNCTION {f}")),
         );

@@ -164,9 +164,10 @@ pub enum Waited {
     Unable(&'static str),
 }
 
-/// What [`Backend::unsafe_objects`] returns: the unsafe relations' canonical names, and the
-/// built-in function names that an unsafe user function shares.
-pub(crate) type UnsafeObjects = (Vec<String>, Vec<String>);
+/// What [`Backend::unsafe_objects`] returns: the unsafe relations' canonical names, the
+/// built-in function names that an unsafe user function shares, and the unsafe types'
+/// canonical names.
+pub(crate) type UnsafeObjects = (Vec<String>, Vec<String>, Vec<String>);
 
 mod sealed {
     /// Implemented by this crate's backends only: [`super::Backend`] is public (it bounds the
@@ -294,7 +295,10 @@ pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
     ///   bare `name`;
     /// - the built-in function names that such a user function shares (PostgreSQL: an
     ///   overload of `lower`, or a `lower` in a schema that `search_path` may put before
-    ///   `pg_catalog`), so a call by the bare name may be the user's.
+    ///   `pg_catalog`), so a call by the bare name may be the user's;
+    /// - the types (PostgreSQL) whose conversion runs one: domains whose CHECK constraints
+    ///   call one, types with a user-defined cast to them or a user input function that is
+    ///   one, domains over those; each as `schema.name` and bare `name`.
     ///
     /// Backends without a catalog return nothing.
     fn unsafe_objects<'a>(
@@ -302,7 +306,7 @@ pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
         _side_effect: &'a [String],
         _prefixes: &'a [String],
     ) -> BoxFuture<'a, Result<UnsafeObjects, sqlx::Error>> {
-        Box::pin(async { Ok((Vec::new(), Vec::new())) })
+        Box::pin(async { Ok((Vec::new(), Vec::new(), Vec::new())) })
     }
 
     /// The `db.system.name` the server's version reveals, when it refines [`Backend::SYSTEM`]

@@ -268,7 +268,7 @@ impl Backend for MySql {
     }
 
     /// No shadowed built-ins: MySQL and MariaDB call the built-in for a bare built-in name
-    /// (a stored function of that name is reached only qualified).
+    /// (a stored function of that name is reached only qualified). No user types either.
     fn unsafe_objects<'a>(
         pool: &'a Pool<Self>,
         side_effect: &'a [String],
@@ -304,7 +304,7 @@ impl Backend for MySql {
                     ]
                 })
                 .collect();
-            Ok((relations, Vec::new()))
+            Ok((relations, Vec::new(), Vec::new()))
         }
         .boxed()
     }
@@ -381,22 +381,25 @@ fn is_mariadb(version: &str) -> bool {
 }
 
 // The catalog lookups of `crate::volatility` (README, "Asking the catalog"): stored functions
-// and views from `information_schema`, judged by their declarations and, where this login may
-// read it, by the text of their bodies.
+// and views from `information_schema`, judged by their declarations and by the text of their
+// bodies; a body this login may not read makes the routine unsafe.
 
 /// A stored function or a view, names folded to lower case (lookups compare without case:
 /// an over-approximation, never a miss).
 struct Routine {
     schema: String,
     name: String,
-    /// Declared `NOT DETERMINISTIC` or `MODIFIES SQL DATA` (for a view: a definition this login
-    /// cannot read).
+    /// Declared `NOT DETERMINISTIC` or `MODIFIES SQL DATA`, or a body (for a view: a
+    /// definition) this login cannot read: `information_schema` shows a routine's body only to
+    /// its definer or to a login that may read `mysql.proc` (MariaDB 10.11: `SELECT` on
+    /// `mysql.proc`; MySQL 8: `SHOW_ROUTINE` or global `SELECT`).
     declared_unsafe: bool,
     /// What the body's text shows, when this login may read it.
     body: Option<Body>,
 }
 
-/// Every stored function the login can see (at most 10,000).
+/// Every stored function the login can see (at most 10,000); one whose body it may not read
+/// is judged unsafe.
 async fn stored_functions(pool: &Pool<MySql>) -> Result<Vec<Routine>, sqlx::Error> {
     let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
         "SELECT CAST(ROUTINE_SCHEMA AS CHAR), CAST(ROUTINE_NAME AS CHAR), \
@@ -408,14 +411,33 @@ async fn stored_functions(pool: &Pool<MySql>) -> Result<Vec<Routine>, sqlx::Erro
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(schema, name, deterministic, access, body)| Routine {
-            schema: schema.to_ascii_lowercase(),
-            name: name.to_ascii_lowercase(),
-            declared_unsafe: !deterministic.eq_ignore_ascii_case("YES")
-                || access.eq_ignore_ascii_case("MODIFIES SQL DATA"),
-            body: body.as_deref().filter(|b| !b.is_empty()).map(Body::scan),
+        .map(|(schema, name, deterministic, access, body)| {
+            stored_function(&schema, &name, &deterministic, &access, body.as_deref())
         })
         .collect())
+}
+
+/// A stored function from its `information_schema.ROUTINES` row: unsafe when declared
+/// `NOT DETERMINISTIC` or `MODIFIES SQL DATA`, or when its body cannot be read (`NULL` or empty
+/// for a login that is not its definer and may not read `mysql.proc`). A body this login may
+/// not read is unknown, and unknown is unsafe: a function declared `DETERMINISTIC READS SQL
+/// DATA` may still take a lock or set a variable, which a read-only replica does not refuse.
+fn stored_function(
+    schema: &str,
+    name: &str,
+    deterministic: &str,
+    access: &str,
+    body: Option<&str>,
+) -> Routine {
+    let body = body.filter(|b| !b.is_empty()).map(Body::scan);
+    Routine {
+        schema: schema.to_ascii_lowercase(),
+        name: name.to_ascii_lowercase(),
+        declared_unsafe: !deterministic.eq_ignore_ascii_case("YES")
+            || access.eq_ignore_ascii_case("MODIFIES SQL DATA")
+            || body.is_none(),
+        body,
+    }
 }
 
 /// Statement words that write, lock, or change session or server state: a body that holds one
@@ -719,7 +741,7 @@ impl Checksums for MySql {
 
 #[cfg(test)]
 mod tests {
-    use super::{bypass_privilege, unsafe_functions, unsafe_views, Body, Routine};
+    use super::{bypass_privilege, stored_function, unsafe_functions, unsafe_views, Body, Routine};
 
     fn routine(name: &str, declared_unsafe: bool, body: Option<&str>) -> Routine {
         Routine {
@@ -751,6 +773,23 @@ mod tests {
                     SET i = 1; WHILE i < 3 DO SET i = i + 1; END WHILE; \
                     RETURN (SELECT COUNT(*) FROM t WHERE updated_at > NOW()); END";
         assert!(!Body::scan(safe).unsafe_statement);
+    }
+
+    #[test]
+    fn a_function_whose_body_cannot_be_read_is_unsafe() {
+        let hidden = stored_function("App", "F", "YES", "READS SQL DATA", None);
+        assert!(hidden.declared_unsafe);
+        assert_eq!((hidden.schema.as_str(), hidden.name.as_str()), ("app", "f"));
+        assert!(stored_function("app", "f", "YES", "NO SQL", Some("")).declared_unsafe);
+        let seen = stored_function("app", "f", "YES", "READS SQL DATA", Some("RETURN 1"));
+        assert!(!seen.declared_unsafe);
+        assert!(stored_function("app", "f", "NO", "NO SQL", Some("RETURN 1")).declared_unsafe);
+        assert!(
+            stored_function("app", "f", "YES", "MODIFIES SQL DATA", Some("RETURN 1"))
+                .declared_unsafe
+        );
+        let bad = unsafe_functions(&[hidden], &[]);
+        assert!(bad.contains("f"), "{bad:?}");
     }
 
     #[test]

@@ -273,23 +273,27 @@ impl Backend for Postgres {
     ) -> BoxFuture<'a, Result<super::UnsafeObjects, sqlx::Error>> {
         async move {
             let (session, session_prefix) = crate::classify::session_relations();
-            let rows: Vec<(bool, String, String)> = sqlx::query_as(UNSAFE_OBJECTS)
+            let rows: Vec<(String, String, String)> = sqlx::query_as(UNSAFE_OBJECTS)
                 .bind(side_effect)
                 .bind(like_prefixes(prefixes))
                 .bind(session)
                 .bind(like_prefixes(&[session_prefix.to_string()]).concat())
                 .fetch_all(pool)
                 .await?;
-            let (mut relations, mut shadowed) = (Vec::new(), Vec::new());
-            for (is_relation, schema, name) in rows {
-                if is_relation {
-                    relations.push(render(&[&schema, &name], Dialect::Postgres));
-                    relations.push(render(&[&name], Dialect::Postgres));
-                } else {
-                    shadowed.push(name);
-                }
+            let (mut relations, mut shadowed, mut types) = (Vec::new(), Vec::new(), Vec::new());
+            for (kind, schema, name) in rows {
+                let list = match kind.as_str() {
+                    "r" => &mut relations,
+                    "t" => &mut types,
+                    _ => {
+                        shadowed.push(name);
+                        continue;
+                    }
+                };
+                list.push(render(&[&schema, &name], Dialect::Postgres));
+                list.push(render(&[&name], Dialect::Postgres));
             }
-            Ok((relations, shadowed))
+            Ok((relations, shadowed, types))
         }
         .boxed()
     }
@@ -392,8 +396,11 @@ const FUNCTION_VOLATILITY: &str = concat!(
 /// unsafe operator or cast takes (`WHERE m = 1` may call a user `=`), and views over any of those or over a system
 /// view of the session's state (`$3` by name, `$4` by pattern: `pg_settings`, `pg_cursors`,
 /// ...; the server records no dependencies of its own views); a materialized view runs nothing
-/// when read (rows with `true`); and (rows with `false`) the names of `pg_catalog` functions that an unsafe function
-/// of another schema shares.
+/// when read (rows of kind `r`). Types whose conversion runs an unsafe function (rows of kind
+/// `t`): a user type whose input, receive or type-modifier function is one, the target of a
+/// cast whose function is one, a domain whose CHECK constraint depends on one or calls one by
+/// name in its text, and domains over any of those. And (rows of kind `f`) the names of
+/// `pg_catalog` functions that an unsafe function of another schema shares.
 const UNSAFE_OBJECTS: &str = concat!(
     "WITH RECURSIVE ",
     unsafe_procs!("$1", "$2"),
@@ -448,12 +455,35 @@ const UNSAFE_OBJECTS: &str = concat!(
       JOIN pg_class c ON c.oid = r.ev_class AND c.relkind = 'v' \
       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
       JOIN unsafe_rel b ON d.refclassid = 'pg_class'::regclass AND d.refobjid = b.oid \
-      WHERE r.ev_class <> b.oid) \
-    SELECT true, n.nspname::text, c.relname::text FROM (SELECT DISTINCT oid FROM unsafe_rel) AS b \
+      WHERE r.ev_class <> b.oid), \
+    unsafe_type(oid) AS ( \
+      SELECT t.oid FROM pg_type t \
+      WHERE t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+        AND (t.typinput IN (SELECT oid FROM unsafe_proc) OR t.typreceive IN (SELECT oid FROM unsafe_proc) \
+             OR t.typmodin IN (SELECT oid FROM unsafe_proc)) \
+      UNION \
+      SELECT c.casttarget FROM pg_cast c WHERE c.castfunc IN (SELECT oid FROM unsafe_proc) \
+      UNION \
+      SELECT con.contypid FROM pg_constraint con JOIN unsafe_dep d \
+        ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid \
+      WHERE con.contypid <> 0 \
+      UNION \
+      SELECT con.contypid FROM pg_constraint con \
+      CROSS JOIN LATERAL regexp_matches(pg_get_constraintdef(con.oid), \
+        '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
+      JOIN pg_proc q ON q.proname = lower(m[2]) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+      WHERE con.contypid <> 0 AND q.oid IN (SELECT oid FROM unsafe_proc) \
+      UNION \
+      SELECT t.oid FROM pg_type t JOIN unsafe_type u ON t.typbasetype = u.oid) \
+    SELECT 'r', n.nspname::text, c.relname::text FROM (SELECT DISTINCT oid FROM unsafe_rel) AS b \
     JOIN pg_class c ON c.oid = b.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
     UNION \
-    SELECT DISTINCT false, '', p.proname::text FROM pg_proc p \
+    SELECT 't', n.nspname::text, t.typname::text FROM (SELECT DISTINCT oid FROM unsafe_type) AS u \
+    JOIN pg_type t ON t.oid = u.oid JOIN pg_namespace n ON n.oid = t.typnamespace \
+    UNION \
+    SELECT DISTINCT 'f', '', p.proname::text FROM pg_proc p \
     WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
       AND p.oid IN (SELECT oid FROM unsafe_proc) \
       AND EXISTS (SELECT 1 FROM pg_proc b \

@@ -9,10 +9,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments,
-    NamedWindowDefinition, NamedWindowExpr, ObjectName, ObjectNamePart, OrderBy, OrderByExpr,
-    OrderByKind, OrderBySort, Query, Select, SetExpr, ShowStatementFilter, Statement, TableFactor,
-    Value, Visit, Visitor, WindowType,
+    ArrayElemTypeDef, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArgumentClause, FunctionArguments, NamedWindowDefinition, NamedWindowExpr, ObjectName,
+    ObjectNamePart, OrderBy, OrderByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
+    SetExpr, ShowStatementFilter, Statement, TableFactor, Value, Visit, Visitor, WindowType,
 };
 
 use super::functions::{self, SESSION_VARIABLES};
@@ -42,6 +42,10 @@ pub(crate) struct Facts {
     /// unsafe user function of the same name may be what the server calls (an overload, or a
     /// schema before `pg_catalog` in `search_path`).
     pub builtins: Vec<Arc<str>>,
+    /// The user types (PostgreSQL) a read casts to (`x::d`, `CAST(x AS d)`, `d 'text'`), for
+    /// the catalog: a domain whose CHECK calls a volatile function, a user cast or input
+    /// function that is volatile, runs it.
+    pub types: Vec<Arc<str>>,
 }
 
 pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
@@ -275,6 +279,7 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
         relations: Vec::new(),
         all_relations: std::mem::take(&mut facts.relations),
         builtins: std::mem::take(&mut facts.builtins),
+        types: std::mem::take(&mut facts.types),
     };
     let verdict = match stmt.visit(&mut check) {
         ControlFlow::Break(reason) => Verdict::Primary(reason),
@@ -286,6 +291,7 @@ fn walk(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
     }
     facts.relations = check.all_relations;
     facts.builtins = check.builtins;
+    facts.types = check.types;
     verdict
 }
 
@@ -296,6 +302,7 @@ struct ReadCheck<'a> {
     relations: Vec<ObjectName>,
     all_relations: Vec<Arc<str>>,
     builtins: Vec<Arc<str>>,
+    types: Vec<Arc<str>>,
 }
 
 /// The unqualified, lower-case name of a function (`pg_catalog.NextVal` -> `nextval`).
@@ -444,6 +451,17 @@ impl Visitor for ReadCheck<'_> {
         if select.into.is_some() {
             return ControlFlow::Break(Reason::SelectInto);
         }
+        if self.rules.dialect == Dialect::Postgres {
+            // `SELECT app.d '5'`: sqlparser reads a string alias, PostgreSQL (which has no
+            // string aliases) a literal of type `app.d`, made by its input function and CHECK.
+            for item in &select.projection {
+                if let SelectItem::ExprWithAlias { expr, alias } = item {
+                    if alias.quote_style == Some('\'') {
+                        self.literal_type(expr);
+                    }
+                }
+            }
+        }
         for NamedWindowDefinition(_, window) in &select.named_window {
             if let NamedWindowExpr::WindowSpec(spec) = window {
                 self.order_by(&spec.order_by);
@@ -522,6 +540,14 @@ impl Visitor for ReadCheck<'_> {
                 self.function(&f.name)
             }
             Expr::BinaryOp { op, .. } => self.operator(op),
+            Expr::Cast { data_type, .. } => {
+                self.cast_type(data_type);
+                ControlFlow::Continue(())
+            }
+            Expr::TypedString(typed) => {
+                self.cast_type(&typed.data_type);
+                ControlFlow::Continue(())
+            }
             Expr::CompoundIdentifier(parts)
                 if self.rules.dialect == Dialect::MySql
                     && parts.len() > 1
@@ -602,6 +628,50 @@ impl ReadCheck<'_> {
             _ => format!("operator({})", parts.join(".")),
         };
         self.unknown_name(name);
+    }
+
+    /// Records the user type a PostgreSQL cast names (an array's element type), once, by its
+    /// canonical name. Built-in types that sqlparser models are not recorded: a user type
+    /// is `DataType::Custom`.
+    fn cast_type(&mut self, data_type: &DataType) {
+        if self.rules.dialect != Dialect::Postgres {
+            return;
+        }
+        let mut ty = data_type;
+        // Bounded by the parser's recursion limit, and a loop: no recursion here.
+        loop {
+            match ty {
+                DataType::Array(
+                    ArrayElemTypeDef::AngleBracket(inner)
+                    | ArrayElemTypeDef::SquareBracket(inner, _)
+                    | ArrayElemTypeDef::Parenthesis(inner)
+                    | ArrayElemTypeDef::Qualified(inner, _),
+                ) => ty = inner,
+                DataType::Custom(name, _) => {
+                    let parts: Vec<String> = name
+                        .0
+                        .iter()
+                        .map(|p| names::fold_part(p, Dialect::Postgres))
+                        .collect();
+                    let canonical = names::render(&parts, Dialect::Postgres);
+                    if !self.types.iter().any(|t| **t == *canonical) {
+                        self.types.push(canonical.into());
+                    }
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Records the type named by `expr` in `name 'literal'` (PostgreSQL), when it is a name.
+    fn literal_type(&mut self, expr: &Expr) {
+        let name = match expr {
+            Expr::Identifier(ident) => ObjectName::from(vec![ident.clone()]),
+            Expr::CompoundIdentifier(parts) => ObjectName::from(parts.clone()),
+            _ => return,
+        };
+        self.cast_type(&DataType::Custom(name, Vec::new()));
     }
 
     /// `ORDER BY x USING op` sorts with an operator, which may be a user one.

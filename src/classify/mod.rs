@@ -188,6 +188,9 @@ pub struct Analysis {
     /// The built-in functions a read calls by bare name (PostgreSQL), for the catalog's
     /// check of user functions that may shadow them; empty otherwise.
     pub(crate) builtins: Box<[Arc<str>]>,
+    /// The user types a read casts to (PostgreSQL), for the catalog's check of domains,
+    /// casts and input functions that may run a volatile function; empty otherwise.
+    pub(crate) types: Box<[Arc<str>]>,
     /// Set when a replica refused the statement as a write: it goes to the primary from then
     /// on (learned, kept as long as the analysis stays in the cache).
     pub(crate) refused: std::sync::OnceLock<()>,
@@ -263,7 +266,7 @@ impl Weighter<Box<str>, Arc<Analysis>> for EntryWeight {
                     + list.iter().map(|r| allocated(r.len() + 16)).sum::<usize>()
             }
         };
-        let relations = names(&val.relations) + names(&val.builtins);
+        let relations = names(&val.relations) + names(&val.builtins) + names(&val.types);
         let sanitized = val.sanitized.get().map_or(0, |s| allocated(s.len()));
         let bytes = allocated(key.len())
             + allocated(std::mem::size_of::<Analysis>() + 16)
@@ -402,6 +405,7 @@ impl Classifier {
             summary: operation.into(),
             relations: Box::default(),
             builtins: Box::default(),
+            types: Box::default(),
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         };
@@ -458,11 +462,12 @@ impl Classifier {
             Some(c) => format!("{operation} {c}").into_boxed_str(),
             None => operation.into(),
         };
-        let (relations, builtins) = match verdict {
-            Verdict::Primary(_) => (Box::default(), Box::default()),
+        let (relations, builtins, types) = match verdict {
+            Verdict::Primary(_) => (Box::default(), Box::default(), Box::default()),
             _ => (
                 facts.relations.into_boxed_slice(),
                 facts.builtins.into_boxed_slice(),
+                facts.types.into_boxed_slice(),
             ),
         };
         Analysis {
@@ -473,6 +478,7 @@ impl Classifier {
             summary,
             relations,
             builtins,
+            types,
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         }
@@ -574,6 +580,7 @@ impl Classifier {
             summary: operation.into(),
             relations,
             builtins: Box::default(),
+            types: Box::default(),
             sanitized: std::sync::OnceLock::new(),
             refused: std::sync::OnceLock::new(),
         })

@@ -386,6 +386,34 @@ fn reads_report_the_relations_they_name() {
 }
 
 #[test]
+fn reads_report_the_user_types_they_cast_to() {
+    let types = |d: Dialect, sql: &str| -> Vec<String> {
+        Classifier::new(d)
+            .analyze(sql)
+            .types
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    };
+    assert_eq!(
+        types(
+            P,
+            "SELECT 1::App.D, CAST(x AS \"Odd\".\"T\"), '{1}'::d2[][], ARRAY[1]::app.d \
+             FROM t WHERE y IN (SELECT z::int::mood FROM u)"
+        ),
+        ["app.d", "\"Odd\".\"T\"", "d2", "mood"]
+    );
+    // PostgreSQL reads `name 'text'` as a literal of type `name` (sqlparser as an alias).
+    assert_eq!(types(P, "SELECT app.d '5', \"D\" '6'"), ["app.d", "\"D\""]);
+    assert!(types(P, "SELECT 1::int, 'x'::text, now()::date, '1'::numeric(3)").is_empty());
+    assert!(
+        types(P, "DELETE FROM t WHERE x = 1::d").is_empty(),
+        "writes carry none"
+    );
+    assert!(types(M, "SELECT CAST(x AS CHAR), CAST(y AS SIGNED)").is_empty());
+}
+
+#[test]
 fn qualified_functions_are_user_functions() {
     for (d, sql, name) in [
         (M, "SELECT app.lower(name) FROM users", "app.lower"),
