@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use sqlparser::ast::{
     ArrayElemTypeDef, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArgumentClause, FunctionArguments, NamedWindowDefinition, NamedWindowExpr, ObjectName,
-    ObjectNamePart, OrderBy, OrderByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
-    SetExpr, ShowStatementFilter, Statement, TableFactor, Value, Visit, Visitor, WindowType,
+    FunctionArgumentClause, FunctionArguments, JsonTableColumn, NamedWindowDefinition,
+    NamedWindowExpr, ObjectName, ObjectNamePart, OrderBy, OrderByExpr, OrderByKind, OrderBySort,
+    Query, Select, SelectItem, SetExpr, ShowStatementFilter, Statement, TableFactor, Value, Visit,
+    Visitor, WindowType, XmlTableColumnOption,
 };
 
 use super::functions::{self, SESSION_VARIABLES};
@@ -305,6 +306,54 @@ struct ReadCheck<'a> {
     types: Vec<Arc<str>>,
 }
 
+/// PostgreSQL's own types among the spellings sqlparser reads as one of its `DataType`s
+/// (lower case, without modifiers): a cast to one of these is not to a user type.
+const PG_BUILTIN_TYPES: &[&str] = &[
+    "bigint",
+    "bit",
+    "bool",
+    "boolean",
+    "box",
+    "bytea",
+    "char",
+    "character",
+    "circle",
+    "date",
+    "dec",
+    "decimal",
+    "float",
+    "float4",
+    "float8",
+    "int",
+    "int2",
+    "int4",
+    "int8",
+    "integer",
+    "interval",
+    "json",
+    "jsonb",
+    "line",
+    "lseg",
+    "numeric",
+    "path",
+    "point",
+    "polygon",
+    "real",
+    "regclass",
+    "smallint",
+    "text",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "timetz",
+    "trigger",
+    "tsquery",
+    "tsvector",
+    "uuid",
+    "varbit",
+    "varchar",
+];
+
 /// The unqualified, lower-case name of a function (`pg_catalog.NextVal` -> `nextval`).
 fn function_name(name: &ObjectName) -> String {
     match name.0.last() {
@@ -500,6 +549,7 @@ impl Visitor for ReadCheck<'_> {
     }
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<Reason> {
+        self.column_definition_types(factor);
         match factor {
             TableFactor::Table {
                 name,
@@ -659,8 +709,68 @@ impl ReadCheck<'_> {
                     }
                     return;
                 }
-                _ => return,
+                // A type sqlparser models: PostgreSQL has some of these spellings as its
+                // own types (`int`, `text`), not others (`datetime`, `string`, `tinyint`),
+                // which then name the user's type of that name.
+                _ => {
+                    let shown = ty.to_string().to_ascii_lowercase();
+                    let base = shown.split('(').next().unwrap_or_default().trim();
+                    let plain = !base.is_empty()
+                        && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if plain && !PG_BUILTIN_TYPES.contains(&base) {
+                        let canonical = names::render(&[base], Dialect::Postgres);
+                        if !self.types.iter().any(|t| **t == *canonical) {
+                            self.types.push(canonical.into());
+                        }
+                    }
+                    return;
+                }
             }
+        }
+    }
+
+    /// Records the types of a column definition list (`f() AS x(a app.d)`, `XMLTABLE(...
+    /// COLUMNS a app.d ...)`, `JSON_TABLE`): each value is converted to its column's type.
+    fn column_definition_types(&mut self, factor: &TableFactor) {
+        if self.rules.dialect != Dialect::Postgres {
+            return;
+        }
+        let alias = match factor {
+            TableFactor::Table { alias, .. }
+            | TableFactor::Derived { alias, .. }
+            | TableFactor::TableFunction { alias, .. }
+            | TableFactor::Function { alias, .. }
+            | TableFactor::UNNEST { alias, .. }
+            | TableFactor::JsonTable { alias, .. }
+            | TableFactor::OpenJsonTable { alias, .. }
+            | TableFactor::XmlTable { alias, .. } => alias.as_ref(),
+            _ => None,
+        };
+        for column in alias.iter().flat_map(|a| &a.columns) {
+            if let Some(data_type) = &column.data_type {
+                self.cast_type(data_type);
+            }
+        }
+        match factor {
+            TableFactor::XmlTable { columns, .. } => {
+                for column in columns {
+                    if let XmlTableColumnOption::NamedInfo { r#type, .. } = &column.option {
+                        self.cast_type(r#type);
+                    }
+                }
+            }
+            TableFactor::JsonTable { columns, .. } => {
+                // Nested column lists, with a stack: no recursion here.
+                let mut pending: Vec<&JsonTableColumn> = columns.iter().collect();
+                while let Some(column) = pending.pop() {
+                    match column {
+                        JsonTableColumn::Named(named) => self.cast_type(&named.r#type),
+                        JsonTableColumn::Nested(nested) => pending.extend(&nested.columns),
+                        JsonTableColumn::ForOrdinality(_) => {}
+                    }
+                }
+            }
+            _ => {}
         }
     }
 

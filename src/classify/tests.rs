@@ -414,6 +414,35 @@ fn reads_report_the_user_types_they_cast_to() {
 }
 
 #[test]
+fn reads_report_keyword_named_types_and_column_definition_types() {
+    let types = |sql: &str| -> Vec<String> {
+        Classifier::new(P)
+            .analyze(sql)
+            .types
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    };
+    // sqlparser reads these as its own types; PostgreSQL has none of them, so they name the
+    // user's type (a domain `datetime` in `search_path`).
+    assert_eq!(
+        types(
+            "SELECT 1::datetime, CAST(2 AS string), tinyint '3', '{4}'::int64[], 5::double, \
+             6::nvarchar(3), 7::double precision, 8::timestamptz, 9::timestamp(3) with time zone"
+        ),
+        ["datetime", "string", "tinyint", "int64", "double", "nvarchar"]
+    );
+    // Column definition lists convert each value to its column's type.
+    assert_eq!(
+        types(
+            "SELECT * FROM jsonb_to_record('{}') AS x(a app.d, b int), \
+             XMLTABLE('/r' PASSING '<r/>' COLUMNS c app.e PATH 'c', n FOR ORDINALITY) AS t"
+        ),
+        ["app.d", "app.e"]
+    );
+}
+
+#[test]
 fn qualified_functions_are_user_functions() {
     for (d, sql, name) in [
         (M, "SELECT app.lower(name) FROM users", "app.lower"),
