@@ -22,10 +22,13 @@
 //!   application); a view created since the last snapshot is caught by the replica's
 //!   refusal if its function writes, not if it only keeps state.
 //! - **Types** (PostgreSQL) whose conversion runs such a function, in the same snapshot: a
-//!   domain whose CHECK calls one (or a domain over such a domain), a user-defined cast to
-//!   the type, or a user type's input function. A read casting to one (`x::d`, `CAST(x AS
-//!   d)`, `d 'text'`) goes to the primary with [`Reason::VolatileType`], judged
-//!   optimistically like relations. Reading a column of such a type does not count: a
+//!   domain whose CHECK calls one or casts to such a type (or a domain over such a domain),
+//!   a user-defined cast from or to the type, a user type's input function, and the types
+//!   holding such a type (composites and row types with a column of it, ranges over it,
+//!   arrays of it). A read casting to one (`x::d`, `CAST(x AS d)`, `d 'text'`, a column
+//!   definition list) goes to the primary with [`Reason::VolatileType`], judged
+//!   optimistically like relations. Functions taking, returning or naming such a type in
+//!   their bodies, and views depending on one, are unsafe functions and relations. Reading a column of such a type does not count: a
 //!   domain's CHECK runs when a value is made, not when it is read.
 //!
 //! Memory is bounded: at most [`MAX_FUNCTIONS`] names and [`MAX_RELATIONS`] relation names.

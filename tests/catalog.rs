@@ -502,6 +502,197 @@ mod postgres {
         primary.close().await;
         admin(&[format!("DROP SCHEMA {s} CASCADE")]).await;
     }
+
+    /// Unsafe types reached indirectly: a view or function that casts to a lock-taking domain,
+    /// types that contain one (a composite, a table's row type, a range over it, in a column
+    /// definition list), a domain whose CHECK casts to it, a user type whose cast to a
+    /// built-in locks, functions that take or return the domain (the argument or result is
+    /// converted), and user domains named like sqlparser's own type keywords (`datetime`,
+    /// `string`, ...) that are no PostgreSQL type. Each unsafe statement takes an advisory
+    /// lock on the standby; the reads run there without one.
+    #[tokio::test]
+    async fn postgres_catalog_decides_types_reached_through_other_objects() {
+        use std::str::FromStr;
+        let Some(primary_url) = common::server_url("RWSPLIT_PG_PRIMARY") else {
+            return;
+        };
+        let Some(standby_url) = common::server_url("RWSPLIT_PG_STANDBY_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let s = format!("reach_{id}");
+        // The keyword-named domains live in the test's schema, put first on `search_path`.
+        let keywords = [
+            "datetime",
+            "string",
+            "signed",
+            "blob",
+            "mediumint",
+            "nvarchar",
+            "int64",
+            "tinyint",
+            "double",
+            "clob",
+        ];
+        let mut setup = vec![
+            format!("CREATE SCHEMA {s}"),
+            format!("CREATE FUNCTION {s}.locks(a int) RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT pg_try_advisory_lock(a) $$"),
+            format!("CREATE FUNCTION {s}.pure(a int) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT a > 0 $$"),
+            format!("CREATE DOMAIN {s}.d_lock AS int CHECK ({s}.locks(VALUE))"),
+            format!("CREATE DOMAIN {s}.d_pure AS int CHECK ({s}.pure(VALUE))"),
+            // 1. A view and a function whose body casts to it.
+            format!("CREATE VIEW {s}.v_cast AS SELECT ({id} + 101)::{s}.d_lock AS x"),
+            format!("CREATE FUNCTION {s}.f_cast() RETURNS int LANGUAGE sql STABLE AS $$ SELECT ({id} + 102)::{s}.d_lock $$"),
+            format!("CREATE VIEW {s}.v_pure AS SELECT 1::{s}.d_pure AS x"),
+            format!("CREATE FUNCTION {s}.f_pure() RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1::{s}.d_pure $$"),
+            // 2. Types that contain it.
+            format!("CREATE TYPE {s}.comp AS (a {s}.d_lock)"),
+            format!("CREATE TYPE {s}.comp_ok AS (a {s}.d_pure)"),
+            format!("CREATE TABLE {s}.dtab (x {s}.d_lock)"),
+            format!("CREATE TYPE {s}.rng2 AS RANGE (subtype = {s}.d_lock)"),
+            // 5. A domain whose CHECK casts to it.
+            format!("CREATE DOMAIN {s}.d_chk AS int CHECK ((VALUE::{s}.d_lock) IS NOT NULL)"),
+            // 6. A user type whose cast to a built-in locks.
+            format!("CREATE TYPE {s}.mood AS ENUM ('ok')"),
+            format!("CREATE FUNCTION {s}.mood_text(m {s}.mood) RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT pg_try_advisory_lock({id} + 106)::text $$"),
+            format!("CREATE CAST ({s}.mood AS text) WITH FUNCTION {s}.mood_text({s}.mood)"),
+            // 7. Functions whose argument or result is converted to it.
+            format!("CREATE FUNCTION {s}.takes(a {s}.d_lock) RETURNS int LANGUAGE sql STABLE AS $$ SELECT a + 0 $$"),
+            format!("CREATE FUNCTION {s}.ret_dom(a int) RETURNS {s}.d_lock LANGUAGE sql STABLE AS $$ SELECT a $$"),
+            format!("CREATE FUNCTION {s}.takes_ok(a {s}.d_pure) RETURNS int LANGUAGE sql STABLE AS $$ SELECT a + 0 $$"),
+        ];
+        // 4. Domains named like sqlparser's type keywords.
+        for k in keywords {
+            setup.push(format!(
+                "CREATE DOMAIN {s}.{k} AS int CHECK ({s}.locks(VALUE))"
+            ));
+        }
+        setup.extend([
+            format!("GRANT USAGE ON SCHEMA {s} TO rwsplit"),
+            format!("GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO rwsplit"),
+            format!("CREATE TABLE {s}.done (id int)"),
+            format!("GRANT SELECT ON {s}.done TO rwsplit"),
+        ]);
+        admin(&setup).await;
+        let connect = |url: String| {
+            let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+                .unwrap()
+                .options([("search_path", format!("{s},public"))]);
+            PgPool::connect_with(options)
+        };
+        let primary = connect(primary_url).await.unwrap();
+        let standby = connect(standby_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {s}.done")))
+                .fetch_one(&standby)
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(replicated, "the schema did not reach the standby");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("standby1", standby.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        let n = |k: u32| id + k;
+        let mut locking: Vec<(String, &'static str)> = vec![
+            // 1.
+            (format!("SELECT x FROM {s}.v_cast"), "volatile_relation"),
+            (format!("SELECT {s}.f_cast()"), "side_effect_function"),
+            // 2.
+            (format!("SELECT ROW({})::{s}.comp", n(110)), "volatile_type"),
+            (format!("SELECT '({})'::{s}.comp", n(111)), "volatile_type"),
+            (
+                format!("SELECT jsonb_populate_record(null::{s}.comp, '{{\"a\":{}}}')", n(112)),
+                "volatile_type",
+            ),
+            (format!("SELECT '({})'::{s}.dtab", n(113)), "volatile_type"),
+            (
+                format!("SELECT * FROM json_populate_recordset(null::{s}.dtab, '[{{\"x\":{}}}]')", n(114)),
+                "volatile_type",
+            ),
+            (format!("SELECT '[{},{})'::{s}.rng2", n(115), n(116)), "volatile_type"),
+            (format!("SELECT {s}.rng2({}, {})", n(117), n(118)), "side_effect_function"),
+            // 3.
+            (
+                format!("SELECT * FROM jsonb_to_record('{{\"a\":{}}}') AS x(a {s}.d_lock)", n(120)),
+                "volatile_type",
+            ),
+            (
+                format!(
+                    "SELECT * FROM XMLTABLE('/r' PASSING '<r><a>{}</a></r>' COLUMNS a {s}.d_lock PATH 'a') AS t",
+                    n(121)
+                ),
+                "volatile_type",
+            ),
+            // 5.
+            (format!("SELECT {}::{s}.d_chk", n(122)), "volatile_type"),
+            // 6.
+            (format!("SELECT ('ok'::{s}.mood)::text"), "volatile_type"),
+            // 7.
+            (format!("SELECT {s}.takes({})", n(123)), "side_effect_function"),
+            (format!("SELECT {s}.ret_dom({})", n(124)), "side_effect_function"),
+            // 4.
+            (format!("SELECT CAST({} AS datetime)", n(125)), "volatile_type"),
+            (format!("SELECT datetime '{}'", n(126)), "volatile_type"),
+        ];
+        for (i, k) in (0u32..).zip(keywords) {
+            locking.push((format!("SELECT {}::{k}", n(130 + i)), "volatile_type"));
+        }
+        let reads = [
+            format!("SELECT x FROM {s}.v_pure"),
+            format!("SELECT {s}.f_pure()"),
+            format!("SELECT ROW(1)::{s}.comp_ok"),
+            format!("SELECT * FROM jsonb_to_record('{{\"a\":1}}') AS x(a {s}.d_pure)"),
+            format!("SELECT {s}.takes_ok(1)"),
+            format!("SELECT x FROM {s}.dtab"),
+            "SELECT 1::int, 'x'::text, 2::int2".to_string(),
+        ];
+        let mut cases: Vec<Case> = reads.iter().cloned().map(read).collect();
+        for (sql, label) in &locking {
+            cases.push(on_primary(sql.clone(), label));
+        }
+        check_routing(&pool, &cases).await;
+        let locks = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            )
+            .fetch_one(&standby)
+            .await
+            .unwrap()
+        };
+        for sql in &reads {
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
+            assert_eq!(locks().await, 0, "`{sql}` took a lock on the standby");
+        }
+        for (sql, _) in &locking {
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
+            assert!(locks().await > 0, "`{sql}` took no lock on the standby");
+            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        for case in &cases {
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        pool.close().await;
+        primary.close().await;
+        standby.close().await;
+        admin(&[format!("DROP SCHEMA {s} CASCADE")]).await;
+    }
 }
 
 #[cfg(feature = "mysql")]

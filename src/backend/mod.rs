@@ -297,8 +297,9 @@ pub trait Backend: sealed::Sealed + Database<Arguments: Clone> {
     ///   overload of `lower`, or a `lower` in a schema that `search_path` may put before
     ///   `pg_catalog`), so a call by the bare name may be the user's;
     /// - the types (PostgreSQL) whose conversion runs one: domains whose CHECK constraints
-    ///   call one, types with a user-defined cast to them or a user input function that is
-    ///   one, domains over those; each as `schema.name` and bare `name`.
+    ///   call one or cast to such a type, types with a user-defined cast from or to them or a
+    ///   user input function that is one, domains, composites, ranges and arrays over those;
+    ///   each as `schema.name` and bare `name`.
     ///
     /// Backends without a catalog return nothing.
     fn unsafe_objects<'a>(

@@ -329,31 +329,74 @@ impl Backend for Postgres {
 
 // The catalog lookups of `crate::volatility` (README, "Asking the catalog").
 
-/// Functions whose call may write or keep state: declared `VOLATILE`, one of the side-effect
-/// list's `pg_catalog` functions (`$7` by name, `$8` by prefix), or a user function declared
-/// `STABLE`/`IMMUTABLE` that calls one of those: by `pg_depend` (SQL-standard bodies record
-/// the user functions they call) or by its body's text (SQL and PL/pgSQL: any `name(` in it,
-/// literals included, matched by name in every schema; PostgreSQL records no dependency on
-/// its own functions, and none for string bodies). A call the text does not show (dynamic SQL
-/// built from pieces, a quoted name, an operator) is not seen.
+/// Functions whose call may write or keep state, and the user types whose values run one
+/// when made. A function is unsafe when declared `VOLATILE`, one of the side-effect list's
+/// `pg_catalog` functions (`$7` by name, `$8` by prefix), or a user function declared
+/// `STABLE`/`IMMUTABLE` that calls an unsafe function or uses an unsafe type: by `pg_depend`
+/// (argument and result types, and what SQL-standard bodies use) or by its body's text (SQL
+/// and PL/pgSQL: any `name(` in it names a function, any name a type; literals included,
+/// matched by name in every schema; PostgreSQL records no dependency on its own functions, and
+/// none for string bodies). A user type is unsafe when its conversion or making may run an
+/// unsafe function: by `pg_depend` (a domain's CHECK constraints and base type, a range's
+/// subtype, an array's element type, a composite's or row type's columns, the type's own
+/// input functions), a CHECK's text calling one by name, or a cast from or to it whose
+/// function is one. Both close over each other (one recursive graph walk). A call the text
+/// does not show (dynamic SQL built from pieces, a quoted name, an operator) is not seen.
 macro_rules! unsafe_procs {
     ($names:literal, $prefixes:literal) => {
         concat!(
-            "call_edge(caller, callee) AS ( \
-              SELECT d.objid, d.refobjid FROM pg_depend d \
-              WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass \
-              UNION \
-              SELECT p.oid, q.oid FROM pg_proc p \
+            "user_type(oid) AS ( \
+              SELECT t.oid FROM pg_type t \
+              WHERE t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)), \
+            body_word(oid, nsp, name, call) AS MATERIALIZED ( \
+              SELECT p.oid, lower(m[1]), lower(m[2]), m[3] <> '' FROM pg_proc p \
               CROSS JOIN LATERAL regexp_matches( \
                 CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_get_function_sqlbody(p.oid) END, \
-                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
-              JOIN pg_proc q ON q.proname = lower(m[2]) \
-        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)(\\s*\\()?', 'g') AS m \
               WHERE p.provolatile <> 'v' \
                 AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
                 AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql'))), \
-            unsafe_proc(oid) AS ( \
-              SELECT p.oid FROM pg_proc p WHERE p.provolatile = 'v' \
+            edge(k, oid, rk, roid) AS MATERIALIZED ( \
+              SELECT 'p', d.objid, 'p', d.refobjid FROM pg_depend d \
+              WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass \
+              UNION ALL \
+              SELECT 'p', w.oid, 'p', q.oid FROM body_word w JOIN pg_proc q ON q.proname = w.name \
+                AND (w.nsp IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = w.nsp)) \
+              WHERE w.call \
+              UNION ALL \
+              SELECT 'p', w.oid, 't', t.oid FROM body_word w JOIN pg_type t ON t.typname = w.name \
+                AND (w.nsp IS NULL OR t.typnamespace IN (SELECT oid FROM pg_namespace WHERE nspname = w.nsp)) \
+              WHERE t.oid IN (SELECT oid FROM user_type) \
+              UNION ALL \
+              SELECT CASE d.classid WHEN 'pg_proc'::regclass THEN 'p' ELSE 't' END, \
+                CASE d.classid WHEN 'pg_constraint'::regclass THEN con.contypid \
+                  WHEN 'pg_class'::regclass THEN c.reltype ELSE d.objid END, \
+                CASE d.refclassid WHEN 'pg_proc'::regclass THEN 'p' ELSE 't' END, d.refobjid \
+              FROM pg_depend d \
+              LEFT JOIN pg_constraint con ON d.classid = 'pg_constraint'::regclass AND con.oid = d.objid \
+              LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid \
+              WHERE d.refclassid IN ('pg_proc'::regclass, 'pg_type'::regclass) \
+                AND (d.classid IN ('pg_type'::regclass, 'pg_proc'::regclass) \
+                     OR (d.classid = 'pg_constraint'::regclass AND con.contypid <> 0) \
+                     OR (d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND c.reltype <> 0)) \
+                AND NOT (d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass) \
+              UNION ALL \
+              SELECT 't', con.contypid, 'p', q.oid FROM pg_constraint con \
+              CROSS JOIN LATERAL regexp_matches(pg_get_constraintdef(con.oid), \
+                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
+              JOIN pg_proc q ON q.proname = lower(m[2]) \
+                AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+              WHERE con.contypid <> 0 \
+              UNION ALL \
+              SELECT 't', f.t, 'p', c.castfunc FROM pg_cast c \
+              CROSS JOIN LATERAL (VALUES (c.castsource), (c.casttarget)) AS f(t) \
+              WHERE c.castfunc <> 0 AND f.t IN (SELECT oid FROM user_type) \
+              UNION ALL \
+              SELECT 't', t.oid, 'p', f.p FROM pg_type t \
+              CROSS JOIN LATERAL (VALUES (t.typinput), (t.typreceive), (t.typmodin)) AS f(p) \
+              WHERE t.oid IN (SELECT oid FROM user_type) AND f.p <> 0), \
+            unsafe_obj(k, oid) AS ( \
+              SELECT 'p', p.oid FROM pg_proc p WHERE p.provolatile = 'v' \
                 OR (p.pronamespace = 'pg_catalog'::regnamespace \
                     AND (p.proname = ANY(",
             $names,
@@ -361,7 +404,10 @@ macro_rules! unsafe_procs {
             $prefixes,
             "::text[]))) \
               UNION \
-              SELECT e.caller FROM call_edge e JOIN unsafe_proc u ON e.callee = u.oid)"
+              SELECT e.k, e.oid FROM edge e JOIN unsafe_obj u ON e.rk = u.k AND e.roid = u.oid), \
+            unsafe_proc(oid) AS (SELECT oid FROM unsafe_obj WHERE k = 'p'), \
+            unsafe_type(oid) AS ( \
+              SELECT oid FROM unsafe_obj WHERE k = 't' AND oid IN (SELECT oid FROM user_type))"
         )
     };
 }
@@ -396,10 +442,8 @@ const FUNCTION_VOLATILITY: &str = concat!(
 /// unsafe operator or cast takes (`WHERE m = 1` may call a user `=`), and views over any of those or over a system
 /// view of the session's state (`$3` by name, `$4` by pattern: `pg_settings`, `pg_cursors`,
 /// ...; the server records no dependencies of its own views); a materialized view runs nothing
-/// when read (rows of kind `r`). Types whose conversion runs an unsafe function (rows of kind
-/// `t`): a user type whose input, receive or type-modifier function is one, the target of a
-/// cast whose function is one, a domain whose CHECK constraint depends on one or calls one by
-/// name in its text, and domains over any of those. And (rows of kind `f`) the names of
+/// when read (rows of kind `r`); a view whose rewrite rule depends on an unsafe type is one
+/// too. The unsafe types of `unsafe_procs!` (rows of kind `t`). And (rows of kind `f`) the names of
 /// `pg_catalog` functions that an unsafe function of another schema shares.
 const UNSAFE_OBJECTS: &str = concat!(
     "WITH RECURSIVE ",
@@ -409,7 +453,8 @@ const UNSAFE_OBJECTS: &str = concat!(
       SELECT d.classid, d.objid FROM pg_depend d \
       WHERE (d.refclassid = 'pg_proc'::regclass AND d.refobjid IN (SELECT oid FROM unsafe_proc)) \
          OR (d.refclassid = 'pg_operator'::regclass AND d.refobjid IN \
-             (SELECT op.oid FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc)))), \
+             (SELECT op.oid FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc))) \
+         OR (d.refclassid = 'pg_type'::regclass AND d.refobjid IN (SELECT oid FROM unsafe_type))), \
     user_rel AS ( \
       SELECT c.oid, c.reltype, c.relkind FROM pg_class c \
       WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)), \
@@ -455,27 +500,7 @@ const UNSAFE_OBJECTS: &str = concat!(
       JOIN pg_class c ON c.oid = r.ev_class AND c.relkind = 'v' \
       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
       JOIN unsafe_rel b ON d.refclassid = 'pg_class'::regclass AND d.refobjid = b.oid \
-      WHERE r.ev_class <> b.oid), \
-    unsafe_type(oid) AS ( \
-      SELECT t.oid FROM pg_type t \
-      WHERE t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
-        AND (t.typinput IN (SELECT oid FROM unsafe_proc) OR t.typreceive IN (SELECT oid FROM unsafe_proc) \
-             OR t.typmodin IN (SELECT oid FROM unsafe_proc)) \
-      UNION \
-      SELECT c.casttarget FROM pg_cast c WHERE c.castfunc IN (SELECT oid FROM unsafe_proc) \
-      UNION \
-      SELECT con.contypid FROM pg_constraint con JOIN unsafe_dep d \
-        ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid \
-      WHERE con.contypid <> 0 \
-      UNION \
-      SELECT con.contypid FROM pg_constraint con \
-      CROSS JOIN LATERAL regexp_matches(pg_get_constraintdef(con.oid), \
-        '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
-      JOIN pg_proc q ON q.proname = lower(m[2]) \
-        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
-      WHERE con.contypid <> 0 AND q.oid IN (SELECT oid FROM unsafe_proc) \
-      UNION \
-      SELECT t.oid FROM pg_type t JOIN unsafe_type u ON t.typbasetype = u.oid) \
+      WHERE r.ev_class <> b.oid) \
     SELECT 'r', n.nspname::text, c.relname::text FROM (SELECT DISTINCT oid FROM unsafe_rel) AS b \
     JOIN pg_class c ON c.oid = b.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
