@@ -743,6 +743,7 @@ mod mariadb {
             n("v_split"),
         );
         let private = n("private");
+        let (vtab, inner_tz) = (n("vtab"), n("inner_tz"));
         let primary = MySqlPool::connect(&primary_url).await.unwrap();
         let me: String = sqlx::query_scalar("SELECT CAST(CURRENT_USER() AS CHAR)")
             .fetch_one(&primary)
@@ -764,6 +765,10 @@ mod mariadb {
             format!("CREATE FUNCTION {private}.hid() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK('{private}', 0)"),
             format!("CREATE VIEW {v_unseen} AS SELECT {private}.hid() AS x"),
             format!("CREATE {mine} VIEW {v_split} AS SELECT {split}() AS x"),
+            // A vertical tab between the name and its parenthesis: a blank to MariaDB.
+            format!("CREATE {mine} FUNCTION {vtab}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK\x0B('{vtab}', 0)"),
+            // A declaration in an inner block does not make the outer SET local.
+            format!("CREATE {mine} FUNCTION {inner_tz}() RETURNS INT DETERMINISTIC NO SQL BEGIN BEGIN DECLARE time_zone INT DEFAULT 0; END; SET time_zone = '+05:00'; RETURN 1; END"),
         ];
         admin(&setup).await;
         let replica = MySqlPool::connect(&replica_url).await.unwrap();
@@ -788,6 +793,8 @@ mod mariadb {
             on_primary(format!("SELECT {f_seq}()"), "side_effect_function"),
             on_primary(format!("SELECT x FROM {v_unseen}"), "volatile_relation"),
             on_primary(format!("SELECT x FROM {v_split}"), "volatile_relation"),
+            on_primary(format!("SELECT {vtab}()"), "side_effect_function"),
+            on_primary(format!("SELECT {inner_tz}()"), "side_effect_function"),
         ];
         check_routing(&pool, &cases).await;
         // The oracle, on the read-only replica.
@@ -800,6 +807,7 @@ mod mariadb {
             (format!("SELECT {split_line}()"), &split_line),
             (format!("SELECT x FROM {v_split}"), &split),
             (format!("SELECT x FROM {v_unseen}"), &private),
+            (format!("SELECT {vtab}()"), &vtab),
         ] {
             let mut c = replica.acquire().await.unwrap();
             sqlx::raw_sql(AssertSqlSafe(sql.clone()))
@@ -817,24 +825,25 @@ mod mariadb {
                 .await
                 .unwrap();
         }
-        let mut c = replica.acquire().await.unwrap();
-        sqlx::raw_sql(AssertSqlSafe(format!("SELECT {tz}()")))
-            .execute(&mut *c)
-            .await
-            .unwrap();
-        let zone: String = sqlx::query_scalar("SELECT CAST(@@session.time_zone AS CHAR)")
-            .fetch_one(&mut *c)
-            .await
-            .unwrap();
-        assert_eq!(
-            zone, "+05:00",
-            "the function set the session's time zone on the replica"
-        );
-        sqlx::raw_sql("SET time_zone = DEFAULT")
-            .execute(&mut *c)
-            .await
-            .unwrap();
-        drop(c);
+        for f in [&tz, &inner_tz] {
+            let mut c = replica.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(format!("SELECT {f}()")))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            let zone: String = sqlx::query_scalar("SELECT CAST(@@session.time_zone AS CHAR)")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap();
+            assert_eq!(
+                zone, "+05:00",
+                "{f} set the session's time zone on the replica"
+            );
+            sqlx::raw_sql("SET time_zone = DEFAULT")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
         let next = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {f_seq}()")))
             .execute(&replica)
             .await;
@@ -858,6 +867,8 @@ mod mariadb {
             format!("DROP FUNCTION {tz}"),
             format!("DROP FUNCTION {f_seq}"),
             format!("DROP FUNCTION {local}"),
+            format!("DROP FUNCTION {vtab}"),
+            format!("DROP FUNCTION {inner_tz}"),
             format!("DROP SEQUENCE {seq}"),
             format!("DROP DATABASE {private}"),
         ])

@@ -417,6 +417,14 @@ async fn stored_functions(pool: &Pool<MySql>) -> Result<Vec<Routine>, sqlx::Erro
     )
     .fetch_all(pool)
     .await?;
+    // The session's system variables: a body that assigns one changes the replica's session.
+    let system: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
+        "SELECT CAST(LOWER(VARIABLE_NAME) AS CHAR) FROM information_schema.SESSION_VARIABLES",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
     let mut by_routine: std::collections::HashMap<(String, String), Vec<String>> =
         std::collections::HashMap::new();
     for (schema, name, parameter) in parameters {
@@ -437,6 +445,7 @@ async fn stored_functions(pool: &Pool<MySql>) -> Result<Vec<Routine>, sqlx::Erro
                 &access,
                 body.as_deref(),
                 parameters,
+                &system,
             )
         })
         .collect())
@@ -447,8 +456,9 @@ async fn stored_functions(pool: &Pool<MySql>) -> Result<Vec<Routine>, sqlx::Erro
 /// for a login that is not its definer and may not read `mysql.proc`). A body this login may
 /// not read is unknown, and unknown is unsafe: a function declared `DETERMINISTIC READS SQL
 /// DATA` may still take a lock or set a variable, which a read-only replica does not refuse.
-/// A body that assigns a name it neither declares nor takes as a parameter (`parameters`,
-/// lower case) sets a system variable of the session (`SET time_zone = ...`): unsafe too.
+/// A body that assigns a system variable of the session (`system`, or a name it neither
+/// declares nor takes as a parameter: `parameters`, lower case) is unsafe too
+/// (`SET time_zone = ...`).
 fn stored_function(
     schema: &str,
     name: &str,
@@ -456,6 +466,7 @@ fn stored_function(
     access: &str,
     body: Option<&str>,
     parameters: &[String],
+    system: &std::collections::HashSet<String>,
 ) -> Routine {
     let body = body.filter(|b| !b.is_empty()).map(Body::scan);
     Routine {
@@ -465,7 +476,7 @@ fn stored_function(
             || access.eq_ignore_ascii_case("MODIFIES SQL DATA")
             || body
                 .as_ref()
-                .is_none_or(|b| b.sets_session_state(parameters)),
+                .is_none_or(|b| b.sets_session_state(parameters, system)),
         body,
     }
 }
@@ -533,9 +544,34 @@ struct Body {
     unsafe_statement: bool,
     /// Names a `DECLARE` makes local.
     declared: Vec<String>,
-    /// Names a `SET` assigns: a local variable or parameter, or else a system variable of the
-    /// session (which a read-only replica lets a function change).
-    set_targets: Vec<String>,
+    /// Names a `SET` (or `:=`) assigns: a local variable or parameter, or else a system
+    /// variable of the session (which a read-only replica lets a function change); `true` when
+    /// the name follows `CHARACTER SET` / `CHAR SET` (a character set's name, in a type).
+    set_targets: Vec<(String, bool)>,
+}
+
+/// Words after `SET` that change the session whatever is declared: `SET LOCAL x`, `SET NAMES`,
+/// `SET CHARACTER SET`, `SET TRANSACTION`, `SET STATEMENT ... FOR`, `SET PASSWORD`,
+/// `SET ROLE`, `SET DEFAULT ROLE`.
+const SET_KEYWORDS: &[&str] = &[
+    "local",
+    "session",
+    "global",
+    "names",
+    "character",
+    "char",
+    "charset",
+    "transaction",
+    "statement",
+    "password",
+    "role",
+    "default",
+];
+
+/// What MariaDB reads as a blank: ASCII whitespace and the vertical tab, which
+/// `u8::is_ascii_whitespace` leaves out.
+fn blank(b: u8) -> bool {
+    b.is_ascii_whitespace() || b == 0x0b
 }
 
 /// Skips what the server reads as nothing between two words: whitespace, backticks, comments
@@ -546,7 +582,7 @@ fn skip_gap(bytes: &[u8], mut j: usize) -> usize {
     loop {
         match bytes.get(j) {
             Some(b'`') => j += 1,
-            Some(b) if b.is_ascii_whitespace() => j += 1,
+            Some(&b) if blank(b) => j += 1,
             Some(b'#') => {
                 while j < bytes.len() && bytes[j] != b'\n' {
                     j += 1;
@@ -556,7 +592,7 @@ fn skip_gap(bytes: &[u8], mut j: usize) -> usize {
                 if bytes.get(j + 1) == Some(&b'-')
                     && bytes
                         .get(j + 2)
-                        .is_none_or(|b| b.is_ascii_whitespace() || b.is_ascii_control()) =>
+                        .is_none_or(|&b| blank(b) || b.is_ascii_control()) =>
             {
                 while j < bytes.len() && bytes[j] != b'\n' {
                     j += 1;
@@ -595,9 +631,10 @@ fn skip_gap(bytes: &[u8], mut j: usize) -> usize {
 
 /// The database that qualifies the word starting at `start` (`` `db`.`f` ``, `db.f`), if any.
 fn qualifier(text: &str, start: usize) -> Option<&str> {
-    let before = text[..start].trim_end_matches(|c: char| c == '`' || c.is_whitespace());
+    let gap = |c: char| c == '`' || c.is_whitespace() || c == '\u{b}';
+    let before = text[..start].trim_end_matches(gap);
     let before = before.strip_suffix('.')?;
-    let before = before.trim_end_matches(|c: char| c == '`' || c.is_whitespace());
+    let before = before.trim_end_matches(gap);
     let from = before
         .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .map_or(0, |k| {
@@ -620,26 +657,24 @@ impl Body {
         };
         let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
         let mut previous: Option<&str> = None;
-        // Inside a `SET` (or `DECLARE`): the name after each top-level comma is a target (or a
-        // declared name), until the `;`.
-        let (mut in_set, mut expect_target) = (false, false);
+        // Inside a `SET` (or `DECLARE`): the name after each comma is a target (or a declared
+        // name), until the `;`. Commas in literals, comments and calls count too: a name
+        // taken for a target that is not one only keeps a function on the primary.
+        let (mut in_set, mut expect_target, mut charset) = (false, false, false);
         let (mut in_declare, mut expect_declared) = (false, false);
-        let mut depth = 0usize;
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
             if !word_byte(b) {
                 match b {
-                    b'(' => depth += 1,
-                    b')' => depth = depth.saturating_sub(1),
                     b';' => {
                         (in_set, expect_target) = (false, false);
                         (in_declare, expect_declared) = (false, false);
-                        depth = 0;
                     }
-                    b',' if depth == 0 => {
+                    b',' => {
                         expect_target |= in_set;
                         expect_declared |= in_declare;
+                        charset = false;
                     }
                     _ => {}
                 }
@@ -670,15 +705,21 @@ impl Body {
                 body.unsafe_statement = true;
             }
             if expect_target {
-                body.set_targets.push(word.to_string());
+                body.set_targets.push((word.to_string(), charset));
                 expect_target = false;
+            }
+            // Oracle mode assigns without `SET`: `x := 1`.
+            if bytes.get(j) == Some(&b':') && bytes.get(j + 1) == Some(&b'=') {
+                body.set_targets.push((word.to_string(), false));
             }
             if expect_declared {
                 body.declared.push(word.to_string());
                 expect_declared = false;
             }
-            // `CHARACTER SET x` and `CHAR SET x` name a character set, not a variable.
-            if word == "set" && !matches!(previous, Some("character" | "char")) && depth == 0 {
+            // `SET(...)` is a column type; any other `SET` assigns. After `CHARACTER` / `CHAR`
+            // it names a character set (the target is then judged by name only).
+            if word == "set" && bytes.get(j) != Some(&b'(') {
+                charset = matches!(previous, Some("character" | "char"));
                 (in_set, expect_target) = (true, true);
             }
             if word == "declare" {
@@ -690,12 +731,20 @@ impl Body {
         body
     }
 
-    /// Assigns a name that is neither declared here nor one of `parameters`: a system
-    /// variable of the session.
-    fn sets_session_state(&self, parameters: &[String]) -> bool {
-        self.set_targets
-            .iter()
-            .any(|t| !self.declared.contains(t) && !parameters.contains(t))
+    /// Assigns a system variable of the session: a name in `system` (the server's session
+    /// variables, whatever this body declares: declarations are not read by block), a `SET`
+    /// keyword ([`SET_KEYWORDS`]), or a name neither declared here nor one of `parameters`
+    /// (a character set's name after `CHARACTER SET` excepted).
+    fn sets_session_state(
+        &self,
+        parameters: &[String],
+        system: &std::collections::HashSet<String>,
+    ) -> bool {
+        self.set_targets.iter().any(|(t, charset)| {
+            system.contains(t)
+                || SET_KEYWORDS.contains(&t.as_str())
+                || (!charset && !self.declared.contains(t) && !parameters.contains(t))
+        })
     }
 }
 
@@ -713,6 +762,7 @@ fn unsafe_functions(
                 || r.body.as_ref().is_some_and(|b| {
                     b.unsafe_statement
                         || b.calls.iter().any(|c| side_effect.contains(c))
+                        || b.words.iter().any(|w| SESSION_WORDS.contains(&w.as_str()))
                         || calls_unseen(b, routines)
                 })
         })
@@ -1007,9 +1057,12 @@ mod tests {
             "BEGIN DECLARE a, b INT DEFAULT 0; DECLARE c VARCHAR(5) CHARACTER SET utf8; \
                         SET a = 1, b = a + 1; SET c = 'x'; SET p = 2; RETURN a + b; END";
         let params = ["p".to_string()];
-        assert!(!Body::scan(declared).sets_session_state(&params));
+        let system: std::collections::HashSet<String> = ["time_zone", "max_join_size", "sql_mode"]
+            .map(String::from)
+            .into();
+        assert!(!Body::scan(declared).sets_session_state(&params, &system));
         assert!(
-            Body::scan(declared).sets_session_state(&[]),
+            Body::scan(declared).sets_session_state(&[], &system),
             "p is not a parameter"
         );
         for text in [
@@ -1017,8 +1070,38 @@ mod tests {
             "BEGIN DECLARE a INT; SET a = 1, max_join_size = 5; RETURN a; END",
             "BEGIN SET NAMES latin1; RETURN 1; END",
         ] {
-            assert!(Body::scan(text).sets_session_state(&params), "{text}");
+            assert!(
+                Body::scan(text).sets_session_state(&params, &system),
+                "{text}"
+            );
         }
+        // From a second attack on the replica: each of these changed the replica's session.
+        for text in [
+            // A declaration in an inner block does not make an outer SET local.
+            "BEGIN BEGIN DECLARE time_zone INT DEFAULT 0; END; SET time_zone = '+05:00'; RETURN 1; END",
+            // A `declare` in a comment declares nothing.
+            "BEGIN /* declare local */ SET LOCAL time_zone = '+08:00'; RETURN 1; END",
+            "BEGIN /* declare names */ SET NAMES latin1; RETURN 1; END",
+            "BEGIN /* declare character */ SET CHARACTER SET latin1; RETURN 1; END",
+            // A parenthesis in a literal before the SET.
+            "BEGIN IF '(' <> ')(' THEN SET time_zone = '+06:00'; END IF; RETURN 1; END",
+            // `character` in a comment before SET.
+            "BEGIN /* character */ SET time_zone = '+07:00'; RETURN 1; END",
+            // Oracle mode assigns without SET.
+            "AS BEGIN time_zone := '+09:00'; RETURN 7; END",
+            // A second target after a comma inside a literal's parenthesis.
+            "BEGIN DECLARE a INT; SET a = LENGTH('('), time_zone = '+01:00'; RETURN a; END",
+        ] {
+            assert!(Body::scan(text).sets_session_state(&params, &system), "{text}");
+        }
+        // The vertical tab is a blank to MariaDB.
+        let b = Body::scan("RETURN GET_LOCK\u{b}('x', 0) + NEXT\u{b}VALUE FOR s");
+        assert!(b.calls.contains(&"get_lock".to_string()), "{:?}", b.calls);
+        assert!(b.unsafe_statement);
+        // A column type named SET, a character set in a declaration: no assignment.
+        let typed = "BEGIN DECLARE c SET('a', 'b'); DECLARE d VARCHAR(5) CHARACTER SET utf8mb4; \
+                     RETURN 1; END";
+        assert!(!Body::scan(typed).sets_session_state(&params, &system));
         // FETCH NEXT FROM a cursor is not a sequence.
         assert!(!Body::scan("BEGIN FETCH NEXT FROM c INTO a; RETURN a; END").unsafe_statement);
         let f = stored_function(
@@ -1028,19 +1111,58 @@ mod tests {
             "NO SQL",
             Some("BEGIN SET time_zone = '+05:00'; RETURN 1; END"),
             &[],
+            &Default::default(),
         );
         assert!(f.declared_unsafe);
     }
 
     #[test]
     fn a_function_whose_body_cannot_be_read_is_unsafe() {
-        let hidden = stored_function("App", "F", "YES", "READS SQL DATA", None, &[]);
+        let hidden = stored_function(
+            "App",
+            "F",
+            "YES",
+            "READS SQL DATA",
+            None,
+            &[],
+            &Default::default(),
+        );
         assert!(hidden.declared_unsafe);
         assert_eq!((hidden.schema.as_str(), hidden.name.as_str()), ("app", "f"));
-        assert!(stored_function("app", "f", "YES", "NO SQL", Some(""), &[]).declared_unsafe);
-        let seen = stored_function("app", "f", "YES", "READS SQL DATA", Some("RETURN 1"), &[]);
+        assert!(
+            stored_function(
+                "app",
+                "f",
+                "YES",
+                "NO SQL",
+                Some(""),
+                &[],
+                &Default::default()
+            )
+            .declared_unsafe
+        );
+        let seen = stored_function(
+            "app",
+            "f",
+            "YES",
+            "READS SQL DATA",
+            Some("RETURN 1"),
+            &[],
+            &Default::default(),
+        );
         assert!(!seen.declared_unsafe);
-        assert!(stored_function("app", "f", "NO", "NO SQL", Some("RETURN 1"), &[]).declared_unsafe);
+        assert!(
+            stored_function(
+                "app",
+                "f",
+                "NO",
+                "NO SQL",
+                Some("RETURN 1"),
+                &[],
+                &Default::default()
+            )
+            .declared_unsafe
+        );
         assert!(
             stored_function(
                 "app",
@@ -1048,7 +1170,8 @@ mod tests {
                 "YES",
                 "MODIFIES SQL DATA",
                 Some("RETURN 1"),
-                &[]
+                &[],
+                &Default::default(),
             )
             .declared_unsafe
         );
