@@ -907,4 +907,162 @@ mod mariadb {
         teardown.push(format!("DROP TABLE {log}"));
         admin(&teardown).await;
     }
+
+    /// Function bodies and view definitions read as the server reads them: a call split from
+    /// its parenthesis by a comment, a function of a database the login cannot see, a session
+    /// variable or a sequence assigned in a body. Each kept on the primary leaves its mark on
+    /// the read-only replica (a lock, a session variable, the read-only refusal); the safe
+    /// ones (local variables and parameters assigned) run there cleanly.
+    #[tokio::test]
+    async fn mariadb_catalog_reads_bodies_as_the_server_does() {
+        let Some(primary_url) = common::server_url("RWSPLIT_MYSQL_PRIMARY") else {
+            return;
+        };
+        let Some(replica_url) = common::server_url("RWSPLIT_MYSQL_REPLICA_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let n = |name: &str| format!("cat2_{name}_{id}");
+        let (split, split_line, tz, seq, f_seq, local, v_unseen, v_split) = (
+            n("split"),
+            n("split_line"),
+            n("tz"),
+            n("seq"),
+            n("f_seq"),
+            n("local"),
+            n("v_unseen"),
+            n("v_split"),
+        );
+        let private = n("private");
+        let (vtab, inner_tz) = (n("vtab"), n("inner_tz"));
+        let primary = MySqlPool::connect(&primary_url).await.unwrap();
+        let me: String = sqlx::query_scalar("SELECT CAST(CURRENT_USER() AS CHAR)")
+            .fetch_one(&primary)
+            .await
+            .unwrap();
+        let (user, host) = me.rsplit_once('@').expect("user@host");
+        // The test user is the definer: it can read these bodies.
+        let mine = format!("DEFINER = '{user}'@'{host}'");
+        let setup = vec![
+            format!("CREATE {mine} FUNCTION {split}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK/**/('{split}', 0)"),
+            format!("CREATE {mine} FUNCTION {split_line}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK -- the lock\n('{split_line}', 0)"),
+            format!("CREATE {mine} FUNCTION {tz}() RETURNS INT DETERMINISTIC NO SQL BEGIN SET time_zone = '+05:00'; RETURN 1; END"),
+            format!("CREATE SEQUENCE {seq}"),
+            format!("CREATE {mine} FUNCTION {f_seq}() RETURNS BIGINT DETERMINISTIC READS SQL DATA RETURN NEXT VALUE FOR {seq}"),
+            format!("CREATE {mine} FUNCTION {local}(x INT) RETURNS INT DETERMINISTIC NO SQL BEGIN DECLARE a INT DEFAULT 0; SET a = x + 1, x = a * 2; RETURN x; END"),
+            // A database the test user has no grant on, with a function that takes a lock,
+            // called by a view the test user may read.
+            format!("CREATE DATABASE {private}"),
+            format!("CREATE FUNCTION {private}.hid() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK('{private}', 0)"),
+            format!("CREATE VIEW {v_unseen} AS SELECT {private}.hid() AS x"),
+            format!("CREATE {mine} VIEW {v_split} AS SELECT {split}() AS x"),
+            // A vertical tab between the name and its parenthesis: a blank to MariaDB.
+            format!("CREATE {mine} FUNCTION {vtab}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK\x0B('{vtab}', 0)"),
+            // A declaration in an inner block does not make the outer SET local.
+            format!("CREATE {mine} FUNCTION {inner_tz}() RETURNS INT DETERMINISTIC NO SQL BEGIN BEGIN DECLARE time_zone INT DEFAULT 0; END; SET time_zone = '+05:00'; RETURN 1; END"),
+        ];
+        admin(&setup).await;
+        let replica = MySqlPool::connect(&replica_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i32>(AssertSqlSafe(format!("SELECT {local}(1)")))
+                .fetch_one(&replica)
+                .await
+                .is_ok_and(|x| x == 4)
+        })
+        .await;
+        assert!(replicated, "the functions did not reach the replica");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("replica1", replica.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        let cases = [
+            read(format!("SELECT {local}(1)")),
+            on_primary(format!("SELECT {split}()"), "side_effect_function"),
+            on_primary(format!("SELECT {split_line}()"), "side_effect_function"),
+            on_primary(format!("SELECT {tz}()"), "side_effect_function"),
+            on_primary(format!("SELECT {f_seq}()"), "side_effect_function"),
+            on_primary(format!("SELECT x FROM {v_unseen}"), "volatile_relation"),
+            on_primary(format!("SELECT x FROM {v_split}"), "volatile_relation"),
+            on_primary(format!("SELECT {vtab}()"), "side_effect_function"),
+            on_primary(format!("SELECT {inner_tz}()"), "side_effect_function"),
+        ];
+        check_routing(&pool, &cases).await;
+        // The oracle, on the read-only replica.
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT {local}(1)")))
+            .execute(&replica)
+            .await
+            .expect("the safe function runs on the replica");
+        for (sql, lock) in [
+            (format!("SELECT {split}()"), &split),
+            (format!("SELECT {split_line}()"), &split_line),
+            (format!("SELECT x FROM {v_split}"), &split),
+            (format!("SELECT x FROM {v_unseen}"), &private),
+            (format!("SELECT {vtab}()"), &vtab),
+        ] {
+            let mut c = replica.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the replica: {e}"));
+            let holder: Option<i64> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT IS_USED_LOCK('{lock}')")))
+                    .fetch_one(&replica)
+                    .await
+                    .unwrap();
+            assert!(holder.is_some(), "`{sql}` took no lock on the replica");
+            sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{lock}')")))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        for f in [&tz, &inner_tz] {
+            let mut c = replica.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(format!("SELECT {f}()")))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            let zone: String = sqlx::query_scalar("SELECT CAST(@@session.time_zone AS CHAR)")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap();
+            assert_eq!(
+                zone, "+05:00",
+                "{f} set the session's time zone on the replica"
+            );
+            sqlx::raw_sql("SET time_zone = DEFAULT")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        let next = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {f_seq}()")))
+            .execute(&replica)
+            .await;
+        match next {
+            Err(sqlx::Error::Database(e)) => assert!(e.message().contains("read-only"), "{e}"),
+            other => panic!("the sequence on the replica: {other:?}"),
+        }
+        // Through the pool every case runs (the unsafe ones on the primary).
+        for case in &cases {
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        pool.close().await;
+        admin(&[
+            format!("DROP VIEW {v_unseen}"),
+            format!("DROP VIEW {v_split}"),
+            format!("DROP FUNCTION {split}"),
+            format!("DROP FUNCTION {split_line}"),
+            format!("DROP FUNCTION {tz}"),
+            format!("DROP FUNCTION {f_seq}"),
+            format!("DROP FUNCTION {local}"),
+            format!("DROP FUNCTION {vtab}"),
+            format!("DROP FUNCTION {inner_tz}"),
+            format!("DROP SEQUENCE {seq}"),
+            format!("DROP DATABASE {private}"),
+        ])
+        .await;
+    }
 }

@@ -295,7 +295,7 @@ impl Backend for MySql {
                     body: definition.map(|d| Body::scan(&d)),
                 })
                 .collect();
-            let relations = unsafe_views(&views, &unsafe_functions, side_effect)
+            let relations = unsafe_views(&views, &routines, &unsafe_functions, side_effect)
                 .into_iter()
                 .flat_map(|(schema, name)| {
                     [
@@ -409,10 +409,44 @@ async fn stored_functions(pool: &Pool<MySql>) -> Result<Vec<Routine>, sqlx::Erro
     )
     .fetch_all(pool)
     .await?;
+    // Parameters are local variables: a body may assign them.
+    let parameters: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(SPECIFIC_SCHEMA AS CHAR), CAST(SPECIFIC_NAME AS CHAR), \
+         CAST(PARAMETER_NAME AS CHAR) FROM information_schema.PARAMETERS \
+         WHERE ROUTINE_TYPE = 'FUNCTION' AND PARAMETER_NAME IS NOT NULL LIMIT 100000",
+    )
+    .fetch_all(pool)
+    .await?;
+    // The session's system variables: a body that assigns one changes the replica's session.
+    let system: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
+        "SELECT CAST(LOWER(VARIABLE_NAME) AS CHAR) FROM information_schema.SESSION_VARIABLES",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    let mut by_routine: std::collections::HashMap<(String, String), Vec<String>> =
+        std::collections::HashMap::new();
+    for (schema, name, parameter) in parameters {
+        by_routine
+            .entry((schema.to_ascii_lowercase(), name.to_ascii_lowercase()))
+            .or_default()
+            .push(parameter.to_lowercase());
+    }
     Ok(rows
         .into_iter()
         .map(|(schema, name, deterministic, access, body)| {
-            stored_function(&schema, &name, &deterministic, &access, body.as_deref())
+            let key = (schema.to_ascii_lowercase(), name.to_ascii_lowercase());
+            let parameters = by_routine.get(&key).map_or(&[][..], Vec::as_slice);
+            stored_function(
+                &schema,
+                &name,
+                &deterministic,
+                &access,
+                body.as_deref(),
+                parameters,
+                &system,
+            )
         })
         .collect())
 }
@@ -422,12 +456,17 @@ async fn stored_functions(pool: &Pool<MySql>) -> Result<Vec<Routine>, sqlx::Erro
 /// for a login that is not its definer and may not read `mysql.proc`). A body this login may
 /// not read is unknown, and unknown is unsafe: a function declared `DETERMINISTIC READS SQL
 /// DATA` may still take a lock or set a variable, which a read-only replica does not refuse.
+/// A body that assigns a system variable of the session (`system`, or a name it neither
+/// declares nor takes as a parameter: `parameters`, lower case) is unsafe too
+/// (`SET time_zone = ...`).
 fn stored_function(
     schema: &str,
     name: &str,
     deterministic: &str,
     access: &str,
     body: Option<&str>,
+    parameters: &[String],
+    system: &std::collections::HashSet<String>,
 ) -> Routine {
     let body = body.filter(|b| !b.is_empty()).map(Body::scan);
     Routine {
@@ -435,9 +474,21 @@ fn stored_function(
         name: name.to_ascii_lowercase(),
         declared_unsafe: !deterministic.eq_ignore_ascii_case("YES")
             || access.eq_ignore_ascii_case("MODIFIES SQL DATA")
-            || body.is_none(),
+            || body
+                .as_ref()
+                .is_none_or(|b| b.sets_session_state(parameters, system)),
         body,
     }
+}
+
+/// A call qualified by a database to a function this login cannot see (no grant on that
+/// database, or no such function): unknown, so unsafe.
+fn calls_unseen(body: &Body, routines: &[Routine]) -> bool {
+    body.qualified_calls.iter().any(|(schema, name)| {
+        !routines
+            .iter()
+            .any(|r| &r.schema == schema && &r.name == name)
+    })
 }
 
 /// Statement words that write, lock, or change session or server state: a body that holds one
@@ -487,11 +538,116 @@ const UNSAFE_WORDS: &[&str] = &[
 #[derive(Debug, Default, PartialEq)]
 struct Body {
     calls: Vec<String>,
+    /// Calls qualified by a database (`` `db`.`f`( ``): stored functions, never built-ins.
+    qualified_calls: Vec<(String, String)>,
     words: Vec<String>,
     unsafe_statement: bool,
+    /// Names a `DECLARE` makes local.
+    declared: Vec<String>,
+    /// Names a `SET` (or `:=`) assigns: a local variable or parameter, or else a system
+    /// variable of the session (which a read-only replica lets a function change); `true` when
+    /// the name follows `CHARACTER SET` / `CHAR SET` (a character set's name, in a type).
+    set_targets: Vec<(String, bool)>,
+}
+
+/// Words after `SET` that change the session whatever is declared: `SET LOCAL x`, `SET NAMES`,
+/// `SET CHARACTER SET`, `SET TRANSACTION`, `SET STATEMENT ... FOR`, `SET PASSWORD`,
+/// `SET ROLE`, `SET DEFAULT ROLE`.
+const SET_KEYWORDS: &[&str] = &[
+    "local",
+    "session",
+    "global",
+    "names",
+    "character",
+    "char",
+    "charset",
+    "transaction",
+    "statement",
+    "password",
+    "role",
+    "default",
+];
+
+/// What MariaDB reads as a blank: ASCII whitespace and the vertical tab, which
+/// `u8::is_ascii_whitespace` leaves out.
+fn blank(b: u8) -> bool {
+    b.is_ascii_whitespace() || b == 0x0b
+}
+
+/// Skips what the server reads as nothing between two words: whitespace, backticks, comments
+/// (`/* */`, `-- ` and `#` to the end of the line). The openers of executable comments
+/// (`/*!`, `/*!NNNNN`, `/*M!`, `/*M!NNNNN`) are skipped but not their content, which the server
+/// runs. Returns the index of the next byte that is none of these.
+fn skip_gap(bytes: &[u8], mut j: usize) -> usize {
+    loop {
+        match bytes.get(j) {
+            Some(b'`') => j += 1,
+            Some(&b) if blank(b) => j += 1,
+            Some(b'#') => {
+                while j < bytes.len() && bytes[j] != b'\n' {
+                    j += 1;
+                }
+            }
+            Some(b'-')
+                if bytes.get(j + 1) == Some(&b'-')
+                    && bytes
+                        .get(j + 2)
+                        .is_none_or(|&b| blank(b) || b.is_ascii_control()) =>
+            {
+                while j < bytes.len() && bytes[j] != b'\n' {
+                    j += 1;
+                }
+            }
+            Some(b'/') if bytes.get(j + 1) == Some(&b'*') => {
+                let executable = match (bytes.get(j + 2), bytes.get(j + 3)) {
+                    (Some(b'!'), _) => Some(j + 3),
+                    (Some(b'm'), Some(b'!')) => Some(j + 4),
+                    _ => None,
+                };
+                match executable {
+                    Some(mut k) => {
+                        while bytes.get(k).is_some_and(u8::is_ascii_digit) {
+                            k += 1;
+                        }
+                        j = k;
+                    }
+                    None => {
+                        j += 2;
+                        while j < bytes.len()
+                            && !(bytes[j] == b'*' && bytes.get(j + 1) == Some(&b'/'))
+                        {
+                            j += 1;
+                        }
+                        j = (j + 2).min(bytes.len());
+                    }
+                }
+            }
+            // The end of an executable comment: its content was read as code.
+            Some(b'*') if bytes.get(j + 1) == Some(&b'/') => j += 2,
+            _ => return j,
+        }
+    }
+}
+
+/// The database that qualifies the word starting at `start` (`` `db`.`f` ``, `db.f`), if any.
+fn qualifier(text: &str, start: usize) -> Option<&str> {
+    let gap = |c: char| c == '`' || c.is_whitespace() || c == '\u{b}';
+    let before = text[..start].trim_end_matches(gap);
+    let before = before.strip_suffix('.')?;
+    let before = before.trim_end_matches(gap);
+    let from = before
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .map_or(0, |k| {
+            k + before[k..].chars().next().map_or(1, char::len_utf8)
+        });
+    let schema = &before[from..];
+    (!schema.is_empty()).then_some(schema)
 }
 
 impl Body {
+    /// Every byte is read as before (words in literals and comments count: the safe side);
+    /// only the look-ahead after a word skips comments ([`skip_gap`]), so that a call written
+    /// `f/**/(x)` or split by a line comment is still a call.
     fn scan(text: &str) -> Body {
         let text = text.to_lowercase();
         let bytes = text.as_bytes();
@@ -500,9 +656,28 @@ impl Body {
             ..Body::default()
         };
         let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+        let mut previous: Option<&str> = None;
+        // Inside a `SET` (or `DECLARE`): the name after each comma is a target (or a declared
+        // name), until the `;`. Commas in literals, comments and calls count too: a name
+        // taken for a target that is not one only keeps a function on the primary.
+        let (mut in_set, mut expect_target, mut charset) = (false, false, false);
+        let (mut in_declare, mut expect_declared) = (false, false);
         let mut i = 0;
         while i < bytes.len() {
-            if !word_byte(bytes[i]) {
+            let b = bytes[i];
+            if !word_byte(b) {
+                match b {
+                    b';' => {
+                        (in_set, expect_target) = (false, false);
+                        (in_declare, expect_declared) = (false, false);
+                    }
+                    b',' => {
+                        expect_target |= in_set;
+                        expect_declared |= in_declare;
+                        charset = false;
+                    }
+                    _ => {}
+                }
                 i += 1;
                 continue;
             }
@@ -511,19 +686,65 @@ impl Body {
                 i += 1;
             }
             let word = &text[start..i];
-            let mut j = i;
-            while j < bytes.len() && (bytes[j] == b'`' || bytes[j].is_ascii_whitespace()) {
-                j += 1;
-            }
-            let called = bytes.get(j) == Some(&b'(');
-            if called {
+            let j = skip_gap(bytes, i);
+            if bytes.get(j) == Some(&b'(') {
                 body.calls.push(word.to_string());
+                if let Some(schema) = qualifier(&text, start) {
+                    body.qualified_calls
+                        .push((schema.to_string(), word.to_string()));
+                }
             } else if UNSAFE_WORDS.contains(&word) {
                 body.unsafe_statement = true;
             }
+            // Sequences: `NEXT VALUE FOR s`, `PREVIOUS VALUE FOR s` (the session's last value),
+            // and Oracle mode's functions.
+            if matches!(word, "next" | "previous") && text[j..].starts_with("value") {
+                body.unsafe_statement = true;
+            }
+            if matches!(word, "nextval" | "lastval" | "setval") {
+                body.unsafe_statement = true;
+            }
+            if expect_target {
+                body.set_targets.push((word.to_string(), charset));
+                expect_target = false;
+            }
+            // Oracle mode assigns without `SET`: `x := 1`.
+            if bytes.get(j) == Some(&b':') && bytes.get(j + 1) == Some(&b'=') {
+                body.set_targets.push((word.to_string(), false));
+            }
+            if expect_declared {
+                body.declared.push(word.to_string());
+                expect_declared = false;
+            }
+            // `SET(...)` is a column type; any other `SET` assigns. After `CHARACTER` / `CHAR`
+            // it names a character set (the target is then judged by name only).
+            if word == "set" && bytes.get(j) != Some(&b'(') {
+                charset = matches!(previous, Some("character" | "char"));
+                (in_set, expect_target) = (true, true);
+            }
+            if word == "declare" {
+                (in_declare, expect_declared) = (true, true);
+            }
             body.words.push(word.to_string());
+            previous = Some(word);
         }
         body
+    }
+
+    /// Assigns a system variable of the session: a name in `system` (the server's session
+    /// variables, whatever this body declares: declarations are not read by block), a `SET`
+    /// keyword ([`SET_KEYWORDS`]), or a name neither declared here nor one of `parameters`
+    /// (a character set's name after `CHARACTER SET` excepted).
+    fn sets_session_state(
+        &self,
+        parameters: &[String],
+        system: &std::collections::HashSet<String>,
+    ) -> bool {
+        self.set_targets.iter().any(|(t, charset)| {
+            system.contains(t)
+                || SET_KEYWORDS.contains(&t.as_str())
+                || (!charset && !self.declared.contains(t) && !parameters.contains(t))
+        })
     }
 }
 
@@ -539,7 +760,10 @@ fn unsafe_functions(
         .filter(|r| {
             r.declared_unsafe
                 || r.body.as_ref().is_some_and(|b| {
-                    b.unsafe_statement || b.calls.iter().any(|c| side_effect.contains(c))
+                    b.unsafe_statement
+                        || b.calls.iter().any(|c| side_effect.contains(c))
+                        || b.words.iter().any(|w| SESSION_WORDS.contains(&w.as_str()))
+                        || calls_unseen(b, routines)
                 })
         })
         .map(|r| r.name.clone())
@@ -574,11 +798,13 @@ const SESSION_WORDS: &[&str] = &[
     "session_account_connect_attrs",
 ];
 
-/// The views whose definition calls an unsafe function or a side-effect built-in, holds a
-/// variable or an unsafe word, reads session state, cannot be read, or names an unsafe view
-/// (views over views).
+/// The views whose definition calls an unsafe function, a side-effect built-in or a function
+/// of another database this login cannot see (`routines`: the ones it can), holds a variable
+/// or an unsafe word, reads session state, cannot be read, or names an unsafe view (views over
+/// views).
 fn unsafe_views(
     views: &[Routine],
+    routines: &[Routine],
     unsafe_functions: &std::collections::HashSet<String>,
     side_effect: &[String],
 ) -> Vec<(String, String)> {
@@ -592,6 +818,7 @@ fn unsafe_views(
                         || b.calls
                             .iter()
                             .any(|c| unsafe_functions.contains(c) || side_effect.contains(c))
+                        || calls_unseen(b, routines)
                 })
         })
         .collect();
@@ -741,7 +968,10 @@ impl Checksums for MySql {
 
 #[cfg(test)]
 mod tests {
-    use super::{bypass_privilege, stored_function, unsafe_functions, unsafe_views, Body, Routine};
+    use super::{
+        bypass_privilege, calls_unseen, stored_function, unsafe_functions, unsafe_views, Body,
+        Routine,
+    };
 
     fn routine(name: &str, declared_unsafe: bool, body: Option<&str>) -> Routine {
         Routine {
@@ -776,17 +1006,174 @@ mod tests {
     }
 
     #[test]
+    fn calls_split_by_comments_are_calls() {
+        for text in [
+            "RETURN app.lockf/**/(7)",
+            "RETURN GET_LOCK/**/('x', 0)",
+            "RETURN lockf -- a comment\n(8)",
+            "RETURN lockf # a comment\n(8)",
+            "RETURN lockf/*!50000 (*/ 8)",
+            "RETURN `lockf` /*M!(*/ 8)",
+        ] {
+            let b = Body::scan(text);
+            assert!(
+                b.calls.iter().any(|c| c == "lockf" || c == "get_lock"),
+                "{text}: {:?}",
+                b.calls
+            );
+        }
+        // `--` without a blank is not a comment: what follows is read as is.
+        assert!(!Body::scan("RETURN f --1").calls.contains(&"f".to_string()));
+    }
+
+    #[test]
+    fn qualified_calls_name_their_database() {
+        let b = Body::scan("select `app`.`f`(1) AS `x`, other . g (2), h(3) from `app`.`t`");
+        assert_eq!(
+            b.qualified_calls,
+            vec![
+                ("app".to_string(), "f".to_string()),
+                ("other".to_string(), "g".to_string())
+            ]
+        );
+        let seen = [routine("f", false, Some("RETURN 1"))];
+        assert!(calls_unseen(&Body::scan("select `priv`.`hid`()"), &seen));
+        assert!(!calls_unseen(&Body::scan("select `app`.`f`()"), &seen));
+    }
+
+    #[test]
+    fn sequences_and_session_variables_in_a_body_are_unsafe() {
+        for text in [
+            "RETURN NEXT VALUE FOR s",
+            "RETURN NEXT /* x */ VALUE FOR s",
+            "RETURN PREVIOUS VALUE FOR s",
+            "RETURN NEXTVAL(s)",
+            "RETURN s.nextval",
+            "RETURN LASTVAL(s)",
+        ] {
+            assert!(Body::scan(text).unsafe_statement, "{text}");
+        }
+        let declared =
+            "BEGIN DECLARE a, b INT DEFAULT 0; DECLARE c VARCHAR(5) CHARACTER SET utf8; \
+                        SET a = 1, b = a + 1; SET c = 'x'; SET p = 2; RETURN a + b; END";
+        let params = ["p".to_string()];
+        let system: std::collections::HashSet<String> = ["time_zone", "max_join_size", "sql_mode"]
+            .map(String::from)
+            .into();
+        assert!(!Body::scan(declared).sets_session_state(&params, &system));
+        assert!(
+            Body::scan(declared).sets_session_state(&[], &system),
+            "p is not a parameter"
+        );
+        for text in [
+            "BEGIN SET time_zone = '+05:00'; RETURN 1; END",
+            "BEGIN DECLARE a INT; SET a = 1, max_join_size = 5; RETURN a; END",
+            "BEGIN SET NAMES latin1; RETURN 1; END",
+        ] {
+            assert!(
+                Body::scan(text).sets_session_state(&params, &system),
+                "{text}"
+            );
+        }
+        // From a second attack on the replica: each of these changed the replica's session.
+        for text in [
+            // A declaration in an inner block does not make an outer SET local.
+            "BEGIN BEGIN DECLARE time_zone INT DEFAULT 0; END; SET time_zone = '+05:00'; RETURN 1; END",
+            // A `declare` in a comment declares nothing.
+            "BEGIN /* declare local */ SET LOCAL time_zone = '+08:00'; RETURN 1; END",
+            "BEGIN /* declare names */ SET NAMES latin1; RETURN 1; END",
+            "BEGIN /* declare character */ SET CHARACTER SET latin1; RETURN 1; END",
+            // A parenthesis in a literal before the SET.
+            "BEGIN IF '(' <> ')(' THEN SET time_zone = '+06:00'; END IF; RETURN 1; END",
+            // `character` in a comment before SET.
+            "BEGIN /* character */ SET time_zone = '+07:00'; RETURN 1; END",
+            // Oracle mode assigns without SET.
+            "AS BEGIN time_zone := '+09:00'; RETURN 7; END",
+            // A second target after a comma inside a literal's parenthesis.
+            "BEGIN DECLARE a INT; SET a = LENGTH('('), time_zone = '+01:00'; RETURN a; END",
+        ] {
+            assert!(Body::scan(text).sets_session_state(&params, &system), "{text}");
+        }
+        // The vertical tab is a blank to MariaDB.
+        let b = Body::scan("RETURN GET_LOCK\u{b}('x', 0) + NEXT\u{b}VALUE FOR s");
+        assert!(b.calls.contains(&"get_lock".to_string()), "{:?}", b.calls);
+        assert!(b.unsafe_statement);
+        // A column type named SET, a character set in a declaration: no assignment.
+        let typed = "BEGIN DECLARE c SET('a', 'b'); DECLARE d VARCHAR(5) CHARACTER SET utf8mb4; \
+                     RETURN 1; END";
+        assert!(!Body::scan(typed).sets_session_state(&params, &system));
+        // FETCH NEXT FROM a cursor is not a sequence.
+        assert!(!Body::scan("BEGIN FETCH NEXT FROM c INTO a; RETURN a; END").unsafe_statement);
+        let f = stored_function(
+            "app",
+            "f",
+            "YES",
+            "NO SQL",
+            Some("BEGIN SET time_zone = '+05:00'; RETURN 1; END"),
+            &[],
+            &Default::default(),
+        );
+        assert!(f.declared_unsafe);
+    }
+
+    #[test]
     fn a_function_whose_body_cannot_be_read_is_unsafe() {
-        let hidden = stored_function("App", "F", "YES", "READS SQL DATA", None);
+        let hidden = stored_function(
+            "App",
+            "F",
+            "YES",
+            "READS SQL DATA",
+            None,
+            &[],
+            &Default::default(),
+        );
         assert!(hidden.declared_unsafe);
         assert_eq!((hidden.schema.as_str(), hidden.name.as_str()), ("app", "f"));
-        assert!(stored_function("app", "f", "YES", "NO SQL", Some("")).declared_unsafe);
-        let seen = stored_function("app", "f", "YES", "READS SQL DATA", Some("RETURN 1"));
-        assert!(!seen.declared_unsafe);
-        assert!(stored_function("app", "f", "NO", "NO SQL", Some("RETURN 1")).declared_unsafe);
         assert!(
-            stored_function("app", "f", "YES", "MODIFIES SQL DATA", Some("RETURN 1"))
-                .declared_unsafe
+            stored_function(
+                "app",
+                "f",
+                "YES",
+                "NO SQL",
+                Some(""),
+                &[],
+                &Default::default()
+            )
+            .declared_unsafe
+        );
+        let seen = stored_function(
+            "app",
+            "f",
+            "YES",
+            "READS SQL DATA",
+            Some("RETURN 1"),
+            &[],
+            &Default::default(),
+        );
+        assert!(!seen.declared_unsafe);
+        assert!(
+            stored_function(
+                "app",
+                "f",
+                "NO",
+                "NO SQL",
+                Some("RETURN 1"),
+                &[],
+                &Default::default()
+            )
+            .declared_unsafe
+        );
+        assert!(
+            stored_function(
+                "app",
+                "f",
+                "YES",
+                "MODIFIES SQL DATA",
+                Some("RETURN 1"),
+                &[],
+                &Default::default(),
+            )
+            .declared_unsafe
         );
         let bad = unsafe_functions(&[hidden], &[]);
         assert!(bad.contains("f"), "{bad:?}");
@@ -828,7 +1215,7 @@ mod tests {
                 Some("select `VARIABLE_NAME` from `information_schema`.`USER_VARIABLES`"),
             ),
         ];
-        let bad: Vec<String> = unsafe_views(&views, &unsafe_names, &side_effect)
+        let bad: Vec<String> = unsafe_views(&views, &routines, &unsafe_names, &side_effect)
             .into_iter()
             .map(|(_, name)| name)
             .collect();
