@@ -803,6 +803,18 @@ mod hold {
 
         let _writable = Writable(kind);
         kind.admin(Server::Primary, demote(kind)).await;
+        // The monitor sees the primary read-only first. Without this wait, a PostgreSQL
+        // backend that sat idle in the pool through the reload runs the next write with the
+        // old setting (it reads the reload only after that command), and the write succeeds.
+        let no_writer = eventually(Duration::from_secs(30), || async {
+            pool.status().writer.is_none()
+        })
+        .await;
+        assert!(
+            no_writer,
+            "the primary is seen read-only: {:?}",
+            pool.status()
+        );
         let held = tokio::spawn({
             let (pool, t) = (pool.clone(), t.clone());
             async move {

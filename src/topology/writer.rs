@@ -188,6 +188,7 @@ impl Writer {
         if at < seen.at && seen.claim != Claim::Unknown {
             return None;
         }
+        let news = seen.claim != claim;
         *seen = Seen { claim, at };
         let claims: Vec<(Claim, Instant)> = state.seen.iter().map(|s| (s.claim, s.at)).collect();
         let from = self.current();
@@ -209,7 +210,13 @@ impl Writer {
         if moved || split_changed {
             self.changed.notify_waiters();
         }
-        let probe = elected.suspect || (elected.writer == NONE && elected.split.is_empty());
+        // Probes of every server are wanted while a conflict is unsettled, and when the writer
+        // is lost or a server says something new while none is known. Not for a claim that
+        // repeats the last one: each probe would wake every monitor again, and with no writer
+        // the monitors would probe each other in a loop as fast as the servers answer (seen:
+        // about 10,000 probes a second per server during a switchover test).
+        let probe = elected.suspect
+            || (elected.writer == NONE && elected.split.is_empty() && (news || moved));
         (moved || split_changed || probe).then_some(Change {
             from,
             to: elected.writer,
@@ -298,6 +305,29 @@ mod tests {
         // A stale probe of server 0 that started before its read-only claim changes nothing.
         assert!(w.claim(0, Claim::Writable, at(1, t0)).is_none());
         assert_eq!(w.current(), 1);
+    }
+
+    #[test]
+    fn with_no_writer_only_news_asks_for_probes() {
+        let w = Writer::new(2);
+        let t0 = Instant::now();
+        w.claim(0, Claim::Writable, at(1, t0));
+        w.claim(1, Claim::ReadOnly, at(1, t0));
+        let c = w.claim(0, Claim::ReadOnly, at(2, t0)).unwrap();
+        assert_eq!(
+            (c.to, c.probe),
+            (NONE, true),
+            "the writer is lost: probe all"
+        );
+        // The same claims again, probe after probe: nothing new, no wake-up of every monitor
+        // (they would wake each other in a loop).
+        for k in 3..10 {
+            assert!(w.claim(0, Claim::ReadOnly, at(k, t0)).is_none());
+            assert!(w.claim(1, Claim::ReadOnly, at(k, t0)).is_none());
+        }
+        // Something new while no writer is known: probe all.
+        let c = w.claim(1, Claim::Down, at(10, t0)).unwrap();
+        assert_eq!((c.to, c.probe), (NONE, true));
     }
 
     #[test]
