@@ -110,11 +110,9 @@ impl FunctionCatalog {
                 if let Some(name) = unsafe_name(&relations.unsafe_types, &analysis.types) {
                     return Some(Verdict::Primary(Reason::VolatileType(name)));
                 }
-                if let Some(name) = analysis
-                    .builtins
-                    .iter()
-                    .find(|b| relations.shadowed.contains(&***b))
-                {
+                if let Some(name) = analysis.builtins.iter().find(|b| {
+                    relations.shadowed.contains(&***b) || relations.unsafe_types.contains(&***b)
+                }) {
                     return Some(Verdict::Primary(Reason::SideEffectFunction(name.clone())));
                 }
             }

@@ -348,14 +348,22 @@ macro_rules! unsafe_procs {
             "user_type(oid) AS ( \
               SELECT t.oid FROM pg_type t \
               WHERE t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)), \
-            body_word(oid, nsp, name, call) AS MATERIALIZED ( \
-              SELECT p.oid, lower(m[1]), lower(m[2]), m[3] <> '' FROM pg_proc p \
-              CROSS JOIN LATERAL regexp_matches( \
-                CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_get_function_sqlbody(p.oid) END, \
-                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)(\\s*\\()?', 'g') AS m \
+            body_text(oid, src) AS MATERIALIZED ( \
+              SELECT p.oid, CASE WHEN p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql')) \
+                THEN CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_get_function_sqlbody(p.oid) END \
+                ELSE '' END || ' ' || coalesce(pg_get_expr(p.proargdefaults, 0), '') FROM pg_proc p \
               WHERE p.provolatile <> 'v' \
-                AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
-                AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql'))), \
+                AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)), \
+            body_word(oid, nsp, name, call) AS MATERIALIZED ( \
+              SELECT b.oid, x.nsp, y.name, false FROM body_text b \
+              CROSS JOIN LATERAL regexp_matches(b.src, '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?', 'g') AS m \
+              CROSS JOIN LATERAL (VALUES (m[1]), (translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))) AS x(nsp) \
+              CROSS JOIN LATERAL (VALUES (m[2]), (translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))) AS y(name) \
+              UNION \
+              SELECT b.oid, x.nsp, y.name, true FROM body_text b \
+              CROSS JOIN LATERAL regexp_matches(b.src, '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?(?=(?:\\s|/\\*.*\\*/|--[^\\n]*\\n)*\\()', 'g') AS m \
+              CROSS JOIN LATERAL (VALUES (m[1]), (translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))) AS x(nsp) \
+              CROSS JOIN LATERAL (VALUES (m[2]), (translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))) AS y(name)), \
             edge(k, oid, rk, roid) AS MATERIALIZED ( \
               SELECT 'p', d.objid, 'p', d.refobjid FROM pg_depend d \
               WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass \
@@ -383,9 +391,9 @@ macro_rules! unsafe_procs {
               UNION ALL \
               SELECT 't', con.contypid, 'p', q.oid FROM pg_constraint con \
               CROSS JOIN LATERAL regexp_matches(pg_get_constraintdef(con.oid), \
-                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
-              JOIN pg_proc q ON q.proname = lower(m[2]) \
-                AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+                '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?(?=(?:\\s|/\\*.*\\*/|--[^\\n]*\\n)*\\()', 'g') AS m \
+              JOIN pg_proc q ON q.proname IN (m[2], translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) \
+                AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN (m[1], translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')))) \
               WHERE con.contypid <> 0 \
               UNION ALL \
               SELECT 't', f.t, 'p', c.castfunc FROM pg_cast c \
@@ -430,6 +438,10 @@ const FUNCTION_VOLATILITY: &str = concat!(
       FROM o JOIN pg_operator op ON op.oprname = o.name \
       AND (o.nsp IS NULL OR op.oprnamespace = (SELECT oid FROM pg_namespace WHERE nspname = o.nsp)) \
       JOIN pg_proc p ON p.oid = op.oprcode \
+      UNION ALL \
+      SELECT f.k, t.oid IN (SELECT oid FROM unsafe_type) \
+      FROM f JOIN pg_type t ON t.typname = f.name \
+      AND (f.nsp IS NULL OR t.typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = f.nsp)) \
     ) AS answers GROUP BY k"
 );
 
@@ -470,18 +482,18 @@ const UNSAFE_OBJECTS: &str = concat!(
         ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid \
       UNION \
       SELECT u.oid FROM user_rel u \
-      CROSS JOIN LATERAL regexp_matches(pg_get_viewdef(u.oid), '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
-      JOIN pg_proc q ON q.proname = lower(m[2]) \
-        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+      CROSS JOIN LATERAL regexp_matches(pg_get_viewdef(u.oid), '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?(?=(?:\\s|/\\*.*\\*/|--[^\\n]*\\n)*\\()', 'g') AS m \
+      JOIN pg_proc q ON q.proname IN (m[2], translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN (m[1], translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')))) \
       WHERE u.relkind = 'v' AND q.oid IN (SELECT oid FROM unsafe_proc) \
       UNION \
       SELECT pol.polrelid FROM pg_policy pol \
       CROSS JOIN LATERAL regexp_matches( \
         coalesce(pg_get_expr(pol.polqual, pol.polrelid), '') || ' ' \
           || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), ''), \
-        '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
-      JOIN pg_proc q ON q.proname = lower(m[2]) \
-        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+        '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?(?=(?:\\s|/\\*.*\\*/|--[^\\n]*\\n)*\\()', 'g') AS m \
+      JOIN pg_proc q ON q.proname IN (m[2], translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN (m[1], translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')))) \
       WHERE q.oid IN (SELECT oid FROM unsafe_proc) \
       UNION \
       SELECT u.oid FROM user_rel u JOIN pg_proc p ON p.pronargs = 1 AND p.proargtypes[0] = u.reltype \
@@ -512,7 +524,11 @@ const UNSAFE_OBJECTS: &str = concat!(
     WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
       AND p.oid IN (SELECT oid FROM unsafe_proc) \
       AND EXISTS (SELECT 1 FROM pg_proc b \
-                  WHERE b.pronamespace = 'pg_catalog'::regnamespace AND b.proname = p.proname)"
+                  WHERE b.pronamespace = 'pg_catalog'::regnamespace AND b.proname = p.proname) \
+    UNION \
+    SELECT DISTINCT 'f', '', 'operator(' || op.oprname::text || ')' FROM pg_operator op \
+    WHERE op.oprnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+      AND op.oprcode IN (SELECT oid FROM unsafe_proc)"
 );
 
 /// Side-effect prefixes as `LIKE` patterns (`_` escaped).
