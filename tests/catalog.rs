@@ -729,6 +729,7 @@ mod postgres {
             format!("CREATE FUNCTION {s}.fcast(a bigint) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$"),
             format!("CREATE DOMAIN {s}.initcap AS text CHECK ({s}.locks({}))", n(6)),
             format!("CREATE DOMAIN {s}.dsafe AS int"),
+            format!("CREATE DOMAIN {s}.count AS int CHECK ({s}.locks(VALUE))"),
             // 2. Built-in operator names overloaded by a user operator.
             format!("CREATE FUNCTION {s}.oplock(a text, b int) RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT pg_try_advisory_lock(b)::text $$"),
             format!("CREATE OPERATOR {s}.|| (LEFTARG = text, RIGHTARG = int, FUNCTION = {s}.oplock)"),
@@ -830,6 +831,11 @@ mod postgres {
             ),
             (
                 "SELECT initcap('abc')".to_string(),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT count({})", n(13)),
                 "side_effect_function",
                 Mark::Lock,
             ),

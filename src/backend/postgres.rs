@@ -334,14 +334,17 @@ impl Backend for Postgres {
 /// `pg_catalog` functions (`$7` by name, `$8` by prefix), or a user function declared
 /// `STABLE`/`IMMUTABLE` that calls an unsafe function or uses an unsafe type: by `pg_depend`
 /// (argument and result types, and what SQL-standard bodies use) or by its body's text (SQL
-/// and PL/pgSQL: any `name(` in it names a function, any name a type; literals included,
-/// matched by name in every schema; PostgreSQL records no dependency on its own functions, and
-/// none for string bodies). A user type is unsafe when its conversion or making may run an
+/// and PL/pgSQL: any `name(` in it names a function, blanks and comments allowed before the
+/// `(` (a look-ahead: no text is skipped, and `/* .. */` spans any text, so nesting only makes
+/// more calls), any name a type; unquoted names may hold non-ASCII letters; literals included,
+/// matched by name in every schema, as written and ASCII-folded as the server folds it;
+/// PostgreSQL records no dependency on its own functions, and none for string bodies) and
+/// the text of its parameter defaults (any language). A user type is unsafe when its conversion or making may run an
 /// unsafe function: by `pg_depend` (a domain's CHECK constraints and base type, a range's
 /// subtype, an array's element type, a composite's or row type's columns, the type's own
 /// input functions), a CHECK's text calling one by name, or a cast from or to it whose
 /// function is one. Both close over each other (one recursive graph walk). A call the text
-/// does not show (dynamic SQL built from pieces, a quoted name, an operator) is not seen.
+/// does not show (dynamic SQL built from pieces, an operator) is not seen.
 macro_rules! unsafe_procs {
     ($names:literal, $prefixes:literal) => {
         concat!(
@@ -422,7 +425,9 @@ macro_rules! unsafe_procs {
 
 /// One row per asked name that exists: unsafe if any match is (every overload of the name:
 /// argument types are not resolved; a bare name in every schema, as `search_path` may reach
-/// any; a qualified one in its schema only). Operators by `pg_operator.oprcode`.
+/// any; a qualified one in its schema only). Operators by `pg_operator.oprcode`. A function
+/// name that is also a user type's is unsafe if the type is (`name(x)` is a cast to it when no
+/// function matches exactly).
 const FUNCTION_VOLATILITY: &str = concat!(
     "WITH RECURSIVE ",
     unsafe_procs!("$7", "$8"),
@@ -456,7 +461,8 @@ const FUNCTION_VOLATILITY: &str = concat!(
 /// ...; the server records no dependencies of its own views); a materialized view runs nothing
 /// when read (rows of kind `r`); a view whose rewrite rule depends on an unsafe type is one
 /// too. The unsafe types of `unsafe_procs!` (rows of kind `t`). And (rows of kind `f`) the names of
-/// `pg_catalog` functions that an unsafe function of another schema shares.
+/// `pg_catalog` functions that an unsafe function of another schema shares, and as
+/// `operator(sym)` the symbols of operators of other schemas whose function is unsafe.
 const UNSAFE_OBJECTS: &str = concat!(
     "WITH RECURSIVE ",
     unsafe_procs!("$1", "$2"),
