@@ -61,7 +61,9 @@ struct Relations {
     /// any schema, so the bare name matches if any schema's relation of that name is unsafe).
     unsafe_names: HashSet<Arc<str>>,
     /// Built-in function names that an unsafe user function shares (PostgreSQL): a bare call
-    /// may reach the user's function.
+    /// may reach the user's function. Also built-in operator symbols (`operator(||)`) that an
+    /// unsafe user operator shares. A bare built-in name that is also an unsafe type's (in
+    /// `unsafe_types`) is unsafe too: `name(x)` may be a cast to it.
     shadowed: HashSet<Arc<str>>,
     /// Canonical names of the user types (PostgreSQL) whose conversion runs an unsafe
     /// function (`schema.name` and bare `name`, as for relations).
@@ -110,11 +112,9 @@ impl FunctionCatalog {
                 if let Some(name) = unsafe_name(&relations.unsafe_types, &analysis.types) {
                     return Some(Verdict::Primary(Reason::VolatileType(name)));
                 }
-                if let Some(name) = analysis
-                    .builtins
-                    .iter()
-                    .find(|b| relations.shadowed.contains(&***b))
-                {
+                if let Some(name) = analysis.builtins.iter().find(|b| {
+                    relations.shadowed.contains(&***b) || relations.unsafe_types.contains(&***b)
+                }) {
                     return Some(Verdict::Primary(Reason::SideEffectFunction(name.clone())));
                 }
             }

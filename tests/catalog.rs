@@ -693,6 +693,285 @@ mod postgres {
         standby.close().await;
         admin(&[format!("DROP SCHEMA {s} CASCADE")]).await;
     }
+
+    /// Calls the body scan must see through comments and non-ASCII names, defaults that call,
+    /// call syntax the server reads as a cast to a domain, and built-in operator names a user
+    /// operator overloads (the standby attack's cases). Each unsafe statement is shown to leave
+    /// its mark on the standby: an advisory lock, a changed `search_path`, or a read-only error.
+    #[tokio::test]
+    async fn postgres_catalog_reads_comments_defaults_casts_and_operator_names() {
+        use std::str::FromStr;
+        let Some(primary_url) = common::server_url("RWSPLIT_PG_PRIMARY") else {
+            return;
+        };
+        let Some(standby_url) = common::server_url("RWSPLIT_PG_STANDBY_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let s = format!("atk3_{id}");
+        let n = |k: u32| id + 300 + k;
+        let setup = vec![
+            format!("CREATE SCHEMA {s}"),
+            format!("CREATE FUNCTION {s}.locks(a int) RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT pg_try_advisory_lock(a) $$"),
+            // 3. A comment between a name and its `(`.
+            format!("CREATE FUNCTION {s}.f_comment() RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT pg_try_advisory_lock/**/({}) $$", n(1)),
+            format!("CREATE FUNCTION {s}.f_linecomment() RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT pg_try_advisory_lock --x\n ({}) $$", n(2)),
+            format!("CREATE FUNCTION {s}.f_nested() RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT pg_try_advisory_lock /* a /* b */ c */ ({}) $$", n(3)),
+            format!("CREATE FUNCTION {s}.f_plpgsql() RETURNS boolean LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM set_config/**/('search_path', 'marked_{id}', false); RETURN true; END $$"),
+            format!("CREATE VIEW {s}.v_cmt AS SELECT {s}.f_comment() AS x"),
+            // 5. Non-ASCII letters in unquoted names.
+            format!("CREATE FUNCTION {s}.verrouillé(a int) RETURNS boolean LANGUAGE sql VOLATILE AS $$ SELECT pg_try_advisory_lock(a) $$"),
+            format!("CREATE FUNCTION {s}.f_uni() RETURNS boolean LANGUAGE sql STABLE AS $$ SELECT {s}.verrouillé({}) $$", n(4)),
+            format!("CREATE DOMAIN {s}.dé AS int CHECK ({s}.locks(VALUE))"),
+            format!("CREATE FUNCTION {s}.f_unidom() RETURNS int LANGUAGE sql STABLE AS $$ SELECT {}::{s}.dé $$", n(5)),
+            // 1. Call syntax read as a cast to a domain.
+            format!("CREATE DOMAIN {s}.fcast AS int CHECK ({s}.locks(VALUE))"),
+            format!("CREATE FUNCTION {s}.fcast(a bigint) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$"),
+            format!("CREATE DOMAIN {s}.initcap AS text CHECK ({s}.locks({}))", n(6)),
+            format!("CREATE DOMAIN {s}.dsafe AS int"),
+            format!("CREATE DOMAIN {s}.count AS int CHECK ({s}.locks(VALUE))"),
+            // 2. Built-in operator names overloaded by a user operator.
+            format!("CREATE FUNCTION {s}.oplock(a text, b int) RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT pg_try_advisory_lock(b)::text $$"),
+            format!("CREATE OPERATOR {s}.|| (LEFTARG = text, RIGHTARG = int, FUNCTION = {s}.oplock)"),
+            format!("CREATE FUNCTION {s}.oplock2(a {s}.dsafe, b int) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT pg_try_advisory_lock(b)::int $$"),
+            format!("CREATE OPERATOR {s}.+ (LEFTARG = {s}.dsafe, RIGHTARG = int, FUNCTION = {s}.oplock2)"),
+            format!("CREATE TABLE {s}.t (id int)"),
+            format!("INSERT INTO {s}.t VALUES ({})", n(7)),
+            format!("CREATE VIEW {s}.v_op AS SELECT 'x'::text OPERATOR({s}.||) id AS s FROM {s}.t"),
+            // 4. Parameter defaults that call.
+            format!("CREATE FUNCTION {s}.fd(a boolean DEFAULT pg_try_advisory_lock({})) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$", n(8)),
+            format!("CREATE FUNCTION {s}.fd2(a boolean DEFAULT set_config('search_path', 'marked_{id}', false) IS NOT NULL) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$"),
+            format!("CREATE SEQUENCE {s}.seq"),
+            format!("CREATE FUNCTION {s}.fd3(a bigint DEFAULT nextval('{s}.seq')) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$"),
+            format!("CREATE FUNCTION {s}.fd_ok(a int DEFAULT abs(-1)) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$"),
+            format!("CREATE VIEW {s}.v_def AS SELECT {s}.fd() AS x"),
+            format!("CREATE TABLE {s}.pt (id int)"),
+            format!("INSERT INTO {s}.pt VALUES (1)"),
+            format!("ALTER TABLE {s}.pt ENABLE ROW LEVEL SECURITY"),
+            format!("CREATE POLICY p ON {s}.pt FOR SELECT USING ({s}.fd())"),
+            format!("GRANT USAGE ON SCHEMA {s} TO rwsplit"),
+            format!("GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO rwsplit"),
+            format!("GRANT USAGE, SELECT, UPDATE ON SEQUENCE {s}.seq TO rwsplit"),
+            format!("CREATE TABLE {s}.done (id int)"),
+            format!("GRANT SELECT ON {s}.done TO rwsplit"),
+        ];
+        admin(&setup).await;
+        let path = format!("{s},public");
+        let connect = |url: String| {
+            let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+                .unwrap()
+                .options([("search_path", path.clone())]);
+            PgPool::connect_with(options)
+        };
+        let primary = connect(primary_url).await.unwrap();
+        let standby = connect(standby_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {s}.done")))
+                .fetch_one(&standby)
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(replicated, "the schema did not reach the standby");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("standby1", standby.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        // What each unsafe statement leaves on the standby.
+        #[derive(Clone, Copy, PartialEq, Debug)]
+        enum Mark {
+            Lock,
+            Path,
+            ReadOnly,
+        }
+        let unsafe_cases: Vec<(String, &'static str, Mark)> = vec![
+            // 3.
+            (
+                format!("SELECT {s}.f_comment()"),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT {s}.f_linecomment()"),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT {s}.f_nested()"),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT * FROM {s}.v_cmt"),
+                "volatile_relation",
+                Mark::Lock,
+            ),
+            // 5.
+            (
+                format!("SELECT {s}.f_uni()"),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT {s}.f_unidom()"),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            // 1.
+            (
+                format!("SELECT {s}.fcast({})", n(9)),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT fcast({})", n(10)),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                "SELECT initcap('abc')".to_string(),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT count({})", n(13)),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            // 2.
+            (
+                format!("SELECT 'x'::text || {}", n(11)),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT 'x'::text || id FROM {s}.t"),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT 1::{s}.dsafe + {}", n(12)),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT * FROM {s}.v_op"),
+                "volatile_relation",
+                Mark::Lock,
+            ),
+            // 4.
+            (
+                format!("SELECT {s}.fd()"),
+                "side_effect_function",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT {s}.fd3()"),
+                "side_effect_function",
+                Mark::ReadOnly,
+            ),
+            (
+                format!("SELECT * FROM {s}.v_def"),
+                "volatile_relation",
+                Mark::Lock,
+            ),
+            (
+                format!("SELECT * FROM {s}.pt"),
+                "volatile_relation",
+                Mark::Lock,
+            ),
+            // Last: they change the session's `search_path` wherever they run.
+            (
+                format!("SELECT {s}.f_plpgsql()"),
+                "side_effect_function",
+                Mark::Path,
+            ),
+            (
+                format!("SELECT {s}.fd2()"),
+                "side_effect_function",
+                Mark::Path,
+            ),
+        ];
+        let reads = [
+            format!("SELECT {s}.dsafe(5)"),
+            format!("SELECT {s}.fd_ok()"),
+            "SELECT upper('abc'), 3 - 1".to_string(),
+            format!("SELECT id FROM {s}.t"),
+        ];
+        let mut cases: Vec<Case> = reads.iter().cloned().map(read).collect();
+        for (sql, label, _) in &unsafe_cases {
+            cases.push(on_primary(sql.clone(), label));
+        }
+        check_routing(&pool, &cases).await;
+        for sql in &reads {
+            let mut c = standby.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
+            assert_eq!(
+                standby_marks(&mut c).await,
+                (0, path.clone()),
+                "`{sql}` left a mark on the standby"
+            );
+        }
+        for (sql, _, mark) in &unsafe_cases {
+            let mut c = standby.acquire().await.unwrap();
+            let outcome = on_standby_conn(&mut c, sql).await;
+            let (locks, search_path) = standby_marks(&mut c).await;
+            let seen = match mark {
+                Mark::Lock => outcome.is_ok() && locks > 0,
+                Mark::Path => outcome.is_ok() && search_path == format!("marked_{id}"),
+                Mark::ReadOnly => outcome.as_ref().is_err_and(|e| e.starts_with("25006")),
+            };
+            assert!(seen, "`{sql}` left no {mark:?} mark on the standby: {outcome:?}, {locks} locks, search_path {search_path}");
+            let reset = format!("SELECT pg_advisory_unlock_all(); SET search_path = {path}");
+            sqlx::raw_sql(AssertSqlSafe(reset))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        for case in &cases {
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        pool.close().await;
+        primary.close().await;
+        standby.close().await;
+        admin(&[format!("DROP SCHEMA {s} CASCADE")]).await;
+    }
+
+    /// The advisory locks a standby connection holds, and its `search_path`.
+    async fn standby_marks(c: &mut sqlx::PgConnection) -> (i64, String) {
+        let locks: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+        )
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+        let search_path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        (locks, search_path)
+    }
+
+    /// A statement's outcome on one standby connection: the error's code and message.
+    async fn on_standby_conn(c: &mut sqlx::PgConnection, sql: &str) -> Result<(), String> {
+        match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(c)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) => {
+                Err(format!("{}: {}", e.code().unwrap_or_default(), e.message()))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 #[cfg(feature = "mysql")]

@@ -334,28 +334,39 @@ impl Backend for Postgres {
 /// `pg_catalog` functions (`$7` by name, `$8` by prefix), or a user function declared
 /// `STABLE`/`IMMUTABLE` that calls an unsafe function or uses an unsafe type: by `pg_depend`
 /// (argument and result types, and what SQL-standard bodies use) or by its body's text (SQL
-/// and PL/pgSQL: any `name(` in it names a function, any name a type; literals included,
-/// matched by name in every schema; PostgreSQL records no dependency on its own functions, and
-/// none for string bodies). A user type is unsafe when its conversion or making may run an
+/// and PL/pgSQL: any `name(` in it names a function, blanks and comments allowed before the
+/// `(` (a look-ahead: no text is skipped, and `/* .. */` spans any text, so nesting only makes
+/// more calls), any name a type; unquoted names may hold non-ASCII letters; literals included,
+/// matched by name in every schema, as written and ASCII-folded as the server folds it;
+/// PostgreSQL records no dependency on its own functions, and none for string bodies) and
+/// the text of its parameter defaults (any language). A user type is unsafe when its conversion or making may run an
 /// unsafe function: by `pg_depend` (a domain's CHECK constraints and base type, a range's
 /// subtype, an array's element type, a composite's or row type's columns, the type's own
 /// input functions), a CHECK's text calling one by name, or a cast from or to it whose
 /// function is one. Both close over each other (one recursive graph walk). A call the text
-/// does not show (dynamic SQL built from pieces, a quoted name, an operator) is not seen.
+/// does not show (dynamic SQL built from pieces, an operator) is not seen.
 macro_rules! unsafe_procs {
     ($names:literal, $prefixes:literal) => {
         concat!(
             "user_type(oid) AS ( \
               SELECT t.oid FROM pg_type t \
               WHERE t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)), \
-            body_word(oid, nsp, name, call) AS MATERIALIZED ( \
-              SELECT p.oid, lower(m[1]), lower(m[2]), m[3] <> '' FROM pg_proc p \
-              CROSS JOIN LATERAL regexp_matches( \
-                CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_get_function_sqlbody(p.oid) END, \
-                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)(\\s*\\()?', 'g') AS m \
+            body_text(oid, src) AS MATERIALIZED ( \
+              SELECT p.oid, CASE WHEN p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql')) \
+                THEN CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_get_function_sqlbody(p.oid) END \
+                ELSE '' END || ' ' || coalesce(pg_get_expr(p.proargdefaults, 0), '') FROM pg_proc p \
               WHERE p.provolatile <> 'v' \
-                AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
-                AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql'))), \
+                AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)), \
+            body_word(oid, nsp, name, call) AS MATERIALIZED ( \
+              SELECT b.oid, x.nsp, y.name, false FROM body_text b \
+              CROSS JOIN LATERAL regexp_matches(b.src, '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?', 'g') AS m \
+              CROSS JOIN LATERAL (VALUES (m[1]), (translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))) AS x(nsp) \
+              CROSS JOIN LATERAL (VALUES (m[2]), (translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))) AS y(name) \
+              UNION \
+              SELECT b.oid, x.nsp, y.name, true FROM body_text b \
+              CROSS JOIN LATERAL regexp_matches(b.src, '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?(?=(?:\\s|/\\*.*\\*/|--[^\\n]*\\n)*\\()', 'g') AS m \
+              CROSS JOIN LATERAL (VALUES (m[1]), (translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))) AS x(nsp) \
+              CROSS JOIN LATERAL (VALUES (m[2]), (translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))) AS y(name)), \
             edge(k, oid, rk, roid) AS MATERIALIZED ( \
               SELECT 'p', d.objid, 'p', d.refobjid FROM pg_depend d \
               WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass \
@@ -383,9 +394,9 @@ macro_rules! unsafe_procs {
               UNION ALL \
               SELECT 't', con.contypid, 'p', q.oid FROM pg_constraint con \
               CROSS JOIN LATERAL regexp_matches(pg_get_constraintdef(con.oid), \
-                '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
-              JOIN pg_proc q ON q.proname = lower(m[2]) \
-                AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+                '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?(?=(?:\\s|/\\*.*\\*/|--[^\\n]*\\n)*\\()', 'g') AS m \
+              JOIN pg_proc q ON q.proname IN (m[2], translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) \
+                AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN (m[1], translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')))) \
               WHERE con.contypid <> 0 \
               UNION ALL \
               SELECT 't', f.t, 'p', c.castfunc FROM pg_cast c \
@@ -414,7 +425,9 @@ macro_rules! unsafe_procs {
 
 /// One row per asked name that exists: unsafe if any match is (every overload of the name:
 /// argument types are not resolved; a bare name in every schema, as `search_path` may reach
-/// any; a qualified one in its schema only). Operators by `pg_operator.oprcode`.
+/// any; a qualified one in its schema only). Operators by `pg_operator.oprcode`. A function
+/// name that is also a user type's is unsafe if the type is (`name(x)` is a cast to it when no
+/// function matches exactly).
 const FUNCTION_VOLATILITY: &str = concat!(
     "WITH RECURSIVE ",
     unsafe_procs!("$7", "$8"),
@@ -430,6 +443,10 @@ const FUNCTION_VOLATILITY: &str = concat!(
       FROM o JOIN pg_operator op ON op.oprname = o.name \
       AND (o.nsp IS NULL OR op.oprnamespace = (SELECT oid FROM pg_namespace WHERE nspname = o.nsp)) \
       JOIN pg_proc p ON p.oid = op.oprcode \
+      UNION ALL \
+      SELECT f.k, t.oid IN (SELECT oid FROM unsafe_type) \
+      FROM f JOIN pg_type t ON t.typname = f.name \
+      AND (f.nsp IS NULL OR t.typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = f.nsp)) \
     ) AS answers GROUP BY k"
 );
 
@@ -444,7 +461,8 @@ const FUNCTION_VOLATILITY: &str = concat!(
 /// ...; the server records no dependencies of its own views); a materialized view runs nothing
 /// when read (rows of kind `r`); a view whose rewrite rule depends on an unsafe type is one
 /// too. The unsafe types of `unsafe_procs!` (rows of kind `t`). And (rows of kind `f`) the names of
-/// `pg_catalog` functions that an unsafe function of another schema shares.
+/// `pg_catalog` functions that an unsafe function of another schema shares, and as
+/// `operator(sym)` the symbols of operators of other schemas whose function is unsafe.
 const UNSAFE_OBJECTS: &str = concat!(
     "WITH RECURSIVE ",
     unsafe_procs!("$1", "$2"),
@@ -470,18 +488,18 @@ const UNSAFE_OBJECTS: &str = concat!(
         ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid \
       UNION \
       SELECT u.oid FROM user_rel u \
-      CROSS JOIN LATERAL regexp_matches(pg_get_viewdef(u.oid), '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
-      JOIN pg_proc q ON q.proname = lower(m[2]) \
-        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+      CROSS JOIN LATERAL regexp_matches(pg_get_viewdef(u.oid), '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?(?=(?:\\s|/\\*.*\\*/|--[^\\n]*\\n)*\\()', 'g') AS m \
+      JOIN pg_proc q ON q.proname IN (m[2], translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN (m[1], translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')))) \
       WHERE u.relkind = 'v' AND q.oid IN (SELECT oid FROM unsafe_proc) \
       UNION \
       SELECT pol.polrelid FROM pg_policy pol \
       CROSS JOIN LATERAL regexp_matches( \
         coalesce(pg_get_expr(pol.polqual, pol.polrelid), '') || ' ' \
           || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), ''), \
-        '(?:([A-Za-z_][A-Za-z0-9_$]*)\\.)?([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(', 'g') AS m \
-      JOIN pg_proc q ON q.proname = lower(m[2]) \
-        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = lower(m[1]))) \
+        '(?:\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?\\.)?\"?([A-Za-z_\\u0080-\\U0010FFFF][A-Za-z0-9_$\\u0080-\\U0010FFFF]*)\"?(?=(?:\\s|/\\*.*\\*/|--[^\\n]*\\n)*\\()', 'g') AS m \
+      JOIN pg_proc q ON q.proname IN (m[2], translate(m[2], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) \
+        AND (m[1] IS NULL OR q.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN (m[1], translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')))) \
       WHERE q.oid IN (SELECT oid FROM unsafe_proc) \
       UNION \
       SELECT u.oid FROM user_rel u JOIN pg_proc p ON p.pronargs = 1 AND p.proargtypes[0] = u.reltype \
@@ -512,7 +530,11 @@ const UNSAFE_OBJECTS: &str = concat!(
     WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
       AND p.oid IN (SELECT oid FROM unsafe_proc) \
       AND EXISTS (SELECT 1 FROM pg_proc b \
-                  WHERE b.pronamespace = 'pg_catalog'::regnamespace AND b.proname = p.proname)"
+                  WHERE b.pronamespace = 'pg_catalog'::regnamespace AND b.proname = p.proname) \
+    UNION \
+    SELECT DISTINCT 'f', '', 'operator(' || op.oprname::text || ')' FROM pg_operator op \
+    WHERE op.oprnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+      AND op.oprcode IN (SELECT oid FROM unsafe_proc)"
 );
 
 /// Side-effect prefixes as `LIKE` patterns (`_` escaped).

@@ -590,6 +590,10 @@ impl Visitor for ReadCheck<'_> {
                 self.function(&f.name)
             }
             Expr::BinaryOp { op, .. } => self.operator(op),
+            Expr::UnaryOp { op, .. } => {
+                self.builtin_operator(&op.to_string());
+                ControlFlow::Continue(())
+            }
             Expr::Cast { data_type, .. } => {
                 self.cast_type(data_type);
                 ControlFlow::Continue(())
@@ -650,9 +654,27 @@ impl ReadCheck<'_> {
                 let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
                 self.operator_parts(&parts, true)
             }
-            _ => {}
+            // A built-in operator's symbol (`||`, `+`): a user operator of that name in any
+            // schema may be the one the server picks.
+            op => self.builtin_operator(&op.to_string()),
         }
         ControlFlow::Continue(())
+    }
+
+    /// Records a built-in PostgreSQL operator's symbol (as `operator(sym)`, once) among the
+    /// built-in names: the catalog snapshot lists the symbols that an unsafe user operator
+    /// shares.
+    fn builtin_operator(&mut self, symbol: &str) {
+        let Some(builtin) = &self.rules.operators else {
+            return;
+        };
+        if !builtin.contains(symbol) {
+            return;
+        }
+        let name = names::operator(None, symbol, self.rules.dialect);
+        if !self.builtins.iter().any(|b| **b == *name) {
+            self.builtins.push(name.into());
+        }
     }
 
     /// Records a user operator named by `parts` (`[op]` or `[schema, op]`), unless it is a
@@ -670,7 +692,10 @@ impl ReadCheck<'_> {
             }
         };
         let name = match parts {
-            [op] if builtin.contains(op) => return,
+            [op] if builtin.contains(op) => {
+                let op = op.to_string();
+                return self.builtin_operator(&op);
+            }
             [schema, op] if fold(schema) == "pg_catalog" && builtin.contains(op) => return,
             [op] => names::operator(None, op, dialect),
             [schema, op] => names::operator(Some(&fold(schema)), op, dialect),
