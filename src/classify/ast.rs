@@ -669,6 +669,14 @@ impl ReadCheck<'_> {
             return;
         };
         if !builtin.contains(symbol) {
+            // A symbol sqlparser parses as one of its own operators that PostgreSQL does not
+            // have built in (`<=>`, `//`, the factorials `!` and `!!` removed in 14): only a
+            // user operator can be it, so it follows the unknown-function policy. Keyword
+            // operators (`AND`, `OR`, `NOT`, `OVERLAPS`, ...) are the grammar's own.
+            if !symbol.is_empty() && !symbol.bytes().any(|b| b.is_ascii_alphabetic()) {
+                let name = names::operator(None, symbol, self.rules.dialect);
+                self.unknown_name(name);
+            }
             return;
         }
         let name = names::operator(None, symbol, self.rules.dialect);
