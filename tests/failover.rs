@@ -634,6 +634,22 @@ mod cluster {
         let Some(b) = cluster_with::<DB>(f, opts.clone(), &[1], acquire).await else {
             return;
         };
+        // Building `b` healed the cluster, which restarts replication on MariaDB (`delay 0`):
+        // `a`'s monitor may have seen replica1 not applying meanwhile. Both must see it
+        // eligible on probes made since, or a read goes to the primary without trying it.
+        for c in [&a, &b] {
+            let since = c.pool.status().replicas[0].probes;
+            let fresh = eventually(Duration::from_secs(30), || async {
+                let r = &c.pool.status().replicas[0];
+                r.eligible && r.probes >= since + 2
+            })
+            .await;
+            assert!(
+                fresh,
+                "replica1 eligible before the hang: {:?}",
+                c.pool.status()
+            );
+        }
         let _heal = Heal::new(f.kind, 2);
         f.kind.signal(Server::Replica(1), "STOP");
         // `fetch_all` takes the stream path, `fetch_one` the future path.
