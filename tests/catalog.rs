@@ -1214,6 +1214,7 @@ mod mariadb {
         );
         let private = n("private");
         let (vtab, inner_tz) = (n("vtab"), n("inner_tz"));
+        let (quoted, comment_tz, literal_tz) = (n("quoted"), n("comment_tz"), n("literal_tz"));
         let primary = MySqlPool::connect(&primary_url).await.unwrap();
         let me: String = sqlx::query_scalar("SELECT CAST(CURRENT_USER() AS CHAR)")
             .fetch_one(&primary)
@@ -1239,6 +1240,11 @@ mod mariadb {
             format!("CREATE {mine} FUNCTION {vtab}() RETURNS INT DETERMINISTIC READS SQL DATA RETURN GET_LOCK\x0B('{vtab}', 0)"),
             // A declaration in an inner block does not make the outer SET local.
             format!("CREATE {mine} FUNCTION {inner_tz}() RETURNS INT DETERMINISTIC NO SQL BEGIN BEGIN DECLARE time_zone INT DEFAULT 0; END; SET time_zone = '+05:00'; RETURN 1; END"),
+            // Under ANSI_QUOTES a double-quoted name is an identifier: still a call.
+            format!("SET sql_mode = 'ANSI_QUOTES'; CREATE {mine} FUNCTION {quoted}() RETURNS INT DETERMINISTIC NO SQL RETURN \"get_lock\"('{quoted}', 0)"),
+            // A comment, or a semicolon in a literal, misleading the reading of the SET.
+            format!("CREATE {mine} FUNCTION {comment_tz}() RETURNS INT DETERMINISTIC NO SQL BEGIN DECLARE a INT; SET /* a */ time_zone = '+05:00'; RETURN 1; END"),
+            format!("CREATE {mine} FUNCTION {literal_tz}() RETURNS INT DETERMINISTIC NO SQL BEGIN DECLARE a VARCHAR(5); SET a = ';', time_zone = '+05:00'; RETURN 1; END"),
         ];
         admin(&setup).await;
         let replica = MySqlPool::connect(&replica_url).await.unwrap();
@@ -1265,6 +1271,9 @@ mod mariadb {
             on_primary(format!("SELECT x FROM {v_split}"), "volatile_relation"),
             on_primary(format!("SELECT {vtab}()"), "side_effect_function"),
             on_primary(format!("SELECT {inner_tz}()"), "side_effect_function"),
+            on_primary(format!("SELECT {quoted}()"), "side_effect_function"),
+            on_primary(format!("SELECT {comment_tz}()"), "side_effect_function"),
+            on_primary(format!("SELECT {literal_tz}()"), "side_effect_function"),
         ];
         check_routing(&pool, &cases).await;
         // The oracle, on the read-only replica.
@@ -1278,6 +1287,7 @@ mod mariadb {
             (format!("SELECT x FROM {v_split}"), &split),
             (format!("SELECT x FROM {v_unseen}"), &private),
             (format!("SELECT {vtab}()"), &vtab),
+            (format!("SELECT {quoted}()"), &quoted),
         ] {
             let mut c = replica.acquire().await.unwrap();
             sqlx::raw_sql(AssertSqlSafe(sql.clone()))
@@ -1295,7 +1305,7 @@ mod mariadb {
                 .await
                 .unwrap();
         }
-        for f in [&tz, &inner_tz] {
+        for f in [&tz, &inner_tz, &comment_tz, &literal_tz] {
             let mut c = replica.acquire().await.unwrap();
             sqlx::raw_sql(AssertSqlSafe(format!("SELECT {f}()")))
                 .execute(&mut *c)
@@ -1339,6 +1349,9 @@ mod mariadb {
             format!("DROP FUNCTION {local}"),
             format!("DROP FUNCTION {vtab}"),
             format!("DROP FUNCTION {inner_tz}"),
+            format!("DROP FUNCTION {quoted}"),
+            format!("DROP FUNCTION {comment_tz}"),
+            format!("DROP FUNCTION {literal_tz}"),
             format!("DROP SEQUENCE {seq}"),
             format!("DROP DATABASE {private}"),
         ])

@@ -531,6 +531,10 @@ const UNSAFE_WORDS: &[&str] = &[
     "load",
     "binlog",
     "sql_log_bin",
+    // The caller's diagnostics area: `GET DIAGNOSTICS v = ROW_COUNT`, Oracle's
+    // `SQL%ROWCOUNT`.
+    "diagnostics",
+    "rowcount",
 ];
 
 /// The words of a body or view definition: the names it calls and whether it holds an unsafe
@@ -548,6 +552,9 @@ struct Body {
     /// variable of the session (which a read-only replica lets a function change); `true` when
     /// the name follows `CHARACTER SET` / `CHAR SET` (a character set's name, in a type).
     set_targets: Vec<(String, bool)>,
+    /// Names followed by `=`: assigned or compared. One that is a session variable of the
+    /// server may be assigned, so it is judged like a `SET` target of that name.
+    compared: Vec<String>,
 }
 
 /// Words after `SET` that change the session whatever is declared: `SET LOCAL x`, `SET NAMES`,
@@ -581,7 +588,10 @@ fn blank(b: u8) -> bool {
 fn skip_gap(bytes: &[u8], mut j: usize) -> usize {
     loop {
         match bytes.get(j) {
-            Some(b'`') => j += 1,
+            // Backticks, and double quotes: an identifier's quotes under `ANSI_QUOTES` or
+            // Oracle mode (`"get_lock"(...)`), a string otherwise (taking it for a gap only
+            // finds more calls).
+            Some(b'`' | b'"') => j += 1,
             Some(&b) if blank(b) => j += 1,
             Some(b'#') => {
                 while j < bytes.len() && bytes[j] != b'\n' {
@@ -631,7 +641,7 @@ fn skip_gap(bytes: &[u8], mut j: usize) -> usize {
 
 /// The database that qualifies the word starting at `start` (`` `db`.`f` ``, `db.f`), if any.
 fn qualifier(text: &str, start: usize) -> Option<&str> {
-    let gap = |c: char| c == '`' || c.is_whitespace() || c == '\u{b}';
+    let gap = |c: char| c == '`' || c == '"' || c.is_whitespace() || c == '\u{b}';
     let before = text[..start].trim_end_matches(gap);
     let before = before.strip_suffix('.')?;
     let before = before.trim_end_matches(gap);
@@ -712,6 +722,13 @@ impl Body {
             if bytes.get(j) == Some(&b':') && bytes.get(j + 1) == Some(&b'=') {
                 body.set_targets.push((word.to_string(), false));
             }
+            // Any name followed by `=` may be assigned, whatever a comment or a literal did
+            // to the tracking of `SET` above (`SET /* a */ time_zone = ...`,
+            // `SET a = ';', time_zone = ...`): judged against the server's session variables
+            // only (a comparison `x = 1` of a local is not an assignment to worry about).
+            if bytes.get(j) == Some(&b'=') {
+                body.compared.push(word.to_string());
+            }
             if expect_declared {
                 body.declared.push(word.to_string());
                 expect_declared = false;
@@ -744,7 +761,7 @@ impl Body {
             system.contains(t)
                 || SET_KEYWORDS.contains(&t.as_str())
                 || (!charset && !self.declared.contains(t) && !parameters.contains(t))
-        })
+        }) || self.compared.iter().any(|w| system.contains(w))
     }
 }
 
@@ -1094,6 +1111,30 @@ mod tests {
         ] {
             assert!(Body::scan(text).sets_session_state(&params, &system), "{text}");
         }
+        // From a third attack: a comment or a literal that misleads the SET tracking, and
+        // the caller's diagnostics area.
+        for text in [
+            "BEGIN DECLARE a INT; SET /* a */ time_zone = '+05:00'; RETURN 1; END",
+            "BEGIN DECLARE a VARCHAR(5); SET a = ';', time_zone = '+07:00'; RETURN 1; END",
+        ] {
+            assert!(
+                Body::scan(text).sets_session_state(&params, &system),
+                "{text}"
+            );
+        }
+        for text in [
+            "BEGIN DECLARE v INT; GET DIAGNOSTICS v = ROW_COUNT; RETURN v; END",
+            "AS BEGIN RETURN SQL%ROWCOUNT; END",
+        ] {
+            assert!(Body::scan(text).unsafe_statement, "{text}");
+        }
+        // Double-quoted names (ANSI_QUOTES, Oracle mode) are still calls.
+        let b = Body::scan("RETURN \"get_lock\"('x', 0) + \"app\".\"w\"()");
+        assert!(b.calls.contains(&"get_lock".to_string()), "{:?}", b.calls);
+        assert_eq!(
+            b.qualified_calls,
+            vec![("app".to_string(), "w".to_string())]
+        );
         // The vertical tab is a blank to MariaDB.
         let b = Body::scan("RETURN GET_LOCK\u{b}('x', 0) + NEXT\u{b}VALUE FOR s");
         assert!(b.calls.contains(&"get_lock".to_string()), "{:?}", b.calls);
