@@ -593,20 +593,15 @@ fn skip_gap(bytes: &[u8], mut j: usize) -> usize {
             // finds more calls).
             Some(b'`' | b'"') => j += 1,
             Some(&b) if blank(b) => j += 1,
-            Some(b'#') => {
-                while j < bytes.len() && bytes[j] != b'\n' {
-                    j += 1;
-                }
-            }
+            // Line comments, to the end of the line: `#`, and `--` before a blank or control.
+            Some(b'#') => j = line_end(bytes, j),
             Some(b'-')
                 if bytes.get(j + 1) == Some(&b'-')
                     && bytes
                         .get(j + 2)
                         .is_none_or(|&b| blank(b) || b.is_ascii_control()) =>
             {
-                while j < bytes.len() && bytes[j] != b'\n' {
-                    j += 1;
-                }
+                j = line_end(bytes, j);
             }
             Some(b'/') if bytes.get(j + 1) == Some(&b'*') => {
                 let executable = match (bytes.get(j + 2), bytes.get(j + 3)) {
@@ -637,6 +632,14 @@ fn skip_gap(bytes: &[u8], mut j: usize) -> usize {
             _ => return j,
         }
     }
+}
+
+/// The index of the newline that ends the line holding `j` (or the end of `bytes`).
+fn line_end(bytes: &[u8], j: usize) -> usize {
+    bytes[j..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |k| j + k)
 }
 
 /// The database that qualifies the word starting at `start` (`` `db`.`f` ``, `db.f`), if any.

@@ -23,6 +23,7 @@ mod query;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures_core::future::BoxFuture;
@@ -444,7 +445,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 // again and is never renewed. Either way the watchdog measures from the start;
                 // waiting in the queue renews the bound while the replica answers others.
                 self.queued = saturated(&r.pool);
-                self.answers = r.answers.load(std::sync::atomic::Ordering::Relaxed);
+                self.answers = r.answers.load(Ordering::Relaxed);
                 self.renewed = 0;
                 self.renewable = true;
                 self.watch = Some(r.watchdog.watch());
@@ -517,7 +518,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                     // Renew the bound: the next expiry is judged the same way, on the
                     // replica's answers from now on.
                     self.renewed += 1;
-                    self.answers = replica.answers.load(std::sync::atomic::Ordering::Relaxed);
+                    self.answers = replica.answers.load(Ordering::Relaxed);
                     let mut watch = self.watch.as_ref()?.renew();
                     let ended = watch.pending(cx);
                     self.watch = Some(watch);
@@ -531,13 +532,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                     let error = Error::ReplicaDown { replica: name }.into_sqlx();
                     return Some((error, Failure::Error(ErrorClass::ServerDown)));
                 }
-                // The bound, and each renewal of it: how long the call waited in all.
-                let after = self
-                    .pool
-                    .0
-                    .options
-                    .replica_timeout
-                    .saturating_mul(self.renewed.saturating_add(1));
+                let after = self.waited();
                 let error = Error::ReplicaTimeout {
                     replica: name,
                     after,
@@ -556,12 +551,17 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     /// it has waited the pool's `acquire_timeout` (sqlx would have ended a queued call by then).
     fn queueing(&self, replica: &Server<DB>) -> bool {
         let pool = &replica.pool;
-        let bound = self.pool.0.options.replica_timeout;
-        let waited = bound.saturating_mul(self.renewed.saturating_add(1));
         self.renewable
             && saturated(pool)
-            && waited < pool.options().get_acquire_timeout()
-            && replica.answers.load(std::sync::atomic::Ordering::Relaxed) != self.answers
+            && self.waited() < pool.options().get_acquire_timeout()
+            && replica.answers.load(Ordering::Relaxed) != self.answers
+    }
+
+    /// How long the attempt has waited when its current bound expires: the bound, and each
+    /// renewal of it.
+    fn waited(&self) -> std::time::Duration {
+        let bound = self.pool.0.options.replica_timeout;
+        bound.saturating_mul(self.renewed.saturating_add(1))
     }
 
     /// The first answer arrived and is a success.
@@ -575,9 +575,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                         .describe_server(&self.span, &decision, replica, Some(replica));
                 }
                 replica.health.succeeded();
-                replica
-                    .answers
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                replica.answers.fetch_add(1, Ordering::Relaxed);
             }
             None => {
                 if let Some(writer) = self.server {

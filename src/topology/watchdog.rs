@@ -30,6 +30,11 @@ pub(crate) fn tick_period(limit: Duration) -> Duration {
     (limit / 8).clamp(Duration::from_millis(1), Duration::from_secs(1))
 }
 
+/// `d` in whole microseconds, saturating (the unit of `observed_us`).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// Ticks without any registered call after which the ticker stops (the next registration
 /// starts a new one).
 const IDLE_TICKS: u32 = 16;
@@ -140,13 +145,7 @@ impl Watchdog {
     /// Starts watching one call. Nothing is registered until [`Watch::pending`] is first
     /// called, so a call that completes on its first poll costs nothing here.
     pub fn watch(&self) -> Watch<'_> {
-        Watch {
-            shared: &self.shared,
-            downs: self.shared.downs.load(Ordering::SeqCst),
-            slot: None,
-            seen: 0,
-            waker_id: (0, 0),
-        }
+        Watch::unregistered(&self.shared, self.shared.downs.load(Ordering::SeqCst))
     }
 
     /// Calls registered now (for tests).
@@ -174,7 +173,7 @@ impl Shared {
     /// pass (`observed_us`). Returns whether any call is still registered.
     fn expire(&self) -> bool {
         let now = self.observed_us.load(Ordering::Acquire);
-        let limit = u64::try_from(self.limit.as_micros()).unwrap_or(u64::MAX);
+        let limit = micros(self.limit);
         let mut live = false;
         for i in 0..self.shards.len() {
             let mut w = self.lock(i);
@@ -243,9 +242,14 @@ impl<'a> Watch<'a> {
     /// since this watch was set up ends the new one too (it may have passed the lists while
     /// neither was registered).
     pub fn renew(&self) -> Watch<'a> {
+        Watch::unregistered(self.shared, self.downs)
+    }
+
+    /// A watch on `shared` that registers at its first `pending`, having seen `downs`.
+    fn unregistered(shared: &'a Arc<Shared>, downs: u64) -> Watch<'a> {
         Watch {
-            shared: self.shared,
-            downs: self.downs,
+            shared,
+            downs,
             slot: None,
             seen: 0,
             waker_id: (0, 0),
@@ -286,7 +290,7 @@ impl<'a> Watch<'a> {
             .shared
             .observed_us
             .load(Ordering::Acquire)
-            .saturating_add(u64::try_from(self.shared.period.as_micros()).unwrap_or(u64::MAX));
+            .saturating_add(micros(self.shared.period));
         let waiter = Waiter {
             since_us,
             waker: waker.clone(),
@@ -354,14 +358,12 @@ fn spawn_ticker(shared: &Arc<Shared>) -> bool {
         interval.tick().await;
         let mut idle = 0;
         let mut last = Instant::now();
-        let cap = u64::try_from((period * 2).as_micros()).unwrap_or(u64::MAX);
+        let cap = micros(period * 2);
         loop {
             interval.tick().await;
             let Some(shared) = weak.upgrade() else { return };
             let now = Instant::now();
-            let seen = u64::try_from(now.saturating_duration_since(last).as_micros())
-                .unwrap_or(u64::MAX)
-                .min(cap);
+            let seen = micros(now.saturating_duration_since(last)).min(cap);
             last = now;
             shared.observed_us.fetch_add(seen, Ordering::AcqRel);
             if shared.expire() {
