@@ -110,16 +110,28 @@ mod postgres {
 
     /// The read-only error of a standby, or the statement's other outcome.
     async fn on_standby(standby: &PgPool, sql: &str) -> Result<(), String> {
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-            .execute(standby)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) => {
-                Err(format!("{}: {}", e.code().unwrap_or_default(), e.message()))
-            }
-            Err(e) => Err(e.to_string()),
+        let mut c = standby.acquire().await.unwrap();
+        on_standby_conn(&mut c, sql).await
+    }
+
+    /// Runs `sql` on a standby connection and returns the advisory locks then granted on the
+    /// standby (by any session), releasing that connection's afterwards.
+    async fn locks_on_standby(standby: &PgPool, sql: &str) -> i64 {
+        let mut c = standby.acquire().await.unwrap();
+        if let Err(e) = on_standby_conn(&mut c, sql).await {
+            panic!("`{sql}` on the standby: {e}");
         }
+        let locks: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+        )
+        .fetch_one(standby)
+        .await
+        .unwrap();
+        sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        locks
     }
 
     #[tokio::test]
@@ -310,22 +322,8 @@ mod postgres {
                 (Target::Primary, label),
                 "{sql}"
             );
-            let mut c = standby.acquire().await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .execute(&mut *c)
-                .await
-                .expect(&sql);
-            let locks: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
-            )
-            .fetch_one(&standby)
-            .await
-            .unwrap();
+            let locks = locks_on_standby(&standby, &sql).await;
             assert!(locks > 0, "`{sql}` took no advisory lock on the standby");
-            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
-                .execute(&mut *c)
-                .await
-                .unwrap();
             sqlx::raw_sql(AssertSqlSafe(sql.clone()))
                 .execute(&pool)
                 .await
@@ -457,39 +455,19 @@ mod postgres {
             cases.push(on_primary(sql.clone(), "volatile_type"));
         }
         check_routing(&pool, &cases).await;
-        let locks = || async {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
-            )
-            .fetch_one(&standby)
-            .await
-            .unwrap()
-        };
         // The oracle: each read runs on the standby and takes no lock there; each writing
         // cast is refused there (25006); each locking cast takes an advisory lock there.
         for sql in &reads {
-            let mut c = standby.acquire().await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .execute(&mut *c)
-                .await
-                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
-            assert_eq!(locks().await, 0, "`{sql}` took a lock on the standby");
+            let locks = locks_on_standby(&standby, sql).await;
+            assert_eq!(locks, 0, "`{sql}` took a lock on the standby");
         }
         for sql in &writing {
             let err = on_standby(&standby, sql).await.expect_err(sql);
             assert!(err.starts_with("25006"), "`{sql}` on the standby: {err}");
         }
         for sql in &locking {
-            let mut c = standby.acquire().await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .execute(&mut *c)
-                .await
-                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
-            assert!(locks().await > 0, "`{sql}` took no lock on the standby");
-            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
-                .execute(&mut *c)
-                .await
-                .unwrap();
+            let locks = locks_on_standby(&standby, sql).await;
+            assert!(locks > 0, "`{sql}` took no lock on the standby");
         }
         // Through the pool every case runs, the unsafe ones on the primary.
         for case in &cases {
@@ -654,33 +632,13 @@ mod postgres {
             cases.push(on_primary(sql.clone(), label));
         }
         check_routing(&pool, &cases).await;
-        let locks = || async {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
-            )
-            .fetch_one(&standby)
-            .await
-            .unwrap()
-        };
         for sql in &reads {
-            let mut c = standby.acquire().await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .execute(&mut *c)
-                .await
-                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
-            assert_eq!(locks().await, 0, "`{sql}` took a lock on the standby");
+            let locks = locks_on_standby(&standby, sql).await;
+            assert_eq!(locks, 0, "`{sql}` took a lock on the standby");
         }
         for (sql, _) in &locking {
-            let mut c = standby.acquire().await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .execute(&mut *c)
-                .await
-                .unwrap_or_else(|e| panic!("`{sql}` on the standby: {e}"));
-            assert!(locks().await > 0, "`{sql}` took no lock on the standby");
-            sqlx::raw_sql("SELECT pg_advisory_unlock_all()")
-                .execute(&mut *c)
-                .await
-                .unwrap();
+            let locks = locks_on_standby(&standby, sql).await;
+            assert!(locks > 0, "`{sql}` took no lock on the standby");
         }
         for case in &cases {
             sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
@@ -992,6 +950,26 @@ mod mariadb {
         pool.close().await;
     }
 
+    /// Runs `sql` on a replica connection and says whether the named lock `lock` is then held
+    /// (seen from another connection), releasing it afterwards.
+    async fn holds_lock_on_replica(replica: &MySqlPool, sql: &str, lock: &str) -> bool {
+        let mut c = replica.acquire().await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *c)
+            .await
+            .unwrap_or_else(|e| panic!("`{sql}` on the replica: {e}"));
+        let holder: Option<i64> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT IS_USED_LOCK('{lock}')")))
+                .fetch_one(replica)
+                .await
+                .unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{lock}')")))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        holder.is_some()
+    }
+
     #[tokio::test]
     async fn mariadb_catalog_decides_stored_functions_and_views() {
         let Some(primary_url) = common::server_url("RWSPLIT_MYSQL_PRIMARY") else {
@@ -1092,43 +1070,21 @@ mod mariadb {
         // takes a lock there (seen from another connection), which no read-only setting
         // refuses; the writing function is refused (1290), although its definer (the admin)
         // could bypass read_only: the invoker's rights decide.
-        let mut c = replica.acquire().await.unwrap();
-        sqlx::raw_sql(AssertSqlSafe(format!("SELECT x FROM {v_lock}")))
-            .execute(&mut *c)
-            .await
-            .unwrap();
-        let holder: Option<i64> =
-            sqlx::query_scalar(AssertSqlSafe(format!("SELECT IS_USED_LOCK('{v_lock}')")))
-                .fetch_one(&replica)
-                .await
-                .unwrap();
-        assert!(holder.is_some(), "the view took a lock on the replica");
-        sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{v_lock}')")))
-            .execute(&mut *c)
-            .await
-            .unwrap();
-        drop(c);
+        let view = format!("SELECT x FROM {v_lock}");
+        assert!(
+            holds_lock_on_replica(&replica, &view, &v_lock).await,
+            "the view took a lock on the replica"
+        );
         // The hidden bodies: each leaves its mark on the replica (a lock held, a variable set).
         let hidden = [
             format!("SELECT {hid_lock}()"),
             format!("SELECT x FROM {v_hid}"),
         ];
         for sql in &hidden {
-            let mut c = replica.acquire().await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .execute(&mut *c)
-                .await
-                .unwrap_or_else(|e| panic!("`{sql}` on the replica: {e}"));
-            let holder: Option<i64> =
-                sqlx::query_scalar(AssertSqlSafe(format!("SELECT IS_USED_LOCK('{hid_lock}')")))
-                    .fetch_one(&replica)
-                    .await
-                    .unwrap();
-            assert!(holder.is_some(), "`{sql}` took no lock on the replica");
-            sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{hid_lock}')")))
-                .execute(&mut *c)
-                .await
-                .unwrap();
+            assert!(
+                holds_lock_on_replica(&replica, sql, &hid_lock).await,
+                "`{sql}` took no lock on the replica"
+            );
         }
         let mut c = replica.acquire().await.unwrap();
         sqlx::raw_sql(AssertSqlSafe(format!("SELECT {hid_var}()")))
@@ -1289,21 +1245,10 @@ mod mariadb {
             (format!("SELECT {vtab}()"), &vtab),
             (format!("SELECT {quoted}()"), &quoted),
         ] {
-            let mut c = replica.acquire().await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-                .execute(&mut *c)
-                .await
-                .unwrap_or_else(|e| panic!("`{sql}` on the replica: {e}"));
-            let holder: Option<i64> =
-                sqlx::query_scalar(AssertSqlSafe(format!("SELECT IS_USED_LOCK('{lock}')")))
-                    .fetch_one(&replica)
-                    .await
-                    .unwrap();
-            assert!(holder.is_some(), "`{sql}` took no lock on the replica");
-            sqlx::raw_sql(AssertSqlSafe(format!("SELECT RELEASE_LOCK('{lock}')")))
-                .execute(&mut *c)
-                .await
-                .unwrap();
+            assert!(
+                holds_lock_on_replica(&replica, &sql, lock).await,
+                "`{sql}` took no lock on the replica"
+            );
         }
         for f in [&tz, &inner_tz, &comment_tz, &literal_tz] {
             let mut c = replica.acquire().await.unwrap();
