@@ -1233,11 +1233,26 @@ mod tests {
             routine("calls_caller", false, Some("RETURN calls_declared (2)")),
             routine("locks", false, Some("RETURN GET_LOCK('a', 0)")),
             routine("pure", false, Some("RETURN x + 1")),
+            // Session tables answer for the replica's session, in a body as in a view.
+            routine(
+                "session",
+                false,
+                Some("RETURN (SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES LIMIT 1)"),
+            ),
         ];
         let bad = unsafe_functions(&routines, &side_effect);
         let mut bad: Vec<&str> = bad.iter().map(String::as_str).collect();
         bad.sort_unstable();
-        assert_eq!(bad, ["calls_caller", "calls_declared", "declared", "locks"]);
+        assert_eq!(
+            bad,
+            [
+                "calls_caller",
+                "calls_declared",
+                "declared",
+                "locks",
+                "session"
+            ]
+        );
         let unsafe_names = unsafe_functions(&routines, &side_effect);
         let views = [
             routine("v_pure", false, Some("select `app`.`pure`(1) AS `x`")),
