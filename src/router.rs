@@ -114,6 +114,9 @@ pub(crate) struct Routed<'a, DB: Backend> {
     pub replica: Option<&'a Server<DB>>,
     pub analysis: Arc<Analysis>,
     pub consistency: Consistency,
+    /// When it was routed (the clock read for the replicas' staleness; a call's duration
+    /// metric counts from there).
+    pub at: Instant,
 }
 
 impl<DB: Backend> RoutingPool<DB> {
@@ -320,6 +323,18 @@ impl<DB: Backend> RoutingPool<DB> {
     /// Routes one statement: decision plus the pool to run it on. `tried` holds the replicas
     /// the call already tried (bits by index), which are skipped.
     pub(crate) fn route(&self, sql: &str, call: &Call, tried: u64) -> Routed<'_, DB> {
+        self.route_at(sql, call, tried, Instant::now())
+    }
+
+    /// [`Self::route`] with the clock already read (`now`: a call reads it once, for the
+    /// replicas' staleness and its duration metric).
+    pub(crate) fn route_at(
+        &self,
+        sql: &str,
+        call: &Call,
+        tried: u64,
+        now: Instant,
+    ) -> Routed<'_, DB> {
         let inner = &*self.0;
         let t = &*inner.topology;
         let analysis = inner.classifier.analyze(sql);
@@ -347,7 +362,8 @@ impl<DB: Backend> RoutingPool<DB> {
             causal_fallback: call.causal_fallback,
             pin: call.pin,
         };
-        let plan::Plan { decision, replica } = plan::plan(&statement, &ask, &Now { inner, tried });
+        let plan::Plan { decision, replica } =
+            plan::plan(&statement, &ask, &Now { inner, tried, now });
         let server = replica.unwrap_or_else(|| t.writer_or_primary());
         Routed {
             decision,
@@ -356,6 +372,7 @@ impl<DB: Backend> RoutingPool<DB> {
             replica,
             analysis,
             consistency,
+            at: now,
         }
     }
 }
@@ -365,6 +382,7 @@ impl<DB: Backend> RoutingPool<DB> {
 struct Now<'a, DB: Backend> {
     inner: &'a Inner<DB>,
     tried: u64,
+    now: Instant,
 }
 
 impl<'a, DB: Backend> View for Now<'a, DB> {
@@ -391,7 +409,7 @@ impl<'a, DB: Backend> View for Now<'a, DB> {
     }
 
     fn pick(&self, bound: LagBound) -> Option<&'a Server<DB>> {
-        self.inner.topology.pick(bound, self.tried)
+        self.inner.topology.pick(bound, self.tried, self.now)
     }
 }
 

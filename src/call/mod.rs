@@ -48,8 +48,9 @@ pub(crate) type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database
 pub(crate) type StepStream<'e, DB> = BoxStream<'e, Result<Step<DB>, sqlx::Error>>;
 type OptionalRow<DB> = Result<Option<<DB as Database>::Row>, sqlx::Error>;
 type Acquire<DB> = BoxFuture<'static, Result<PoolConnection<DB>, sqlx::Error>>;
-/// A query and how to run it on a connection the attempt owns.
-type Job<DB, R> = (Owned<DB>, fn(PoolConnection<DB>, Owned<DB>) -> R);
+/// A query and how to run it on a connection the attempt owns (boxed: only the rare stages
+/// carry one, and the common one, `Running`, stays small to move).
+type Job<DB, R> = Box<(Owned<DB>, fn(PoolConnection<DB>, Owned<DB>) -> R)>;
 
 /// A stream of just `error`, for an executor call that fails before it starts.
 pub(crate) fn error_stream<'e, T: Send + 'e>(
@@ -159,11 +160,17 @@ impl<DB: Backend> RoutingPool<DB> {
         call: Call,
         query: Owned<DB>,
     ) -> BoxFuture<'_, OptionalRow<DB>> {
-        let mut state = CallState::new(self, call);
+        // Boxed first and set up in place: the call's state is large, and moving it into the
+        // box afterwards costs more than the routing.
+        let mut call = Box::new(Optional {
+            state: CallState::new(self, call),
+            stage: Stage::Done,
+        });
+        let Optional { state, stage } = &mut *call;
         match state.first(&query) {
             Ok(start) => {
-                let stage = state.in_span(|| Stage::start(start, query, run_optional::<DB>));
-                Box::pin(Optional { state, stage })
+                *stage = state.in_span(|| Stage::start(start, query, run_optional::<DB>));
+                Box::into_pin(call)
             }
             Err(e) => {
                 self.record_outcome(&state.span, &e);
@@ -174,11 +181,15 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// `fetch_many` through the pool: routes now and returns one boxed [`Steps`].
     pub(crate) fn run_many(&self, call: Call, query: Owned<DB>) -> StepStream<'_, DB> {
-        let mut state = CallState::new(self, call);
+        let mut call = Box::new(Steps {
+            state: CallState::new(self, call),
+            stage: Stage::Done,
+        });
+        let Steps { state, stage } = &mut *call;
         match state.first(&query) {
             Ok(start) => {
-                let stage = state.in_span(|| Stage::start(start, query, run_many::<DB>));
-                Box::pin(Steps { state, stage })
+                *stage = state.in_span(|| Stage::start(start, query, run_many::<DB>));
+                Box::into_pin(call)
             }
             Err(e) => {
                 self.record_outcome(&state.span, &e);
@@ -274,10 +285,13 @@ impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
     ) -> Self {
         let attempt = match start {
             Start::Attempt(attempt) => attempt,
-            Start::Hold(held) => return Stage::Holding(held, Some((query, owned))),
+            Start::Hold(held) => return Stage::Holding(held, Some(Box::new((query, owned)))),
         };
         if attempt.queued {
-            Stage::Acquiring(Box::pin(attempt.pool.acquire()), Some((query, owned)))
+            Stage::Acquiring(
+                Box::pin(attempt.pool.acquire()),
+                Some(Box::new((query, owned))),
+            )
         } else {
             Stage::Running(R::on_pool(attempt.pool, query))
         }
@@ -422,6 +436,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             self.pool.0.metrics.as_ref(),
             replica.map_or(0, |r| r.index),
             routed.analysis.operation(),
+            routed.at,
         ));
         self.replica = replica;
         // Where each statement went, for a plain `fmt` subscriber at DEBUG (one atomic load
@@ -745,7 +760,7 @@ impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
         match self {
             Stage::Acquiring(acquire, job) => match acquire.poll_unpin(cx) {
                 Poll::Ready(Ok(conn)) => {
-                    let Some((query, owned)) = job.take() else {
+                    let Some((query, owned)) = job.take().map(|job| *job) else {
                         return Polled::Pending;
                     };
                     state.acquired();
@@ -777,7 +792,7 @@ impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
             },
             Stage::Holding(held, job) => match held.poll_unpin(cx) {
                 Poll::Ready(Ok(())) => {
-                    let Some((query, owned)) = job.take() else {
+                    let Some((query, owned)) = job.take().map(|job| *job) else {
                         return Polled::Pending;
                     };
                     match state.after_hold(&query) {

@@ -10,7 +10,8 @@ use crate::backend::Backend;
 /// A query taken apart, owned, so it can be routed and (for reads) sent again.
 pub(crate) struct Owned<DB: Database> {
     sql: SqlStr,
-    statement: Option<DB::Statement>,
+    /// Boxed: most queries have none, and every future that carries the query moves it.
+    statement: Option<Box<DB::Statement>>,
     arguments: Option<DB::Arguments>,
     persistent: bool,
 }
@@ -35,7 +36,7 @@ impl<DB: Database> Owned<DB> {
     /// Reads the parts in the order sqlx's own types expect: statement, arguments,
     /// persistence, then the SQL (which consumes the query).
     pub(crate) fn take<'q, E: Execute<'q, DB>>(mut query: E) -> Result<Self, BoxDynError> {
-        let statement = query.statement().cloned();
+        let statement = query.statement().cloned().map(Box::new);
         let arguments = query.take_arguments()?;
         let persistent = query.persistent();
         let sql = query.sql();
@@ -54,7 +55,7 @@ impl<'q, DB: Database> Execute<'q, DB> for Owned<DB> {
     }
 
     fn statement(&self) -> Option<&DB::Statement> {
-        self.statement.as_ref()
+        self.statement.as_deref()
     }
 
     fn take_arguments(&mut self) -> Result<Option<DB::Arguments>, BoxDynError> {

@@ -72,6 +72,7 @@ pub async fn with_session<DB: Backend, F: Future>(session: Session<DB>, fut: F) 
         sessions: Mutex::new(sessions),
         open_any,
     };
+    crate::route::entering_scope();
     AMBIENT.scope(ambient, fut).await
 }
 
@@ -102,6 +103,7 @@ pub async fn with_consistency<F: Future>(consistency: Consistency, fut: F) -> F:
             sessions: Mutex::new(inherited().0),
             open_any: true,
         };
+        crate::route::entering_scope();
         AMBIENT.scope(ambient, fut).await
     } else {
         fut.await
@@ -110,6 +112,9 @@ pub async fn with_consistency<F: Future>(consistency: Consistency, fut: F) -> F:
 
 /// The ambient session for `pool`, if the task runs in a scope that has (or opens) one.
 pub(crate) fn ambient<DB: Backend>(pool: &RoutingPool<DB>) -> Option<Session<DB>> {
+    if !crate::route::scopes_entered() {
+        return None;
+    }
     AMBIENT
         .try_with(|a| {
             let k = key(pool);

@@ -18,18 +18,23 @@ pub(crate) struct CallTimer<'a> {
     metrics: Option<&'a Metrics>,
     server: usize,
     operation: &'static str,
-    /// Only read when there are metrics to record.
-    start: Option<Instant>,
+    start: Instant,
     ok: bool,
 }
 
 impl<'a> CallTimer<'a> {
-    pub fn start(metrics: Option<&'a Metrics>, server: usize, operation: &'static str) -> Self {
+    /// A timer that started at `start` (the call engine reads the clock once, when it routes).
+    pub fn start(
+        metrics: Option<&'a Metrics>,
+        server: usize,
+        operation: &'static str,
+        start: Instant,
+    ) -> Self {
         CallTimer {
             metrics,
             server,
             operation,
-            start: metrics.map(|_| Instant::now()),
+            start,
             ok: true,
         }
     }
@@ -42,12 +47,12 @@ impl<'a> CallTimer<'a> {
 
 impl Drop for CallTimer<'_> {
     fn drop(&mut self) {
-        if let (Some(m), Some(start)) = (self.metrics, self.start) {
+        if let Some(m) = self.metrics {
             m.observe(
                 self.server,
                 self.operation,
                 self.ok,
-                start.elapsed().as_secs_f64(),
+                self.start.elapsed().as_secs_f64(),
             );
         }
     }

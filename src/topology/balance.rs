@@ -48,7 +48,12 @@ pub(super) fn pick<'a, DB: Database>(
     cursor: &AtomicUsize,
     ok: impl Fn(&Server<DB>) -> bool,
 ) -> Option<&'a Server<DB>> {
-    pick_with(balance, replicas, cursor, ok, &mut rand::rng())
+    match replicas {
+        // No choice to draw: no generator to fetch (its thread-local costs more than the pick).
+        [] => None,
+        [only] => ok(only).then_some(only),
+        _ => pick_with(balance, replicas, cursor, ok, &mut rand::rng()),
+    }
 }
 
 /// Chooses one of the `replicas` that pass `ok`, drawing any randomness from `rng` (any

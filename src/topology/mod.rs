@@ -294,9 +294,8 @@ impl<DB: Database> Topology<DB> {
     }
 
     /// Chooses an eligible replica, skipping those in `tried` (bit `index` for the replica of
-    /// that index: the ones a call already tried).
-    pub fn pick(&self, bound: LagBound, tried: u64) -> Option<&Server<DB>> {
-        let now = Instant::now();
+    /// that index: the ones a call already tried), judging staleness at `now`.
+    pub fn pick(&self, bound: LagBound, tried: u64, now: Instant) -> Option<&Server<DB>> {
         let ok = |r: &Server<DB>| !r.tried_in(tried) && self.eligible_at(r, bound, now);
         balance::pick(self.balance, self.readers(), &self.cursor, ok)
     }

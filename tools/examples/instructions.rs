@@ -213,6 +213,12 @@ where
             (false, true) => drop(sqlx::query(sql.update).bind(id).execute(writer).await?),
             (false, false) => drop(sqlx::query(sql.select).bind(id).fetch_one(reader).await?),
         }
+        // The connection goes back to its pool in a task of its own (sqlx's `PoolConnection`
+        // drop); with blocking sockets this task would otherwise never yield, so the pools
+        // would run dry every few statements and a quarter of them would queue for a
+        // connection. An application's task yields at every statement's socket read, which
+        // lets those tasks run: so does this loop, in both modes.
+        tokio::task::yield_now().await;
     }
     Ok(())
 }
