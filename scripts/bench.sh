@@ -250,12 +250,23 @@ print(f"RSS over the second half: min {min(tail)/1024:.1f} MiB, max {max(tail)/1
 EOF2
 }
 
+# Instructions counted inside glibc's malloc.c and arena.c (allocation, free and their bins) in
+# the callgrind file $1: the part of the count that depends on the heap's history.
+malloc_internals() {
+    callgrind_annotate --inclusive=no --threshold=100 "$1" 2>/dev/null | awk '
+        /PROGRAM TOTALS/ { next }
+        /\/malloc\/(malloc|arena)\.c:/ { c = $1; gsub(",", "", c); sum += c }
+        END { printf "%d\n", sum }'
+}
+
 # Client instructions per statement (callgrind's Ir), routed and direct. Callgrind counts only
 # the measured loop (`--toggle-collect`), not the set-up; the sockets are blocking
 # (INSTR_BLOCKING), so every statement takes one path through the client, whatever the servers'
 # speed; glibc's malloc gets fixed thresholds (no adaptive mmap threshold, no trimming). What is
 # left to vary is malloc's search through its bins, which depends on the heap's history: each
-# backend runs BENCH_INSTR_RUNS times and the median and each run's difference are printed.
+# backend runs BENCH_INSTR_RUNS times and the median and each run's difference are printed, and
+# each difference split into malloc's own code and the rest (which repeats within a few
+# instructions from run to run, so it shows a change of a few dozen instructions).
 cmd_instructions() {
     command -v valgrind >/dev/null 2>&1 || {
         log "installing valgrind"
@@ -291,23 +302,32 @@ cmd_instructions() {
                     valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_loop*' \
                     --callgrind-out-file="$f" "$bin" "$b" "$mode" "$ops" 2>"$f.log" \
                     || { tail -n 20 "$f.log" >&2; die "$b $mode failed"; }
-                echo "$b $run $mode $ops $(sed -n 's/^summary: //p' "$f")" >>"$OUT/instructions.txt"
+                echo "$b $run $mode $ops $(sed -n 's/^summary: //p' "$f") $(malloc_internals "$f")" \
+                    >>"$OUT/instructions.txt"
             done
         done
     done
     python3 - "$OUT/instructions.txt" <<'EOF2'
 import statistics, sys
 per = {}
+mall = {}
 for line in open(sys.argv[1]):
-    backend, run, mode, ops, count = line.split()
+    backend, run, mode, ops, count, inside = line.split()
     per.setdefault(backend, {}).setdefault(mode, []).append(int(count) / int(ops))
+    mall.setdefault(backend, {}).setdefault(mode, []).append(int(inside) / int(ops))
 for backend, modes in per.items():
     direct, routed = modes["direct"], modes["routed"]
     extra = [r - d for r, d in zip(routed, direct)]
     ratio = [r / d for r, d in zip(routed, direct)]
+    m = mall[backend]
+    inside = [r - d for r, d in zip(m["routed"], m["direct"])]
     print(f"{backend}: client instructions per statement: direct {statistics.median(direct):,.0f}, "
           f"routed {statistics.median(routed):,.0f}; routed - direct per run: "
           + ", ".join(f"{e:+,.0f}" for e in extra))
+    print(f"{backend}: of which inside glibc malloc's own code (varies with the heap's history), "
+          "per run: " + ", ".join(f"{i:+,.0f}" for i in inside)
+          + "; outside it (repeats within a few instructions): "
+          + ", ".join(f"{e - i:+,.0f}" for e, i in zip(extra, inside)))
     print(f"{backend}: routed/direct instructions per statement: {statistics.median(ratio):.3f} "
           f"(+{statistics.median(extra):,.0f})")
 EOF2
