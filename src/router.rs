@@ -323,18 +323,6 @@ impl<DB: Backend> RoutingPool<DB> {
     /// Routes one statement: decision plus the pool to run it on. `tried` holds the replicas
     /// the call already tried (bits by index), which are skipped.
     pub(crate) fn route(&self, sql: &str, call: &Call, tried: u64) -> Routed<'_, DB> {
-        self.route_at(sql, call, tried, Instant::now())
-    }
-
-    /// [`Self::route`] with the clock already read (`now`: a call reads it once, for the
-    /// replicas' staleness and its duration metric).
-    pub(crate) fn route_at(
-        &self,
-        sql: &str,
-        call: &Call,
-        tried: u64,
-        now: Instant,
-    ) -> Routed<'_, DB> {
         let inner = &*self.0;
         let t = &*inner.topology;
         let analysis = inner.classifier.analyze(sql);
@@ -348,6 +336,9 @@ impl<DB: Backend> RoutingPool<DB> {
         } else {
             None
         };
+        // Read once, after the classification (which may parse): the replicas' staleness is
+        // judged at this instant, and the call's duration metric counts from it.
+        let now = Instant::now();
         let statement = plan::Statement {
             verdict: learned.as_ref().unwrap_or(&analysis.verdict),
             comment_hint: analysis.hint,
