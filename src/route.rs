@@ -377,6 +377,14 @@ pub(crate) fn scopes_entered() -> bool {
     SCOPED.load(Ordering::Relaxed)
 }
 
+/// The value of the task-local `key` in the current task scope, if any.
+fn current<T: Copy>(key: &'static tokio::task::LocalKey<T>) -> Option<T> {
+    if !scopes_entered() {
+        return None;
+    }
+    key.try_with(|v| *v).ok()
+}
+
 /// Runs `fut` with a route hint that reaches every statement it executes through a
 /// [`crate::RoutingPool`], like a request context. Scopes nest; the innermost wins.
 ///
@@ -398,10 +406,7 @@ pub async fn scope<F: Future>(route: Route, fut: F) -> F::Output {
 
 /// The route hint of the current task scope, if any.
 pub fn current_scope() -> Option<Route> {
-    if !scopes_entered() {
-        return None;
-    }
-    SCOPE.try_with(|r| *r).ok()
+    current(&SCOPE)
 }
 
 /// Enters the consistency level's task scope (see [`crate::with_consistency`]).
@@ -412,10 +417,7 @@ pub(crate) async fn consistency_scope<F: Future>(consistency: Consistency, fut: 
 
 /// The consistency level of the current task scope, if any.
 pub fn current_consistency() -> Option<Consistency> {
-    if !scopes_entered() {
-        return None;
-    }
-    CONSISTENCY.try_with(|c| *c).ok()
+    current(&CONSISTENCY)
 }
 
 /// The state of the pool that a decision depends on.

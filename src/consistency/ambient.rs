@@ -103,7 +103,8 @@ pub async fn with_consistency<F: Future>(consistency: Consistency, fut: F) -> F:
             sessions: Mutex::new(inherited().0),
             open_any: true,
         };
-        crate::route::entering_scope();
+        // `fut` is the consistency scope, which records that a scope was entered before
+        // anything inside it runs.
         AMBIENT.scope(ambient, fut).await
     } else {
         fut.await
