@@ -2,15 +2,21 @@
 //! per-call hint handles. Each call takes the query apart (statement, arguments, persistence,
 //! SQL) and hands it to `call`, which routes it and delegates to the chosen server's pool with
 //! the same prepared-statement and argument semantics; inside a session scope it goes through
-//! the session (`consistency`). Below `pool`, above every other layer.
+//! the session (`consistency`). `fetch_one`, `fetch_all`, `fetch`, `execute` and `execute_many`
+//! are implemented here too: sqlx's defaults wrap `fetch_optional` or `fetch_many` in one or two
+//! more boxed futures, where the routed call's own future does their work, with sqlx's results
+//! and errors (`tools/tests/idioms.rs` compares every method with plain sqlx). Below `pool`,
+//! above every other layer.
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::FutureExt;
 use sqlx::{Execute, Executor, SqlStr};
 
 use crate::backend::Backend;
-use crate::call::{error_stream, Owned, Step};
+use crate::call::{
+    all_rows, error_stream, executed, one_of, results_of, rows_of, Owned, ResultOf, ResultStream,
+    RowOf, RowStream, RowsOf, Step,
+};
 use crate::consistency::{ambient, session_many, session_optional, Session};
 use crate::options::Consistency;
 use crate::route::{Decision, Route};
@@ -52,7 +58,87 @@ macro_rules! routing_executor {
                         None => self.pool().run_optional(self.call(), owned),
                         Some(session) => session_optional(session, self.pool(), self.call(), owned),
                     },
-                    Err(err) => async move { Err(sqlx::Error::Encode(err)) }.boxed(),
+                    Err(err) => encode_error(err),
+                }
+            }
+
+            fn fetch_one<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, RowOf<DB>>
+            where
+                'p: 'e,
+                E: 'q + Execute<'q, DB>,
+            {
+                match Owned::take(query) {
+                    Ok(owned) => match self.ambient() {
+                        None => self.pool().run_one(self.call(), owned),
+                        Some(session) => {
+                            one_of::<DB>(session_optional(session, self.pool(), self.call(), owned))
+                        }
+                    },
+                    Err(err) => encode_error(err),
+                }
+            }
+
+            fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, ResultOf<DB>>
+            where
+                'p: 'e,
+                E: 'q + Execute<'q, DB>,
+            {
+                match Owned::take(query) {
+                    Ok(owned) => match self.ambient() {
+                        None => self.pool().run_execute(self.call(), owned),
+                        Some(session) => {
+                            executed::<DB>(session_many(session, self.pool(), self.call(), owned))
+                        }
+                    },
+                    Err(err) => encode_error(err),
+                }
+            }
+
+            fn execute_many<'e, 'q: 'e, E>(self, query: E) -> ResultStream<'e, DB>
+            where
+                'p: 'e,
+                E: 'q + Execute<'q, DB>,
+            {
+                match Owned::take(query) {
+                    Ok(owned) => match self.ambient() {
+                        None => self.pool().run_results(self.call(), owned),
+                        Some(session) => {
+                            results_of::<DB>(session_many(session, self.pool(), self.call(), owned))
+                        }
+                    },
+                    Err(err) => error_stream(sqlx::Error::Encode(err)),
+                }
+            }
+
+            fn fetch<'e, 'q: 'e, E>(self, query: E) -> RowStream<'e, DB>
+            where
+                'p: 'e,
+                E: 'q + Execute<'q, DB>,
+            {
+                match Owned::take(query) {
+                    Ok(owned) => match self.ambient() {
+                        None => self.pool().run_rows(self.call(), owned),
+                        Some(session) => {
+                            rows_of::<DB>(session_many(session, self.pool(), self.call(), owned))
+                        }
+                    },
+                    Err(err) => error_stream(sqlx::Error::Encode(err)),
+                }
+            }
+
+            fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, RowsOf<DB>>
+            where
+                'p: 'e,
+                E: 'q + Execute<'q, DB>,
+            {
+                match Owned::take(query) {
+                    Ok(owned) => match self.ambient() {
+                        None => self.pool().run_all(self.call(), owned),
+                        Some(session) => {
+                            all_rows::<DB>(session_many(session, self.pool(), self.call(), owned))
+                        }
+                    },
+                    Err(err) => encode_error(err),
                 }
             }
 
@@ -120,6 +206,13 @@ trait RoutingPoolRef<'p, DB: Backend> {
 
 routing_executor!(&'p RoutingPool<DB>);
 routing_executor!(Hinted<'p, DB>);
+
+/// A future of just the error of a query that could not be taken apart.
+fn encode_error<'e, T: Send + 'e>(
+    err: sqlx::error::BoxDynError,
+) -> BoxFuture<'e, Result<T, sqlx::Error>> {
+    Box::pin(std::future::ready(Err(sqlx::Error::Encode(err))))
+}
 
 /// An executor that carries a per-call route hint or consistency level; see
 /// [`RoutingPool::primary`], [`RoutingPool::replica`] and [`RoutingPool::with_consistency`].

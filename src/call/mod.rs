@@ -16,12 +16,18 @@
 //! Calls waiting on a server whose breaker opens on evidence end at once: on the primary with
 //! [`Error::PrimaryUnavailable`], on a replica by moving elsewhere.
 //!
+//! The same two types serve every method of sqlx's `Executor`: [`Optional`] answers
+//! `fetch_optional` or `fetch_one` (`Want`), [`Steps`] streams every step, the rows or the query
+//! results (`Keep`), and is also the future of `execute` and `fetch_all` (the kept steps
+//! collected), so no call needs a second box around the first.
+//!
 //! Layer: execution (above `router`; below the scopes and the surface).
 
 mod policy;
 mod query;
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
@@ -46,7 +52,14 @@ pub(crate) use query::Owned;
 
 pub(crate) type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
 pub(crate) type StepStream<'e, DB> = BoxStream<'e, Result<Step<DB>, sqlx::Error>>;
+pub(crate) type RowStream<'e, DB> = BoxStream<'e, Result<<DB as Database>::Row, sqlx::Error>>;
+pub(crate) type ResultStream<'e, DB> =
+    BoxStream<'e, Result<<DB as Database>::QueryResult, sqlx::Error>>;
 type OptionalRow<DB> = Result<Option<<DB as Database>::Row>, sqlx::Error>;
+pub(crate) type RowOf<DB> = Result<<DB as Database>::Row, sqlx::Error>;
+pub(crate) type RowsOf<DB> = Result<Vec<<DB as Database>::Row>, sqlx::Error>;
+pub(crate) type ResultOf<DB> = Result<<DB as Database>::QueryResult, sqlx::Error>;
+
 type Acquire<DB> = BoxFuture<'static, Result<PoolConnection<DB>, sqlx::Error>>;
 /// A query and how to run it on a connection the attempt owns (boxed: only the rare stages
 /// carry one, and the common one, `Running`, stays small to move).
@@ -160,13 +173,28 @@ impl<DB: Backend> RoutingPool<DB> {
         call: Call,
         query: Owned<DB>,
     ) -> BoxFuture<'_, OptionalRow<DB>> {
+        self.optional::<AnyRow>(call, query)
+    }
+
+    /// `fetch_one` through the pool: [`Self::run_optional`] that wants exactly one row, in the
+    /// same box (sqlx's default `fetch_one` boxes another future around `fetch_optional`).
+    pub(crate) fn run_one(&self, call: Call, query: Owned<DB>) -> BoxFuture<'_, RowOf<DB>> {
+        self.optional::<OneRow>(call, query)
+    }
+
+    fn optional<W: Want<DB>>(
+        &self,
+        call: Call,
+        query: Owned<DB>,
+    ) -> BoxFuture<'_, Result<W::Output, sqlx::Error>> {
         // Boxed first and set up in place: the call's state is large, and moving it into the
         // box afterwards costs more than the routing.
         let mut call = Box::new(Optional {
             state: CallState::new(self, call),
             stage: Stage::Done,
+            want: PhantomData::<fn() -> W>,
         });
-        let Optional { state, stage } = &mut *call;
+        let Optional { state, stage, .. } = &mut *call;
         match state.first(&query) {
             Ok(start) => {
                 *stage = state.in_span(|| Stage::start(start, query, run_optional::<DB>));
@@ -181,19 +209,69 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// `fetch_many` through the pool: routes now and returns one boxed [`Steps`].
     pub(crate) fn run_many(&self, call: Call, query: Owned<DB>) -> StepStream<'_, DB> {
+        match self.steps::<AllSteps, ()>(call, query, None) {
+            Ok(steps) => steps,
+            Err(e) => error_stream(e),
+        }
+    }
+
+    /// `fetch` through the pool: the rows of [`Self::run_many`], kept in the same box.
+    pub(crate) fn run_rows(&self, call: Call, query: Owned<DB>) -> RowStream<'_, DB> {
+        match self.steps::<RowsOnly, ()>(call, query, None) {
+            Ok(steps) => steps,
+            Err(e) => error_stream(e),
+        }
+    }
+
+    /// `execute_many` through the pool: the query results of [`Self::run_many`].
+    pub(crate) fn run_results(&self, call: Call, query: Owned<DB>) -> ResultStream<'_, DB> {
+        match self.steps::<ResultsOnly, ()>(call, query, None) {
+            Ok(steps) => steps,
+            Err(e) => error_stream(e),
+        }
+    }
+
+    /// `execute` through the pool: the query results of [`Self::run_many`] added up, in the
+    /// same box (sqlx's default `execute` boxes two more around `fetch_many`).
+    pub(crate) fn run_execute(&self, call: Call, query: Owned<DB>) -> BoxFuture<'_, ResultOf<DB>> {
+        match self.steps::<ResultsOnly, _>(call, query, Some(DB::QueryResult::default())) {
+            Ok(steps) => steps,
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    /// `fetch_all` through the pool: the rows of [`Self::run_many`] in a `Vec`, in the same
+    /// box.
+    pub(crate) fn run_all(&self, call: Call, query: Owned<DB>) -> BoxFuture<'_, RowsOf<DB>> {
+        match self.steps::<RowsOnly, _>(call, query, Some(Vec::new())) {
+            Ok(steps) => steps,
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    /// A boxed [`Steps`] keeping `K`'s steps, routed and started; with `into`, it is also the
+    /// future of those steps collected into it.
+    fn steps<K: Keep<DB>, C>(
+        &self,
+        call: Call,
+        query: Owned<DB>,
+        into: Option<C>,
+    ) -> Result<BoxedSteps<'_, DB, K, C>, sqlx::Error> {
         let mut call = Box::new(Steps {
             state: CallState::new(self, call),
             stage: Stage::Done,
+            into,
+            keep: PhantomData::<fn() -> K>,
         });
-        let Steps { state, stage } = &mut *call;
+        let Steps { state, stage, .. } = &mut *call;
         match state.first(&query) {
             Ok(start) => {
                 *stage = state.in_span(|| Stage::start(start, query, run_many::<DB>));
-                Box::into_pin(call)
+                Ok(Box::into_pin(call))
             }
             Err(e) => {
                 self.record_outcome(&state.span, &e);
-                error_stream(e)
+                Err(e)
             }
         }
     }
@@ -222,6 +300,112 @@ fn run_many<DB: Backend>(conn: PoolConnection<DB>, query: Owned<DB>) -> StepStre
     ))
 }
 
+/// What the caller of a `fetch_optional`-shaped call gets: the row if any, or exactly one.
+trait Want<DB: Database>: 'static {
+    type Output: Send;
+    fn from(row: Option<DB::Row>) -> Result<Self::Output, sqlx::Error>;
+}
+
+/// `fetch_optional`.
+struct AnyRow;
+
+impl<DB: Database> Want<DB> for AnyRow {
+    type Output = Option<DB::Row>;
+    fn from(row: Option<DB::Row>) -> Result<Self::Output, sqlx::Error> {
+        Ok(row)
+    }
+}
+
+/// `fetch_one`: no row is sqlx's `RowNotFound`.
+struct OneRow;
+
+impl<DB: Database> Want<DB> for OneRow {
+    type Output = DB::Row;
+    fn from(row: Option<DB::Row>) -> Result<Self::Output, sqlx::Error> {
+        row.ok_or(sqlx::Error::RowNotFound)
+    }
+}
+
+/// Which steps of a `fetch_many`-shaped call its caller gets.
+trait Keep<DB: Database>: 'static {
+    type Item: Send;
+    fn keep(step: Step<DB>) -> Option<Self::Item>;
+}
+
+/// `fetch_many`: every step.
+struct AllSteps;
+
+impl<DB: Database> Keep<DB> for AllSteps {
+    type Item = Step<DB>;
+    fn keep(step: Step<DB>) -> Option<Self::Item> {
+        Some(step)
+    }
+}
+
+/// `fetch`, `fetch_all`: the rows.
+struct RowsOnly;
+
+impl<DB: Database> Keep<DB> for RowsOnly {
+    type Item = DB::Row;
+    fn keep(step: Step<DB>) -> Option<Self::Item> {
+        match step {
+            Either::Left(_) => None,
+            Either::Right(row) => Some(row),
+        }
+    }
+}
+
+/// `execute`, `execute_many`: the query results.
+struct ResultsOnly;
+
+impl<DB: Database> Keep<DB> for ResultsOnly {
+    type Item = DB::QueryResult;
+    fn keep(step: Step<DB>) -> Option<Self::Item> {
+        match step {
+            Either::Left(result) => Some(result),
+            Either::Right(_) => None,
+        }
+    }
+}
+
+/// sqlx's default `fetch_one` for a call that is not the pool's own (a session's).
+pub(crate) fn one_of<'e, DB: Database>(
+    optional: BoxFuture<'e, OptionalRow<DB>>,
+) -> BoxFuture<'e, RowOf<DB>> {
+    optional
+        .map(|row| row.and_then(<OneRow as Want<DB>>::from))
+        .boxed()
+}
+
+/// sqlx's default `fetch`/`execute_many` for a stream that is not the pool's own (a session's).
+fn kept<'e, DB: Database, K: Keep<DB>>(
+    steps: StepStream<'e, DB>,
+) -> BoxStream<'e, Result<K::Item, sqlx::Error>> {
+    steps
+        .try_filter_map(|step| std::future::ready(Ok(K::keep(step))))
+        .boxed()
+}
+
+/// `fetch` through a session: the rows of its steps.
+pub(crate) fn rows_of<DB: Database>(steps: StepStream<'_, DB>) -> RowStream<'_, DB> {
+    kept::<DB, RowsOnly>(steps)
+}
+
+/// `execute_many` through a session: the query results of its steps.
+pub(crate) fn results_of<DB: Database>(steps: StepStream<'_, DB>) -> ResultStream<'_, DB> {
+    kept::<DB, ResultsOnly>(steps)
+}
+
+/// `execute` through a session: the query results of its steps added up.
+pub(crate) fn executed<DB: Database>(steps: StepStream<'_, DB>) -> BoxFuture<'_, ResultOf<DB>> {
+    results_of::<DB>(steps).try_collect().boxed()
+}
+
+/// `fetch_all` through a session: the rows of its steps.
+pub(crate) fn all_rows<DB: Database>(steps: StepStream<'_, DB>) -> BoxFuture<'_, RowsOf<DB>> {
+    rows_of::<DB>(steps).try_collect().boxed()
+}
+
 /// Every connection of `pool` is in use and it may open no more: a new acquire queues.
 fn saturated<DB: Database>(pool: &Pool<DB>) -> bool {
     pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections()
@@ -240,6 +424,9 @@ enum Start<'e, DB: Backend> {
     Attempt(Attempt<'e, DB>),
     Hold(Held<'e>),
 }
+
+/// A [`Steps`] in its box.
+type BoxedSteps<'e, DB, K, C> = Pin<Box<Steps<'e, DB, K, C>>>;
 
 /// Waiting for a usable writer (`RoutingPool::writer`).
 type Held<'e> = BoxFuture<'e, Result<(), sqlx::Error>>;
@@ -847,18 +1034,20 @@ impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
 }
 
 /// The future of one `fetch_optional` call.
-struct Optional<'e, DB: Backend> {
+/// The future of one `fetch_optional` (or `fetch_one`: `W`) call.
+struct Optional<'e, DB: Backend, W> {
     state: CallState<'e, DB>,
     stage: Stage<'e, DB, BoxFuture<'e, OptionalRow<DB>>>,
+    want: PhantomData<fn() -> W>,
 }
 
 // Neither `Optional` nor `Steps` ever hands out pinned references to its fields: they are used
 // by value or through `&mut`, and the inner futures and streams are themselves boxed.
-impl<DB: Backend> Unpin for Optional<'_, DB> {}
-impl<DB: Backend> Unpin for Steps<'_, DB> {}
+impl<DB: Backend, W> Unpin for Optional<'_, DB, W> {}
+impl<DB: Backend, K, C> Unpin for Steps<'_, DB, K, C> {}
 
-impl<DB: Backend> Future for Optional<'_, DB> {
-    type Output = OptionalRow<DB>;
+impl<DB: Backend, W: Want<DB>> Future for Optional<'_, DB, W> {
+    type Output = Result<W::Output, sqlx::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -886,7 +1075,7 @@ impl<DB: Backend> Future for Optional<'_, DB> {
                             state.answered();
                             state.finish();
                             this.stage = Stage::Done;
-                            return Poll::Ready(Ok(row));
+                            return Poll::Ready(W::from(row));
                         }
                         Poll::Ready(Err(e)) => {
                             let class = judge::<DB>(&e);
@@ -911,14 +1100,17 @@ impl<DB: Backend> Future for Optional<'_, DB> {
     }
 }
 
-/// The stream of one `fetch_many` call.
-struct Steps<'e, DB: Backend> {
+/// The stream of one `fetch_many` call, keeping `K`'s steps (every step, the rows or the query
+/// results); with `into` (`execute`, `fetch_all`), also the future of those steps collected.
+struct Steps<'e, DB: Backend, K, C> {
     state: CallState<'e, DB>,
     stage: Stage<'e, DB, StepStream<'e, DB>>,
+    into: Option<C>,
+    keep: PhantomData<fn() -> K>,
 }
 
-impl<DB: Backend> Stream for Steps<'_, DB> {
-    type Item = Result<Step<DB>, sqlx::Error>;
+impl<DB: Backend, K: Keep<DB>, C> Stream for Steps<'_, DB, K, C> {
+    type Item = Result<K::Item, sqlx::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -948,7 +1140,10 @@ impl<DB: Backend> Stream for Steps<'_, DB> {
                             if state.first {
                                 state.answered();
                             }
-                            return Poll::Ready(Some(Ok(step)));
+                            match K::keep(step) {
+                                Some(item) => return Poll::Ready(Some(Ok(item))),
+                                None => continue,
+                            }
                         }
                         Poll::Ready(None) => {
                             if state.first {
@@ -989,6 +1184,27 @@ impl<DB: Backend> Stream for Steps<'_, DB> {
             {
                 state.deliver_error(&e);
                 return Poll::Ready(Some(Err(e)));
+            }
+        }
+    }
+}
+
+/// `execute` and `fetch_all`: the kept steps collected, as sqlx's `try_collect` does (the first
+/// error ends it).
+impl<DB: Backend, K: Keep<DB>, C: Default + Extend<K::Item>> Future for Steps<'_, DB, K, C> {
+    type Output = Result<C, sqlx::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(item))) => {
+                    if let Some(into) = &mut self.into {
+                        into.extend(Some(item));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => return Poll::Ready(Ok(self.into.take().unwrap_or_default())),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }

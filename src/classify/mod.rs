@@ -6,6 +6,7 @@
 //! Layer: knowledge (above the plain types; knows no server).
 
 mod ast;
+mod front;
 mod functions;
 mod lex;
 pub(crate) mod names;
@@ -167,6 +168,7 @@ impl ClassifierOptions {
             cache,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             options: self,
         }))
     }
@@ -279,12 +281,17 @@ impl Weighter<Box<str>, Arc<Analysis>> for EntryWeight {
     }
 }
 
+/// The next classifier's id in the per-thread front cache.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 struct Inner {
     options: ClassifierOptions,
     rules: FunctionRules,
     cache: Option<Cache<Box<str>, Arc<Analysis>, EntryWeight>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// This classifier's key in the per-thread [`front`] (never reused).
+    id: u64,
 }
 
 /// Classifies SQL statements; cheap to clone (shared state behind an `Arc`).
@@ -356,14 +363,21 @@ impl Classifier {
             self.0.misses.fetch_add(1, Ordering::Relaxed);
             return Arc::new(self.analyze_uncached(sql));
         };
+        let slot = front::slot(sql);
+        if let Some(hit) = front::get(self.0.id, slot, sql) {
+            self.0.hits.fetch_add(1, Ordering::Relaxed);
+            return hit;
+        }
         if let Some(hit) = cache.get(sql) {
             self.0.hits.fetch_add(1, Ordering::Relaxed);
+            front::put(self.0.id, slot, sql, &hit);
             return hit;
         }
         self.0.misses.fetch_add(1, Ordering::Relaxed);
         let analysis = Arc::new(self.analyze_uncached(sql));
         if sql.len() <= self.0.options.max_statement_bytes {
             cache.insert(sql.into(), analysis.clone());
+            front::put(self.0.id, slot, sql, &analysis);
         }
         analysis
     }

@@ -7,8 +7,9 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+use futures_util::TryStreamExt;
 use rwsplit::{Reason, RoutingPool, Target};
-use sqlx::{Acquire, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Acquire, Either, Executor, Row, Sqlite, SqliteConnection, Transaction};
 
 use common::{no_monitor, temp_dir};
 
@@ -164,4 +165,168 @@ async fn transactions_are_sqlx_transactions_with_savepoints() {
     assert_eq!(n, 4);
     pool.close().await;
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Every `Executor` method, from a fresh database: what each call returned, as text. Run once
+/// on a plain sqlx pool (the oracle) and once through each routing executor, the outputs must
+/// be the same (the routing executors implement `fetch_one`, `fetch_all`, `fetch`, `execute`
+/// and `execute_many` themselves, to save sqlx's default wrappers their boxes).
+async fn every_method<'c, E>(e: E) -> Vec<String>
+where
+    E: Executor<'c, Database = Sqlite> + Copy,
+{
+    fn err(e: &sqlx::Error) -> String {
+        match e {
+            sqlx::Error::Database(db) => format!("database: {}", db.message()),
+            other => format!("{other:?}"),
+        }
+    }
+    let mut out = Vec::new();
+    let create = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)";
+    let r = e.execute(create).await.unwrap();
+    out.push(format!("create: {}", r.rows_affected()));
+    let r = e
+        .execute("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')")
+        .await
+        .unwrap();
+    out.push(format!(
+        "insert: {} {}",
+        r.rows_affected(),
+        r.last_insert_rowid()
+    ));
+    let r = sqlx::query("UPDATE t SET v = v || ? WHERE id >= ?")
+        .bind("!")
+        .bind(2_i64)
+        .execute(e)
+        .await
+        .unwrap();
+    out.push(format!("bound update: {}", r.rows_affected()));
+    // Several statements in one call: the results are added up.
+    let many = "UPDATE t SET v = v || '1' WHERE id = 1; UPDATE t SET v = v || '2' WHERE id > 1";
+    let r = e.execute(many).await.unwrap();
+    out.push(format!("two updates: {}", r.rows_affected()));
+    let each: Vec<u64> = e
+        .execute_many(many)
+        .map_ok(|r| r.rows_affected())
+        .try_collect()
+        .await
+        .unwrap();
+    out.push(format!("execute_many: {each:?}"));
+    let select = "SELECT v FROM t ORDER BY id";
+    let streamed: Vec<String> = e
+        .fetch(select)
+        .map_ok(|row| row.get::<String, _>(0))
+        .try_collect()
+        .await
+        .unwrap();
+    out.push(format!("fetch: {streamed:?}"));
+    let all: Vec<String> = sqlx::query_scalar(select).fetch_all(e).await.unwrap();
+    out.push(format!("fetch_all: {all:?}"));
+    let rows = e.fetch_all("SELECT 1 AS n; SELECT 2 AS n").await.unwrap();
+    let ns: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    out.push(format!("fetch_all of two selects: {ns:?}"));
+    let one: String = sqlx::query_scalar("SELECT v FROM t WHERE id = ?")
+        .bind(3_i64)
+        .fetch_one(e)
+        .await
+        .unwrap();
+    out.push(format!("fetch_one: {one}"));
+    let none = sqlx::query_scalar::<_, String>("SELECT v FROM t WHERE id = ?")
+        .bind(99_i64)
+        .fetch_one(e)
+        .await;
+    out.push(format!(
+        "fetch_one, no row: {:?}",
+        none.map_err(|e| err(&e))
+    ));
+    // `query_scalar` and `query_as` reach `fetch_optional`; `query` and the executor's own
+    // method reach `fetch_one`.
+    let none = sqlx::query("SELECT v FROM t WHERE id = ?")
+        .bind(99_i64)
+        .fetch_one(e)
+        .await;
+    out.push(format!(
+        "query fetch_one, no row: {:?}",
+        none.map(|_| ()).map_err(|e| err(&e))
+    ));
+    let none = e.fetch_one("SELECT v FROM t WHERE id = 99").await;
+    out.push(format!(
+        "executor fetch_one, no row: {:?}",
+        none.map(|_| ()).map_err(|e| err(&e))
+    ));
+    let optional = sqlx::query_scalar::<_, String>("SELECT v FROM t WHERE id = 99")
+        .fetch_optional(e)
+        .await
+        .unwrap();
+    out.push(format!("fetch_optional, no row: {optional:?}"));
+    let steps: Vec<String> = e
+        .fetch_many("SELECT v FROM t WHERE id = 1; DELETE FROM t WHERE id = 1")
+        .map_ok(|step| match step {
+            Either::Left(r) => format!("result {}", r.rows_affected()),
+            Either::Right(row) => format!("row {}", row.get::<String, _>(0)),
+        })
+        .try_collect()
+        .await
+        .unwrap();
+    out.push(format!("fetch_many: {steps:?}"));
+    for bad in [
+        "SELEC v FROM t",
+        "SELECT nope FROM t",
+        "INSERT INTO t (v) VALUES (NULL)",
+    ] {
+        let executed = e.execute(bad).await.map(|r| r.rows_affected());
+        let one = e.fetch_one(bad).await.map(|_| ());
+        let all = e.fetch_all(bad).await.map(|rows| rows.len());
+        let streamed: Result<Vec<_>, _> = e.fetch(bad).try_collect().await;
+        let results: Result<Vec<_>, _> = e.execute_many(bad).try_collect().await;
+        out.push(format!(
+            "{bad}: {:?} {:?} {:?} {:?} {:?}",
+            executed.map_err(|e| err(&e)),
+            one.map_err(|e| err(&e)),
+            all.map_err(|e| err(&e)),
+            streamed.map(|v| v.len()).map_err(|e| err(&e)),
+            results.map(|v| v.len()).map_err(|e| err(&e)),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_executor_method_answers_as_plain_sqlx_does() {
+    let oracle_dir = temp_dir("idioms-oracle");
+    let file = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(oracle_dir.join("plain.db"))
+        .create_if_missing(true);
+    // One connection, as `rwsplit::sqlite::open`'s writer: SQLite reports a SELECT's
+    // `rows_affected` as its connection's last change count.
+    let plain = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(file)
+        .await
+        .unwrap();
+    let expected = every_method(&plain).await;
+    plain.close().await;
+    assert!(
+        expected.iter().any(|l| l.contains("RowNotFound")),
+        "{expected:#?}"
+    );
+
+    for via in [
+        "&pool",
+        "pool.primary()",
+        "pool.replica()",
+        "&pool in a session",
+    ] {
+        let (pool, dir) = pool(&format!("idioms-methods-{}", via.len())).await;
+        let got = match via {
+            "&pool" => every_method(&pool).await,
+            "pool.primary()" => every_method(pool.primary()).await,
+            "pool.replica()" => every_method(pool.replica()).await,
+            _ => rwsplit::with_session(pool.session(), every_method(&pool)).await,
+        };
+        assert_eq!(got, expected, "through {via}");
+        pool.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    std::fs::remove_dir_all(oracle_dir).unwrap();
 }
