@@ -373,11 +373,13 @@ pub(crate) fn entering_scope() {
 }
 
 /// Has any task scope ever been entered in this process?
+#[inline]
 pub(crate) fn scopes_entered() -> bool {
     SCOPED.load(Ordering::Relaxed)
 }
 
 /// The value of the task-local `key` in the current task scope, if any.
+#[inline]
 fn current<T: Copy>(key: &'static tokio::task::LocalKey<T>) -> Option<T> {
     if !scopes_entered() {
         return None;
@@ -405,6 +407,7 @@ pub async fn scope<F: Future>(route: Route, fut: F) -> F::Output {
 }
 
 /// The route hint of the current task scope, if any.
+#[inline]
 pub fn current_scope() -> Option<Route> {
     current(&SCOPE)
 }
@@ -416,6 +419,7 @@ pub(crate) async fn consistency_scope<F: Future>(consistency: Consistency, fut: 
 }
 
 /// The consistency level of the current task scope, if any.
+#[inline]
 pub fn current_consistency() -> Option<Consistency> {
     current(&CONSISTENCY)
 }
@@ -432,6 +436,7 @@ pub(crate) struct PoolState {
 }
 
 /// Decides the target of one statement. The only place where precedence lives.
+#[inline]
 pub(crate) fn decide(
     verdict: &Verdict,
     comment_hint: Option<Route>,

@@ -200,6 +200,7 @@ pub struct Analysis {
 
 impl Analysis {
     /// The operation name (`SELECT`, `INSERT`, ...), upper case.
+    #[inline]
     pub fn operation(&self) -> &'static str {
         self.operation
     }
@@ -211,6 +212,7 @@ impl Analysis {
 
     /// The low-cardinality summary used as span name (`db.query.summary`): the operation and,
     /// when unambiguous, the table, e.g. `SELECT users`.
+    #[inline]
     pub fn summary(&self) -> &str {
         &self.summary
     }
@@ -221,6 +223,7 @@ impl Analysis {
     }
 
     /// Did a replica refuse this statement as a write?
+    #[inline]
     pub(crate) fn was_refused(&self) -> bool {
         self.refused.get().is_some()
     }

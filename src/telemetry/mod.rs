@@ -24,6 +24,7 @@ pub(crate) struct CallTimer<'a> {
 
 impl<'a> CallTimer<'a> {
     /// A timer that started at `start` (the call engine reads the clock once, when it routes).
+    #[inline]
     pub fn start(
         metrics: Option<&'a Metrics>,
         server: usize,

@@ -51,6 +51,7 @@ macro_rules! statement_span {
 /// span is [`Span::none`] without asking its callsite. A disabled span built by the macro would
 /// still go through `tracing`'s `log` compatibility (its "log" feature, which sqlx enables),
 /// recording every field for a logger: about 300 instructions per statement for nothing.
+#[inline]
 pub(crate) fn call_span() -> Span {
     if !tracing::dispatcher::has_been_set() {
         return Span::none();

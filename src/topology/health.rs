@@ -108,6 +108,7 @@ impl Health {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
+    #[inline]
     pub fn breaker(&self, cooldown: Duration, monitored: bool) -> BreakerState {
         let opened = self.opened_at.load(Ordering::Relaxed);
         if opened == 0 {
@@ -131,6 +132,7 @@ impl Health {
     }
 
     /// A request succeeded: closes a half-open breaker.
+    #[inline]
     pub fn succeeded(&self) {
         if self.opened_at.load(Ordering::Relaxed) != 0 {
             self.opened_at.store(0, Ordering::Relaxed);
@@ -188,6 +190,7 @@ impl Health {
     }
 
     /// Is the breaker open (whatever the cooldown)?
+    #[inline]
     pub fn is_open(&self) -> bool {
         self.opened_at.load(Ordering::Relaxed) != 0
     }
@@ -273,6 +276,7 @@ impl Health {
         Some(Duration::from_micros(bound.saturating_add(elapsed)))
     }
 
+    #[inline]
     pub fn lag(&self) -> Option<Duration> {
         match self.lag_us.load(Ordering::Relaxed) {
             UNKNOWN => None,
@@ -280,6 +284,7 @@ impl Health {
         }
     }
 
+    #[inline]
     pub fn probe_ok(&self) -> bool {
         self.probe_ok.load(Ordering::Relaxed)
     }
@@ -290,6 +295,7 @@ impl Health {
 
     /// Within the pool's lag bound at `now` (with hysteresis at each probe, and the bound
     /// growing between probes)? Strict: the bound must not exceed `max_replica_lag`.
+    #[inline]
     pub fn within_pool_bound(&self, now: Instant, grows: bool) -> bool {
         if self.lag_excluded.load(Ordering::Relaxed) {
             return false;

@@ -144,6 +144,7 @@ impl Watchdog {
 
     /// Starts watching one call. Nothing is registered until [`Watch::pending`] is first
     /// called, so a call that completes on its first poll costs nothing here.
+    #[inline]
     pub fn watch(&self) -> Watch<'_> {
         Watch::unregistered(&self.shared, self.shared.downs.load(Ordering::SeqCst))
     }
@@ -330,13 +331,22 @@ impl<'a> Watch<'a> {
 }
 
 impl Drop for Watch<'_> {
+    #[inline]
     fn drop(&mut self) {
+        // Most calls answer at their first poll and never register.
         if let Some((shard, key)) = self.slot {
-            let mut w = self.shared.lock(shard);
-            if let Some(slot) = w.slots.get_mut(key) {
-                if slot.take().is_some() {
-                    w.free.push(key);
-                }
+            self.unregister(shard, key);
+        }
+    }
+}
+
+impl Watch<'_> {
+    #[cold]
+    fn unregister(&self, shard: usize, key: usize) {
+        let mut w = self.shared.lock(shard);
+        if let Some(slot) = w.slots.get_mut(key) {
+            if slot.take().is_some() {
+                w.free.push(key);
             }
         }
     }

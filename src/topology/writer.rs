@@ -158,6 +158,7 @@ impl Writer {
     }
 
     /// The writer's index, or [`NONE`].
+    #[inline]
     pub fn current(&self) -> usize {
         self.current.load(Ordering::Acquire)
     }

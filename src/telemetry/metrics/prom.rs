@@ -179,12 +179,14 @@ impl Metrics {
     }
 
     /// Records one call: `server` 0 is the primary, `i + 1` replica `i`.
+    #[inline]
     pub(crate) fn observe(&self, server: usize, operation: &str, ok: bool, seconds: f64) {
         if let Some(s) = self.servers.get(server) {
             s.duration[operation_index(operation)][usize::from(!ok)].observe(seconds);
         }
     }
 
+    #[inline]
     pub(crate) fn routed(&self, decision: &Decision) {
         self.routed[decision.target as usize][decision.reason.ordinal()].inc();
     }
