@@ -1,14 +1,24 @@
 //! A per-thread front for the classifier's shared cache: the analyses of the statements this
 //! thread routed last, found without the shared cache's lock, hashing and bookkeeping (a cache
-//! hit through it costs about a third of one through the shared cache).
+//! hit through it costs about half of one through the shared cache).
 //!
 //! Direct-mapped: [`SLOTS`] entries per thread, each holding the text (compared in full: the
 //! hash only picks the slot), the classifier it belongs to (by an id never reused, so a dropped
-//! classifier's entries never answer for a new one at the same address) and the shared
-//! analysis. An analysis is a pure function of the text and the classifier's options; what is
-//! learned on it later (a replica's refusal) is on the shared `Arc`, which the front holds too.
-//! Texts longer than [`MAX_LEN`] are not kept, so the front's memory stays bounded
-//! (`SLOTS` × (`MAX_LEN` + an analysis) per thread) whatever the shared cache's budget.
+//! classifier's entries never answer for a new one at the same address), the classifier's
+//! insertion generation when the entry was read from the shared cache, and the shared analysis.
+//!
+//! The front holds only what the shared cache holds: an entry is filled from a shared-cache hit
+//! (never from a fresh analysis the shared cache may not keep), and answers only while the
+//! classifier's generation has not moved, that is while nothing was inserted into the shared
+//! cache (an insertion may replace the statement's analysis with a concurrent thread's, or evict
+//! it). So every thread uses the one shared analysis of a statement, and what is learned on it
+//! (a replica's refusal) is seen by all, as without the front. In a steady state, when every
+//! statement is cached, nothing is inserted and the front answers; while new statements keep
+//! arriving, it falls back to the shared cache.
+//!
+//! Texts longer than [`MAX_LEN`] are not kept, so the front's memory stays bounded: `SLOTS` ×
+//! (`MAX_LEN` + one analysis) per thread, outside the shared cache's `cache_bytes` budget. An
+//! entry of a dropped classifier stays until its slot is reused.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -22,6 +32,7 @@ pub(super) const MAX_LEN: usize = 512;
 
 struct Entry {
     classifier: u64,
+    generation: u64,
     sql: Box<str>,
     analysis: Arc<Analysis>,
 }
@@ -47,25 +58,40 @@ pub(super) fn slot(sql: &str) -> usize {
     (h >> 58) as usize % SLOTS
 }
 
-/// The analysis of `sql` by `classifier`, if this thread kept it in `slot`.
-pub(super) fn get(classifier: u64, slot: usize, sql: &str) -> Option<Arc<Analysis>> {
+/// The analysis of `sql` by `classifier`, if this thread kept it in `slot` and the classifier's
+/// shared cache saw no insertion since (its `generation` is the one the entry was read at).
+pub(super) fn get(
+    classifier: u64,
+    generation: u64,
+    slot: usize,
+    sql: &str,
+) -> Option<Arc<Analysis>> {
     FRONT
         .try_with(|front| {
             let front = front.try_borrow().ok()?;
             let entry = front.get(slot)?.as_ref()?;
-            (entry.classifier == classifier && *entry.sql == *sql).then(|| entry.analysis.clone())
+            let valid = entry.classifier == classifier && entry.generation == generation;
+            (valid && *entry.sql == *sql).then(|| entry.analysis.clone())
         })
         .ok()
         .flatten()
 }
 
-/// Keeps `analysis` for `sql` in `slot`, in place of what was there.
-pub(super) fn put(classifier: u64, slot: usize, sql: &str, analysis: &Arc<Analysis>) {
+/// Keeps `analysis`, found in the shared cache for `sql` at `generation` (read before the
+/// lookup), in `slot`, in place of what was there.
+pub(super) fn put(
+    classifier: u64,
+    generation: u64,
+    slot: usize,
+    sql: &str,
+    analysis: &Arc<Analysis>,
+) {
     if sql.len() > MAX_LEN {
         return;
     }
     let entry = Entry {
         classifier,
+        generation,
         sql: sql.into(),
         analysis: analysis.clone(),
     };

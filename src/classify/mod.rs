@@ -113,6 +113,9 @@ impl ClassifierOptions {
     /// Memory budget of the classification cache: each entry's SQL text, analysis and the
     /// cache's own bookkeeping, counted as allocated, so resident memory grows by about this
     /// much and no more. Default: 8 MiB (about 20,000 typical statements). 0 disables it.
+    /// Besides it, each thread that routes keeps the last statements it found in the cache
+    /// (at most 64 texts of at most 512 bytes, with their analyses: a few tens of KiB) to find
+    /// them again without the cache's lock.
     pub fn cache_bytes(mut self, bytes: u64) -> Self {
         self.cache_bytes = bytes;
         self
@@ -169,6 +172,7 @@ impl ClassifierOptions {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
             options: self,
         }))
     }
@@ -295,6 +299,9 @@ struct Inner {
     misses: AtomicU64,
     /// This classifier's key in the per-thread [`front`] (never reused).
     id: u64,
+    /// Moves with every insertion into the shared cache (and so with every eviction, which
+    /// only an insertion causes): a per-thread front entry is valid while it has not moved.
+    generation: AtomicU64,
 }
 
 /// Classifies SQL statements; cheap to clone (shared state behind an `Arc`).
@@ -366,23 +373,44 @@ impl Classifier {
             self.0.misses.fetch_add(1, Ordering::Relaxed);
             return Arc::new(self.analyze_uncached(sql));
         };
-        let slot = front::slot(sql);
-        if let Some(hit) = front::get(self.0.id, slot, sql) {
-            self.0.hits.fetch_add(1, Ordering::Relaxed);
-            return hit;
+        // The per-thread front answers only with what the shared cache holds for `sql` now:
+        // its entries are valid while no insertion happened since they were read (see
+        // `front`), so every thread sees the same analysis, and what is learned on it.
+        let front = (sql.len() <= front::MAX_LEN).then(|| {
+            let generation = self.0.generation.load(Ordering::Acquire);
+            (front::slot(sql), generation)
+        });
+        if let Some((slot, generation)) = front {
+            if let Some(hit) = front::get(self.0.id, generation, slot, sql) {
+                self.0.hits.fetch_add(1, Ordering::Relaxed);
+                return hit;
+            }
         }
         if let Some(hit) = cache.get(sql) {
             self.0.hits.fetch_add(1, Ordering::Relaxed);
-            front::put(self.0.id, slot, sql, &hit);
+            if let Some((slot, generation)) = front {
+                front::put(self.0.id, generation, slot, sql, &hit);
+            }
             return hit;
         }
         self.0.misses.fetch_add(1, Ordering::Relaxed);
         let analysis = Arc::new(self.analyze_uncached(sql));
         if sql.len() <= self.0.options.max_statement_bytes {
-            cache.insert(sql.into(), analysis.clone());
-            front::put(self.0.id, slot, sql, &analysis);
+            self.store(sql, &analysis);
         }
         analysis
+    }
+
+    /// Puts `analysis` in the shared cache for `sql` (replacing a concurrent thread's, which
+    /// may evict others). Every per-thread front entry read before the insertion ends is
+    /// invalid after it: the generation moves before (an entry read during the insertion is
+    /// invalid at once) and after it (an entry read before it, by a thread that sees the new
+    /// value only now, is invalid too).
+    fn store(&self, sql: &str, analysis: &Arc<Analysis>) {
+        let Some(cache) = &self.0.cache else { return };
+        self.0.generation.fetch_add(1, Ordering::AcqRel);
+        cache.insert(sql.into(), analysis.clone());
+        self.0.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The decision for `sql` in a pool that has replicas, with no call or scope hint: what

@@ -630,3 +630,77 @@ fn mysql_variable_sigils_followed_by_a_non_name_character_are_ambiguous() {
         assert_ne!(d.reason, Reason::LexicalAmbiguity, "{sql}: {d:?}");
     }
 }
+
+/// The per-thread front answers only with the shared cache's current analysis: after another
+/// thread's insertion replaced a statement's analysis (two threads that first saw it at once
+/// both insert one), a thread whose front held the old one gets the new one, and sees what was
+/// learned on it (found by a cold review: fronts kept their own copies, so a replica's refusal
+/// learned on one thread's copy was not seen by another thread, nor by a session resumed there).
+#[test]
+fn every_thread_uses_the_shared_analysis_of_a_statement() {
+    use std::sync::mpsc::channel;
+    let c = Classifier::new(M);
+    let sql = "SELECT v FROM front_t WHERE id = ?";
+    let (to_worker, worker_rx) = channel::<()>();
+    let (to_main, main_rx) = channel::<Arc<Analysis>>();
+    let worker = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            // A miss (inserted), then a shared hit that fills this thread's front, then a
+            // front hit.
+            let first = c.analyze(sql);
+            let again = c.analyze(sql);
+            assert!(Arc::ptr_eq(&first, &again));
+            let slot = front::slot(sql);
+            let generation = c.0.generation.load(Ordering::Acquire);
+            assert!(
+                front::get(c.0.id, generation, slot, sql).is_some(),
+                "the front is filled"
+            );
+            to_main.send(again).unwrap();
+            worker_rx.recv().unwrap();
+            to_main.send(c.analyze(sql)).unwrap();
+        })
+    };
+    let old = main_rx.recv().unwrap();
+    // Another thread's analysis of the same text replaces it in the shared cache.
+    let fresh = Arc::new(c.analyze_uncached(sql));
+    c.store(sql, &fresh);
+    fresh.refused();
+    to_worker.send(()).unwrap();
+    let seen = main_rx.recv().unwrap();
+    worker.join().unwrap();
+    assert!(!Arc::ptr_eq(&old, &fresh));
+    assert!(
+        Arc::ptr_eq(&seen, &fresh),
+        "the worker's front answered with its old copy"
+    );
+    assert!(seen.was_refused());
+}
+
+/// A statement the shared cache does not keep (its budget is too small) is kept nowhere: the
+/// front holds only what the shared cache holds, and the counters say so.
+#[test]
+fn a_budget_too_small_for_a_statement_keeps_it_nowhere() {
+    let c = ClassifierOptions::new(M).cache_bytes(64).build();
+    for _ in 0..3 {
+        c.analyze("SELECT 1");
+    }
+    let stats = c.cache_stats();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.entries),
+        (0, 3, 0),
+        "{stats:?}"
+    );
+    // With room, the second and third are hits (the third from the front).
+    let c = Classifier::new(M);
+    for _ in 0..3 {
+        c.analyze("SELECT 1");
+    }
+    let stats = c.cache_stats();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.entries),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+}
