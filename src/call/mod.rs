@@ -201,7 +201,7 @@ impl<DB: Backend> RoutingPool<DB> {
                 Box::into_pin(call)
             }
             Err(e) => {
-                self.record_outcome(&state.span, &e);
+                self.record_outcome(state.span(), &e);
                 Box::pin(std::future::ready(Err(e)))
             }
         }
@@ -270,7 +270,7 @@ impl<DB: Backend> RoutingPool<DB> {
                 Ok(Box::into_pin(call))
             }
             Err(e) => {
-                self.record_outcome(&state.span, &e);
+                self.record_outcome(state.span(), &e);
                 Err(e)
             }
         }
@@ -499,7 +499,7 @@ enum After<'e, DB: Backend> {
 struct CallState<'e, DB: Backend> {
     pool: &'e RoutingPool<DB>,
     call: Call,
-    span: Span,
+    span: Option<Span>,
     /// The replica of the current attempt, if any (`None`: the writer).
     replica: Option<&'e Server<DB>>,
     /// The server of the current attempt (the replica, or the writer).
@@ -539,11 +539,20 @@ struct CallState<'e, DB: Backend> {
     analysis: Option<std::sync::Arc<Analysis>>,
 }
 
+/// The span of a call that has none ([`CallState::span`]).
+static NO_SPAN: Span = Span::none();
+
 impl<'e, DB: Backend> CallState<'e, DB> {
+    /// The call's span (disabled when it has none).
+    fn span(&self) -> &Span {
+        self.span.as_ref().unwrap_or(&NO_SPAN)
+    }
+
     fn new(pool: &'e RoutingPool<DB>, call: Call) -> Self {
         CallState {
             pool,
             call,
+            // None until a subscriber was ever installed: a disabled span still costs its drop.
             span: telemetry::call_span(),
             replica: None,
             server: None,
@@ -576,7 +585,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             }
         };
         self.pool
-            .describe_call(&self.span, &routed, &self.call, query.sql_str());
+            .describe_call(self.span(), &routed, &self.call, query.sql_str());
         Ok(Start::Attempt(self.begin(routed, query)))
     }
 
@@ -599,7 +608,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             Ok(routed) => {
                 if self.attempts == 0 {
                     self.pool
-                        .describe_call(&self.span, &routed, &self.call, query.sql_str());
+                        .describe_call(self.span(), &routed, &self.call, query.sql_str());
                 }
                 Ok(Start::Attempt(self.begin(routed, query)))
             }
@@ -666,7 +675,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 self.queued = can_hold;
                 self.watch = Some(routed.server.queue.watch());
                 self.pool
-                    .describe_server(&self.span, &routed.decision, routed.server, None)
+                    .describe_server(self.span(), &routed.decision, routed.server, None)
             }
         }
         let pool = routed.pool;
@@ -691,7 +700,11 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     /// Runs `f` inside the call's span, when a subscriber listens (sqlx's own events then
     /// nest under it).
     fn in_span<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _entered = (!self.span.is_disabled()).then(|| self.span.enter());
+        let _entered = self
+            .span
+            .as_ref()
+            .filter(|span| !span.is_disabled())
+            .map(Span::enter);
         f()
     }
 
@@ -774,7 +787,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             Some(replica) => {
                 if let Some(decision) = self.decision.take() {
                     self.pool
-                        .describe_server(&self.span, &decision, replica, Some(replica));
+                        .describe_server(self.span(), &decision, replica, Some(replica));
                 }
                 replica.health.succeeded();
                 replica.answers.fetch_add(1, Ordering::Relaxed);
@@ -801,7 +814,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             Next::Deliver => {
                 if let (Some(replica), Some(decision)) = (self.replica, self.decision.take()) {
                     self.pool
-                        .describe_server(&self.span, &decision, replica, Some(replica));
+                        .describe_server(self.span(), &decision, replica, Some(replica));
                 }
                 // A write whose connection was lost on a writer that is no longer the writer (a
                 // failover), or that no probe could vouch for in time: the typed error that
@@ -878,7 +891,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
             return After::Deliver(error);
         };
         self.fail_timer();
-        self.span.record("rwsplit.retry", true);
+        self.span().record("rwsplit.retry", true);
         if let Some(m) = &self.pool.0.metrics {
             m.retry(cause);
         }
@@ -904,7 +917,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
         self.fail_timer();
         self.timer = None;
         self.watch = None;
-        self.span.record("rwsplit.retry", true);
+        self.span().record("rwsplit.retry", true);
         let held = self.hold();
         After::Retry(Start::Hold(held), copy)
     }
@@ -919,7 +932,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     /// An error reaches the caller.
     fn deliver_error(&mut self, error: &sqlx::Error) {
         self.fail_timer();
-        self.pool.record_outcome(&self.span, error);
+        self.pool.record_outcome(self.span(), error);
     }
 
     /// The call is over: the timer records, the replica's in-flight count drops.
@@ -1054,15 +1067,19 @@ impl<DB: Backend, W: Want<DB>> Future for Optional<'_, DB, W> {
         let owned: fn(_, _) -> _ = run_optional::<DB>;
         loop {
             let state = &mut this.state;
-            let failed = match this.stage.prepare(state, cx) {
-                Polled::Pending => return Poll::Pending,
-                Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
-                Polled::Fatal(e) => {
-                    state.deliver_error(&e);
-                    state.finish();
-                    return Poll::Ready(Err(e));
-                }
-                Polled::Value(()) => None,
+            // Running: the common case, and the only stage `prepare` leaves as it is.
+            let failed = match &mut this.stage {
+                Stage::Running(_) => None,
+                stage => match stage.prepare(state, cx) {
+                    Polled::Pending => return Poll::Pending,
+                    Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
+                    Polled::Fatal(e) => {
+                        state.deliver_error(&e);
+                        state.finish();
+                        return Poll::Ready(Err(e));
+                    }
+                    Polled::Value(()) => None,
+                },
             };
             let (error, failure, probe) = match failed {
                 Some(f) => f,
@@ -1117,14 +1134,17 @@ impl<DB: Backend, K: Keep<DB>, C> Stream for Steps<'_, DB, K, C> {
         let owned: fn(_, _) -> _ = run_many::<DB>;
         loop {
             let state = &mut this.state;
-            let failed = match this.stage.prepare(state, cx) {
-                Polled::Pending => return Poll::Pending,
-                Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
-                Polled::Fatal(e) => {
-                    state.deliver_error(&e);
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Polled::Value(()) => None,
+            let failed = match &mut this.stage {
+                Stage::Running(_) => None,
+                stage => match stage.prepare(state, cx) {
+                    Polled::Pending => return Poll::Pending,
+                    Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
+                    Polled::Fatal(e) => {
+                        state.deliver_error(&e);
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Polled::Value(()) => None,
+                },
             };
             let (error, failure, probe) = match failed {
                 Some(f) => f,

@@ -47,16 +47,17 @@ macro_rules! statement_span {
 /// A client span for one statement, under the current span. Fields are filled by
 /// [`record_call`], [`record_server`] and [`record_outcome`].
 ///
-/// Before any subscriber was ever installed (globally or for a scope), nothing can listen: the
-/// span is [`Span::none`] without asking its callsite. A disabled span built by the macro would
-/// still go through `tracing`'s `log` compatibility (its "log" feature, which sqlx enables),
-/// recording every field for a logger: about 300 instructions per statement for nothing.
+/// Before any subscriber was ever installed (globally or for a scope), nothing can listen: there
+/// is no span (`None`, without asking its callsite, and nothing to drop). A disabled span built
+/// by the macro would still go through `tracing`'s `log` compatibility (its "log" feature, which
+/// sqlx enables), recording every field for a logger: about 300 instructions per statement for
+/// nothing.
 #[inline]
-pub(crate) fn call_span() -> Span {
+pub(crate) fn call_span() -> Option<Span> {
     if !tracing::dispatcher::has_been_set() {
-        return Span::none();
+        return None;
     }
-    statement_span!()
+    Some(statement_span!())
 }
 
 /// The parent span of the statements of one transaction.
