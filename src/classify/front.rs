@@ -89,21 +89,28 @@ pub(super) fn put(
     if sql.len() > MAX_LEN {
         return;
     }
-    let entry = Entry {
-        classifier,
-        generation,
-        sql: sql.into(),
-        analysis: analysis.clone(),
-    };
-    // The replaced entry drops after the borrow ends (dropping an analysis runs no code of
-    // ours, but nothing here depends on that).
     let _replaced = FRONT
         .try_with(|front| {
             let mut front = front.try_borrow_mut().ok()?;
-            front.get_mut(slot)?.replace(entry)
+            let slot = front.get_mut(slot)?;
+            if let Some(entry) = slot {
+                if entry.classifier == classifier && *entry.sql == *sql {
+                    // The same text again (read at a newer generation): no new copy of it.
+                    entry.generation = generation;
+                    return Some(std::mem::replace(&mut entry.analysis, analysis.clone()));
+                }
+            }
+            let entry = Entry {
+                classifier,
+                generation,
+                sql: sql.into(),
+                analysis: analysis.clone(),
+            };
+            slot.replace(entry).map(|old| old.analysis)
         })
         .ok()
         .flatten();
+    // What was replaced drops here, after the borrow ended.
 }
 
 #[cfg(test)]

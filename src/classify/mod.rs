@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, GuardResult};
 use quick_cache::Weighter;
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
@@ -276,7 +276,13 @@ impl Weighter<Box<str>, Arc<Analysis>> for EntryWeight {
             }
         };
         let relations = names(&val.relations) + names(&val.builtins) + names(&val.types);
-        let sanitized = val.sanitized.get().map_or(0, |s| allocated(s.len()));
+        // Room for the sanitized text (no longer than the statement: literals become `?`,
+        // comments a space), counted from the start: it is filled in later, the first time a
+        // span records it, and an entry's weight must not change once it is in the cache
+        // (quick_cache weighs it again when it moves or leaves, so a weight that grew would be
+        // subtracted larger than it was added: found by a cold review, the budget no longer
+        // bounded the cache).
+        let sanitized = allocated(key.len());
         let bytes = allocated(key.len())
             + allocated(std::mem::size_of::<Analysis>() + 16)
             + allocated(val.summary.len())
@@ -396,21 +402,33 @@ impl Classifier {
         self.0.misses.fetch_add(1, Ordering::Relaxed);
         let analysis = Arc::new(self.analyze_uncached(sql));
         if sql.len() <= self.0.options.max_statement_bytes {
-            self.store(sql, &analysis);
+            return self.store(sql, analysis);
         }
         analysis
     }
 
-    /// Puts `analysis` in the shared cache for `sql` (replacing a concurrent thread's, which
-    /// may evict others). Every per-thread front entry read before the insertion ends is
-    /// invalid after it: the generation moves before (an entry read during the insertion is
-    /// invalid at once) and after it (an entry read before it, by a thread that sees the new
-    /// value only now, is invalid too).
-    fn store(&self, sql: &str, analysis: &Arc<Analysis>) {
-        let Some(cache) = &self.0.cache else { return };
-        self.0.generation.fetch_add(1, Ordering::AcqRel);
-        cache.insert(sql.into(), analysis.clone());
-        self.0.generation.fetch_add(1, Ordering::Release);
+    /// Puts `analysis` in the shared cache for `sql`, unless the cache holds one already (a
+    /// concurrent thread's, which then wins, so that every thread shares one analysis and what
+    /// is learned on it) or another thread is putting its own; returns the one to use. An
+    /// insertion may evict others. Every per-thread front entry read before the insertion ends
+    /// is invalid after it: the generation moves before (an entry read during the insertion is
+    /// invalid at once) and after it (an entry read before it is invalid too).
+    fn store(&self, sql: &str, analysis: Arc<Analysis>) -> Arc<Analysis> {
+        let Some(cache) = &self.0.cache else {
+            return analysis;
+        };
+        let key: Box<str> = sql.into();
+        match cache.get_value_or_guard(&key, Some(std::time::Duration::ZERO)) {
+            GuardResult::Value(cached) => cached,
+            GuardResult::Guard(guard) => {
+                self.0.generation.fetch_add(1, Ordering::AcqRel);
+                // An error gives the value back: the placeholder was taken meanwhile.
+                let _ = guard.insert(analysis.clone());
+                self.0.generation.fetch_add(1, Ordering::Release);
+                analysis
+            }
+            GuardResult::Timeout => analysis,
+        }
     }
 
     /// The decision for `sql` in a pool that has replicas, with no call or scope hint: what

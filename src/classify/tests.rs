@@ -663,9 +663,10 @@ fn every_thread_uses_the_shared_analysis_of_a_statement() {
         })
     };
     let old = main_rx.recv().unwrap();
-    // Another thread's analysis of the same text replaces it in the shared cache.
-    let fresh = Arc::new(c.analyze_uncached(sql));
-    c.store(sql, &fresh);
+    // The statement leaves the shared cache (as an eviction takes it), and another thread's
+    // analysis of it takes its place.
+    c.0.cache.as_ref().unwrap().remove(sql);
+    let fresh = c.store(sql, Arc::new(c.analyze_uncached(sql)));
     fresh.refused();
     to_worker.send(()).unwrap();
     let seen = main_rx.recv().unwrap();
@@ -702,5 +703,54 @@ fn a_budget_too_small_for_a_statement_keeps_it_nowhere() {
         (stats.hits, stats.misses, stats.entries),
         (2, 1, 1),
         "{stats:?}"
+    );
+}
+
+/// Two threads that miss a statement at once both parse it; the first to put its analysis in
+/// the shared cache wins, and the other gets the winner's (found by a cold review: the second
+/// replaced the first, and a refusal already learned on the first was forgotten).
+#[test]
+fn the_first_analysis_put_in_the_cache_stays() {
+    let c = Classifier::new(M);
+    let sql = "SELECT v FROM race_t WHERE id = ?";
+    let first = c.store(sql, Arc::new(c.analyze_uncached(sql)));
+    first.refused();
+    let second = c.store(sql, Arc::new(c.analyze_uncached(sql)));
+    assert!(Arc::ptr_eq(&first, &second));
+    assert!(c.analyze(sql).was_refused());
+}
+
+/// An entry's weight does not change once cached: the sanitized text, filled in later, is
+/// counted from the start (found by a cold review: it was not, so entries left the cache
+/// weighing more than they came in, and the cache grew past its budget).
+#[test]
+fn an_entry_weighs_the_same_before_and_after_its_sanitized_text() {
+    let c = Classifier::new(M);
+    let sql = "SELECT v FROM t WHERE id = 42 AND name = 'ada'";
+    let a = c.analyze(sql);
+    let key: Box<str> = sql.into();
+    let before = EntryWeight.weight(&key, &a);
+    a.sanitized(|| c.sanitize(sql));
+    assert!(a.sanitized.get().is_some());
+    assert_eq!(EntryWeight.weight(&key, &a), before);
+    // And the budget holds while new statements arrive and their texts are sanitized.
+    let small = ClassifierOptions::new(M).cache_bytes(256 * 1024).build();
+    for i in 0..20_000 {
+        let sql = format!("SELECT v FROM t WHERE id = {i} AND name = 'n{i}'");
+        small.analyze(&sql).sanitized(|| small.sanitize(&sql));
+    }
+    let stats = small.cache_stats();
+    assert!(stats.bytes <= 256 * 1024 + 4096, "{stats:?}");
+    let real: u64 = small
+        .0
+        .cache
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| EntryWeight.weight(&k, &v))
+        .sum();
+    assert!(
+        real <= 256 * 1024 + 4096,
+        "entries weigh {real} in all: {stats:?}"
     );
 }
