@@ -955,8 +955,18 @@ enum Polled<T> {
 
 impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
     /// Drives the stages that come before the running one (taking a connection, waiting for a
-    /// verdict); `Value(())` means the stage is now `Running` and should be polled.
+    /// verdict); `Value(())` means the stage is now `Running` and should be polled. Inline:
+    /// `Running`, the common case, returns at once without the call to the rest.
+    #[inline]
     fn prepare(&mut self, state: &mut CallState<'e, DB>, cx: &mut Context<'_>) -> Polled<()> {
+        match self {
+            Stage::Running(_) => Polled::Value(()),
+            _ => self.prepare_other(state, cx),
+        }
+    }
+
+    /// [`Self::prepare`] for every stage but `Running`.
+    fn prepare_other(&mut self, state: &mut CallState<'e, DB>, cx: &mut Context<'_>) -> Polled<()> {
         match self {
             Stage::Acquiring(acquire, job) => match acquire.poll_unpin(cx) {
                 Poll::Ready(Ok(conn)) => {
@@ -1046,7 +1056,6 @@ impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
     }
 }
 
-/// The future of one `fetch_optional` call.
 /// The future of one `fetch_optional` (or `fetch_one`: `W`) call.
 struct Optional<'e, DB: Backend, W> {
     state: CallState<'e, DB>,
@@ -1067,19 +1076,15 @@ impl<DB: Backend, W: Want<DB>> Future for Optional<'_, DB, W> {
         let owned: fn(_, _) -> _ = run_optional::<DB>;
         loop {
             let state = &mut this.state;
-            // Running: the common case, and the only stage `prepare` leaves as it is.
-            let failed = match &mut this.stage {
-                Stage::Running(_) => None,
-                stage => match stage.prepare(state, cx) {
-                    Polled::Pending => return Poll::Pending,
-                    Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
-                    Polled::Fatal(e) => {
-                        state.deliver_error(&e);
-                        state.finish();
-                        return Poll::Ready(Err(e));
-                    }
-                    Polled::Value(()) => None,
-                },
+            let failed = match this.stage.prepare(state, cx) {
+                Polled::Pending => return Poll::Pending,
+                Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
+                Polled::Fatal(e) => {
+                    state.deliver_error(&e);
+                    state.finish();
+                    return Poll::Ready(Err(e));
+                }
+                Polled::Value(()) => None,
             };
             let (error, failure, probe) = match failed {
                 Some(f) => f,
@@ -1134,17 +1139,14 @@ impl<DB: Backend, K: Keep<DB>, C> Stream for Steps<'_, DB, K, C> {
         let owned: fn(_, _) -> _ = run_many::<DB>;
         loop {
             let state = &mut this.state;
-            let failed = match &mut this.stage {
-                Stage::Running(_) => None,
-                stage => match stage.prepare(state, cx) {
-                    Polled::Pending => return Poll::Pending,
-                    Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
-                    Polled::Fatal(e) => {
-                        state.deliver_error(&e);
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                    Polled::Value(()) => None,
-                },
+            let failed = match this.stage.prepare(state, cx) {
+                Polled::Pending => return Poll::Pending,
+                Polled::Failed(e, failure, probe) => Some((e, failure, probe)),
+                Polled::Fatal(e) => {
+                    state.deliver_error(&e);
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Polled::Value(()) => None,
             };
             let (error, failure, probe) = match failed {
                 Some(f) => f,
