@@ -174,6 +174,7 @@ impl<'p, DB: Backend> RoutingPoolRef<'p, DB> for &'p RoutingPool<DB> {
     fn call(&self) -> Call {
         Call::default()
     }
+    #[inline]
     fn ambient(&self) -> Option<Session<DB>> {
         ambient(self)
     }

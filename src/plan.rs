@@ -80,6 +80,7 @@ pub(crate) struct Plan<R> {
 }
 
 /// Routes one statement (see the module docs for the order of the rules).
+#[inline]
 pub(crate) fn plan<V: View>(statement: &Statement<'_>, ask: &Ask, view: &V) -> Plan<V::Replica> {
     let state = PoolState {
         has_replicas: view.has_replicas(),

@@ -322,6 +322,7 @@ impl<DB: Backend> RoutingPool<DB> {
 
     /// Routes one statement: decision plus the pool to run it on. `tried` holds the replicas
     /// the call already tried (bits by index), which are skipped.
+    #[inline]
     pub(crate) fn route(&self, sql: &str, call: &Call, tried: u64) -> Routed<'_, DB> {
         let inner = &*self.0;
         let t = &*inner.topology;

@@ -84,6 +84,7 @@ impl<DB: Backend> RoutingPool<DB> {
     /// Routes a call; `tried` holds the replicas this call already tried and `again` says the
     /// call was routed before (a retry, or a held write: the routed statements counter does not
     /// count it again).
+    #[inline]
     fn routed(
         &self,
         sql: &str,
@@ -465,6 +466,7 @@ enum Stage<'e, DB: Backend, R> {
 }
 
 impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
+    #[inline]
     fn start(
         start: Start<'e, DB>,
         query: Owned<DB>,
@@ -508,7 +510,8 @@ struct CallState<'e, DB: Backend> {
     held_since: Option<std::time::Instant>,
     /// The call was routed before (a retry or a held write).
     routed_before: bool,
-    /// The current replica attempt's decision, recorded on the span once it answers.
+    /// The current replica attempt's decision, recorded on the span once it answers (kept
+    /// only when the call has an enabled span).
     decision: Option<Decision>,
     /// A copy of the query for a retry, while the current attempt, on a replica, has not
     /// answered (none once every replica has had its attempt).
@@ -544,10 +547,12 @@ static NO_SPAN: Span = Span::none();
 
 impl<'e, DB: Backend> CallState<'e, DB> {
     /// The call's span (disabled when it has none).
+    #[inline]
     fn span(&self) -> &Span {
         self.span.as_ref().unwrap_or(&NO_SPAN)
     }
 
+    #[inline]
     fn new(pool: &'e RoutingPool<DB>, call: Call) -> Self {
         CallState {
             pool,
@@ -575,6 +580,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     }
 
     /// Routes the call and sets up the first attempt.
+    #[inline]
     fn first(&mut self, query: &Owned<DB>) -> Result<Start<'e, DB>, sqlx::Error> {
         let routed = match self.pool.routed(query.sql_str(), self.call, 0, false) {
             Ok(routed) => routed,
@@ -619,6 +625,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
 
     /// Sets up an attempt on the routed server; on a replica, keeps a copy of `query` for a
     /// retry, unless every replica has had its attempt.
+    #[inline]
     fn begin(&mut self, routed: Routed<'e, DB>, query: &Owned<DB>) -> Attempt<'e, DB> {
         // The previous attempt's timer records and its in-flight count drops first.
         self.timer = None;
@@ -662,7 +669,10 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 self.watch = Some(r.watchdog.watch());
                 let retries_left = self.attempts < self.pool.0.topology.servers.len();
                 self.retry = retries_left.then(|| query.clone());
-                self.decision = Some(routed.decision);
+                // Only a span records it: without one, no decision to keep and drop.
+                if !self.span().is_disabled() {
+                    self.decision = Some(routed.decision);
+                }
             }
             None => {
                 // A copy for the writer's next incarnation: a write it refuses as read-only
@@ -699,6 +709,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
 
     /// Runs `f` inside the call's span, when a subscriber listens (sqlx's own events then
     /// nest under it).
+    #[inline]
     fn in_span<T>(&self, f: impl FnOnce() -> T) -> T {
         let _entered = self
             .span
@@ -780,6 +791,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     }
 
     /// The first answer arrived and is a success.
+    #[inline]
     fn answered(&mut self) {
         self.watch = None;
         self.first = false;
@@ -936,6 +948,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     }
 
     /// The call is over: the timer records, the replica's in-flight count drops.
+    #[inline]
     fn finish(&mut self) {
         self.watch = None;
         self.timer = None;

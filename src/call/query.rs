@@ -17,6 +17,7 @@ pub(crate) struct Owned<DB: Database> {
 }
 
 impl<DB: Backend> Clone for Owned<DB> {
+    #[inline]
     fn clone(&self) -> Self {
         Owned {
             sql: self.sql.clone(),
@@ -29,12 +30,14 @@ impl<DB: Backend> Clone for Owned<DB> {
 
 impl<DB: Database> Owned<DB> {
     /// The SQL text.
+    #[inline]
     pub(crate) fn sql_str(&self) -> &str {
         self.sql.as_str()
     }
 
     /// Reads the parts in the order sqlx's own types expect: statement, arguments,
     /// persistence, then the SQL (which consumes the query).
+    #[inline]
     pub(crate) fn take<'q, E: Execute<'q, DB>>(mut query: E) -> Result<Self, BoxDynError> {
         let statement = query.statement().cloned().map(Box::new);
         let arguments = query.take_arguments()?;
@@ -50,18 +53,22 @@ impl<DB: Database> Owned<DB> {
 }
 
 impl<'q, DB: Database> Execute<'q, DB> for Owned<DB> {
+    #[inline]
     fn sql(self) -> SqlStr {
         self.sql
     }
 
+    #[inline]
     fn statement(&self) -> Option<&DB::Statement> {
         self.statement.as_deref()
     }
 
+    #[inline]
     fn take_arguments(&mut self) -> Result<Option<DB::Arguments>, BoxDynError> {
         Ok(self.arguments.take())
     }
 
+    #[inline]
     fn persistent(&self) -> bool {
         self.persistent
     }

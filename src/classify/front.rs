@@ -42,6 +42,7 @@ thread_local! {
 }
 
 /// The slot of `sql`: a multiply-rotate hash of its 8-byte words (collisions only cost a miss).
+#[inline]
 pub(super) fn slot(sql: &str) -> usize {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let bytes = sql.as_bytes();
@@ -60,6 +61,7 @@ pub(super) fn slot(sql: &str) -> usize {
 
 /// The analysis of `sql` by `classifier`, if this thread kept it in `slot` and the classifier's
 /// shared cache saw no insertion since (its `generation` is the one the entry was read at).
+#[inline]
 pub(super) fn get(
     classifier: u64,
     generation: u64,

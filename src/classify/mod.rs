@@ -373,25 +373,32 @@ impl Classifier {
         (names, prefixes)
     }
 
-    /// Classifies `sql`, from the cache when it was seen before.
+    /// Classifies `sql`, from the cache when it was seen before. Inline: the per-thread
+    /// front's hit, the common case, costs no call; the rest is [`Self::analyze_shared`].
+    #[inline]
     pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
-        let Some(cache) = &self.0.cache else {
-            self.0.misses.fetch_add(1, Ordering::Relaxed);
-            return Arc::new(self.analyze_uncached(sql));
-        };
         // The per-thread front answers only with what the shared cache holds for `sql` now:
         // its entries are valid while no insertion happened since they were read (see
         // `front`), so every thread sees the same analysis, and what is learned on it.
-        let front = (sql.len() <= front::MAX_LEN).then(|| {
+        if self.0.cache.is_some() && sql.len() <= front::MAX_LEN {
             let generation = self.0.generation.load(Ordering::Acquire);
-            (front::slot(sql), generation)
-        });
-        if let Some((slot, generation)) = front {
+            let slot = front::slot(sql);
             if let Some(hit) = front::get(self.0.id, generation, slot, sql) {
                 self.0.hits.fetch_add(1, Ordering::Relaxed);
                 return hit;
             }
+            return self.analyze_shared(sql, Some((slot, generation)));
         }
+        self.analyze_shared(sql, None)
+    }
+
+    /// [`Self::analyze`] past the front (`front`: the slot and generation it was asked with,
+    /// when `sql` may be kept there): the shared cache, else a fresh analysis, stored.
+    fn analyze_shared(&self, sql: &str, front: Option<(usize, u64)>) -> Arc<Analysis> {
+        let Some(cache) = &self.0.cache else {
+            self.0.misses.fetch_add(1, Ordering::Relaxed);
+            return Arc::new(self.analyze_uncached(sql));
+        };
         if let Some(hit) = cache.get(sql) {
             self.0.hits.fetch_add(1, Ordering::Relaxed);
             if let Some((slot, generation)) = front {

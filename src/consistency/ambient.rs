@@ -112,10 +112,17 @@ pub async fn with_consistency<F: Future>(consistency: Consistency, fut: F) -> F:
 }
 
 /// The ambient session for `pool`, if the task runs in a scope that has (or opens) one.
+/// Inline: until a scope was ever entered, one atomic load and no call.
+#[inline]
 pub(crate) fn ambient<DB: Backend>(pool: &RoutingPool<DB>) -> Option<Session<DB>> {
     if !crate::route::scopes_entered() {
         return None;
     }
+    scoped(pool)
+}
+
+/// [`ambient`] once a scope was ever entered: the task-local's lookup.
+fn scoped<DB: Backend>(pool: &RoutingPool<DB>) -> Option<Session<DB>> {
     AMBIENT
         .try_with(|a| {
             let k = key(pool);

@@ -261,6 +261,7 @@ impl Health {
     /// An upper bound on the replica's staleness at `now`: the bound its last probe found plus
     /// the time since that probe started (`grows`: a monitor measures lag; without one, lag is
     /// never measured and stays at its initial zero). `None` when unknown.
+    #[inline]
     pub fn staleness_bound(&self, now: Instant, grows: bool) -> Option<Duration> {
         let measured = self.measured_us.load(Ordering::Acquire);
         let bound = self.bound_us.load(Ordering::Relaxed);

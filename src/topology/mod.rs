@@ -245,6 +245,7 @@ impl<DB: Database> Topology<DB> {
     /// May this server serve a read at `now` (one clock read per decision, taken by the
     /// caller)? The writer never does; the lag bound is checked against an upper bound on the
     /// replica's staleness at `now`, which grows with the time since its last probe.
+    #[inline]
     pub fn eligible_at(&self, r: &Server<DB>, bound: LagBound, now: Instant) -> bool {
         r.in_rotation.load(Ordering::Relaxed)
             && r.health.probe_ok()
@@ -296,6 +297,7 @@ impl<DB: Database> Topology<DB> {
 
     /// Chooses an eligible replica, skipping those in `tried` (bit `index` for the replica of
     /// that index: the ones a call already tried), judging staleness at `now`.
+    #[inline]
     pub fn pick(&self, bound: LagBound, tried: u64, now: Instant) -> Option<&Server<DB>> {
         let ok = |r: &Server<DB>| !r.tried_in(tried) && self.eligible_at(r, bound, now);
         balance::pick(self.balance, self.readers(), &self.cursor, ok)
