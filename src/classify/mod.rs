@@ -373,10 +373,11 @@ impl Classifier {
         (names, prefixes)
     }
 
-    /// Classifies `sql`, from the cache when it was seen before. Inline: the per-thread
-    /// front's hit, the common case, costs no call; the rest is [`Self::analyze_shared`].
+    /// Classifies `sql`, from the cache when it was seen before.
     #[inline]
     pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
+        // Inline: the per-thread front's hit, the common case, costs no call; the rest is
+        // `analyze_shared`.
         // The per-thread front answers only with what the shared cache holds for `sql` now:
         // its entries are valid while no insertion happened since they were read (see
         // `front`), so every thread sees the same analysis, and what is learned on it.
