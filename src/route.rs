@@ -436,7 +436,7 @@ pub(crate) struct PoolState {
 }
 
 /// Decides the target of one statement. The only place where precedence lives.
-#[inline]
+#[inline(always)]
 pub(crate) fn decide(
     verdict: &Verdict,
     comment_hint: Option<Route>,

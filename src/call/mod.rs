@@ -970,7 +970,7 @@ impl<'e, DB: Backend, R: Run<'e, DB>> Stage<'e, DB, R> {
     /// Drives the stages that come before the running one (taking a connection, waiting for a
     /// verdict); `Value(())` means the stage is now `Running` and should be polled. Inline:
     /// `Running`, the common case, returns at once without the call to the rest.
-    #[inline]
+    #[inline(always)]
     fn prepare(&mut self, state: &mut CallState<'e, DB>, cx: &mut Context<'_>) -> Polled<()> {
         match self {
             Stage::Running(_) => Polled::Value(()),
