@@ -377,9 +377,8 @@ impl Classifier {
     #[inline]
     pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
         // Inline: the per-thread front's hit, the common case, costs no call; the rest is
-        // `analyze_shared`.
-        // The per-thread front answers only with what the shared cache holds for `sql` now:
-        // its entries are valid while no insertion happened since they were read (see
+        // `analyze_shared`. The front answers only with what the shared cache holds for `sql`
+        // now: its entries are valid while no insertion happened since they were read (see
         // `front`), so every thread sees the same analysis, and what is learned on it.
         if self.0.cache.is_some() && sql.len() <= front::MAX_LEN {
             let generation = self.0.generation.load(Ordering::Acquire);
