@@ -64,25 +64,33 @@ impl Kind {
     /// Signals the server: MariaDB is one process; a PostgreSQL server is its postmaster plus
     /// the backends it forked, which answer open connections on their own, so they are
     /// signalled too (found by parent PID, never by name).
+    ///
+    /// `STOP` returns only once every thread of every signalled process is stopped: `kill`
+    /// returns when the signal is queued, and on a loaded machine a server's threads can go on
+    /// answering for a while after that. The postmaster is stopped first, so it cannot fork a
+    /// backend that the list of its children would miss.
     pub fn signal(self, server: Server, signal: &str) {
         let pid = self.pid(server);
-        let mut pids = vec![pid];
+        send(signal, &[pid]);
         if self == Kind::Postgres {
+            if signal == "STOP" {
+                wait_stopped(pid);
+            }
             let children = format!("/proc/{pid}/task/{pid}/children");
             let list = std::fs::read_to_string(&children).unwrap_or_default();
-            pids.extend(
-                list.split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
+            let children: Vec<i32> = list
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .collect();
+            if !children.is_empty() {
+                send(signal, &children);
+            }
+            if signal == "STOP" {
+                children.iter().for_each(|&c| wait_stopped(c));
+            }
+        } else if signal == "STOP" {
+            wait_stopped(pid);
         }
-        let mut args = vec![format!("-{signal}")];
-        args.extend(pids.iter().map(|p| p.to_string()));
-        let ok = Command::new("kill")
-            .args(&args)
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill {args:?}");
     }
 
     /// Starts the server again (after SIGKILL), or resumes it (after SIGSTOP).
@@ -221,4 +229,54 @@ impl Drop for Heal {
             panic!("healing the {kind:?} cluster failed");
         }
     }
+}
+
+/// Sends `signal` to `pids` with `kill`, which must succeed.
+fn send(signal: &str, pids: &[i32]) {
+    let mut args = vec![format!("-{signal}")];
+    args.extend(pids.iter().map(|p| p.to_string()));
+    let ok = Command::new("kill")
+        .args(&args)
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {args:?}");
+}
+
+/// Waits until every thread of `pid` is stopped (state `T` in `/proc/PID/task/*/stat`), for at
+/// most 30 s. A process or thread that has exited (or is a zombie) counts as stopped: it answers
+/// nothing either.
+fn wait_stopped(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let running = running_threads(pid);
+        if running.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid}: threads {running:?} still run 30 s after SIGSTOP"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The threads of `pid` whose state is not stopped.
+fn running_threads(pid: i32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // The state follows the command name, which is in parentheses and may hold any
+            // character: read it after the last ')'.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            matches!(state, Some(s) if !matches!(s, 'T' | 't' | 'Z' | 'X'))
+        })
+        .map(|task| task.file_name().to_string_lossy().into_owned())
+        .collect()
 }
