@@ -67,29 +67,37 @@ impl Kind {
     ///
     /// `STOP` returns only once every thread of every signalled process is stopped: `kill`
     /// returns when the signal is queued, and on a loaded machine a server's threads can go on
-    /// answering for a while after that. The postmaster is stopped first, so it cannot fork a
-    /// backend that the list of its children would miss.
+    /// answering for a while after that. PostgreSQL's postmaster is stopped before its children
+    /// and resumed after them (`KILL` reaches all of them at once, as listed first): while it is stopped it can neither fork a backend that the list
+    /// of its children would miss nor reap one, so every listed child still exists (a backend
+    /// that exits meanwhile stays a zombie, which a signal reaches and which answers nothing).
     pub fn signal(self, server: Server, signal: &str) {
         let pid = self.pid(server);
-        send(signal, &[pid]);
-        if self == Kind::Postgres {
+        if self == Kind::MariaDb {
+            send(signal, &[pid]);
             if signal == "STOP" {
                 wait_stopped(pid);
             }
-            let children = format!("/proc/{pid}/task/{pid}/children");
-            let list = std::fs::read_to_string(&children).unwrap_or_default();
-            let children: Vec<i32> = list
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-                .collect();
-            if !children.is_empty() {
+            return;
+        }
+        match signal {
+            "STOP" => {
+                send(signal, &[pid]);
+                wait_stopped(pid);
+                let children = children(pid);
                 send(signal, &children);
-            }
-            if signal == "STOP" {
                 children.iter().for_each(|&c| wait_stopped(c));
             }
-        } else if signal == "STOP" {
-            wait_stopped(pid);
+            "CONT" => {
+                send(signal, &children(pid));
+                send(signal, &[pid]);
+            }
+            // KILL: all at once, listed first (a dead postmaster has no children to list).
+            _ => {
+                let mut pids = vec![pid];
+                pids.extend(children(pid));
+                send(signal, &pids);
+            }
         }
     }
 
@@ -231,8 +239,20 @@ impl Drop for Heal {
     }
 }
 
-/// Sends `signal` to `pids` with `kill`, which must succeed.
+/// The processes `pid` forked that it has not reaped.
+fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Sends `signal` to `pids` (if any) with `kill`, which must succeed.
 fn send(signal: &str, pids: &[i32]) {
+    if pids.is_empty() {
+        return;
+    }
     let mut args = vec![format!("-{signal}")];
     args.extend(pids.iter().map(|p| p.to_string()));
     let ok = Command::new("kill")
