@@ -251,17 +251,20 @@ impl Backend for Postgres {
                 return Ok(Vec::new());
             }
             let (side_effect, prefixes) = crate::classify::builtin_side_effects(Dialect::Postgres);
-            sqlx::query_as(FUNCTION_VOLATILITY)
-                .bind(functions.keys)
-                .bind(functions.schemas)
-                .bind(functions.names)
-                .bind(operators.keys)
-                .bind(operators.schemas)
-                .bind(operators.names)
-                .bind(side_effect)
-                .bind(like_prefixes(&prefixes))
-                .fetch_all(pool)
-                .await
+            let prefixes = like_prefixes(&prefixes);
+            catalog_read(|| {
+                sqlx::query_as(FUNCTION_VOLATILITY)
+                    .bind(&functions.keys[..])
+                    .bind(&functions.schemas[..])
+                    .bind(&functions.names[..])
+                    .bind(&operators.keys[..])
+                    .bind(&operators.schemas[..])
+                    .bind(&operators.names[..])
+                    .bind(&side_effect[..])
+                    .bind(&prefixes[..])
+                    .fetch_all(pool)
+            })
+            .await
         }
         .boxed()
     }
@@ -273,13 +276,17 @@ impl Backend for Postgres {
     ) -> BoxFuture<'a, Result<super::UnsafeObjects, sqlx::Error>> {
         async move {
             let (session, session_prefix) = crate::classify::session_relations();
-            let rows: Vec<(String, String, String)> = sqlx::query_as(UNSAFE_OBJECTS)
-                .bind(side_effect)
-                .bind(like_prefixes(prefixes))
-                .bind(session)
-                .bind(like_prefixes(&[session_prefix.to_string()]).concat())
-                .fetch_all(pool)
-                .await?;
+            let prefixes = like_prefixes(prefixes);
+            let session_prefix = like_prefixes(&[session_prefix.to_string()]).concat();
+            let rows: Vec<(String, String, String)> = catalog_read(|| {
+                sqlx::query_as(UNSAFE_OBJECTS)
+                    .bind(side_effect)
+                    .bind(&prefixes[..])
+                    .bind(session)
+                    .bind(session_prefix.as_str())
+                    .fetch_all(pool)
+            })
+            .await?;
             let (mut relations, mut shadowed, mut types) = (Vec::new(), Vec::new(), Vec::new());
             for (kind, schema, name) in rows {
                 let list = match kind.as_str() {
@@ -538,6 +545,46 @@ const UNSAFE_OBJECTS: &str = concat!(
 );
 
 /// Side-effect prefixes as `LIKE` patterns (`_` escaped).
+/// How many times a catalog lookup runs when the server fails it on an object dropped while it
+/// read the catalog ([`dropped_meanwhile`]).
+const CATALOG_ATTEMPTS: u32 = 5;
+/// The pause before the second run of such a lookup; the next pauses grow by as much (at most
+/// 0.5 s in all).
+const CATALOG_PAUSE: Duration = Duration::from_millis(50);
+
+/// Runs a catalog lookup again, after a short pause, when the server failed it because an
+/// object it read was dropped meanwhile: each new run reads a new snapshot of the catalog,
+/// without the dropped object. Any other error, or the last attempt's, is returned (the
+/// caller then keeps what it had and asks again later).
+async fn catalog_read<T, F, Fut>(mut run: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match run().await {
+            Err(e) if attempt < CATALOG_ATTEMPTS && dropped_meanwhile(&e) => {
+                // A pause that lets a burst of DDL (a migration dropping views) end.
+                tokio::time::sleep(CATALOG_PAUSE * attempt).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// `pg_get_viewdef` and `pg_get_expr` read an object's current definition, not the query's
+/// snapshot of the catalog: when a view, policy or relation the query listed is dropped by the
+/// time they read it, they fail with an internal error (`XX000`: "could not open relation with
+/// OID", "cache lookup failed"). Seen on PostgreSQL 15 with views created and dropped beside the
+/// lookup.
+fn dropped_meanwhile(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "XX000")
+}
+
 fn like_prefixes(prefixes: &[String]) -> Vec<String> {
     prefixes
         .iter()
