@@ -204,7 +204,10 @@ impl<DB: Backend> RoutingPool<DB> {
         let Optional { state, stage, .. } = &mut *call;
         match state.first(&query) {
             Ok(start) => {
-                *stage = state.in_span(|| Stage::start(start, query, run_optional::<DB>));
+                {
+                    let _entered = state.entered();
+                    *stage = Stage::start(start, query, run_optional::<DB>);
+                }
                 Box::into_pin(call)
             }
             Err(e) => {
@@ -277,7 +280,10 @@ impl<DB: Backend> RoutingPool<DB> {
         let Steps { state, stage, .. } = &mut *call;
         match state.first(&query) {
             Ok(start) => {
-                *stage = state.in_span(|| Stage::start(start, query, run_many::<DB>));
+                {
+                    let _entered = state.entered();
+                    *stage = Stage::start(start, query, run_many::<DB>);
+                }
                 Ok(Box::into_pin(call))
             }
             Err(e) => {
@@ -722,12 +728,19 @@ impl<'e, DB: Backend> CallState<'e, DB> {
     /// nest under it).
     #[inline]
     fn in_span<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _entered = self
-            .span
+        let _entered = self.entered();
+        f()
+    }
+
+    /// The call's span entered, when a subscriber listens, until the guard drops: what
+    /// [`Self::in_span`] does, for a call that moves a large value (the query) in, which a
+    /// closure would copy once more.
+    #[inline]
+    fn entered(&self) -> Option<tracing::span::Entered<'_>> {
+        self.span
             .as_ref()
             .filter(|span| !span.is_disabled())
-            .map(Span::enter);
-        f()
+            .map(Span::enter)
     }
 
     /// The attempt is still pending: how it ends when its watch has ended it (a replica that

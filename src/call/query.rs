@@ -17,7 +17,7 @@ pub(crate) struct Owned<DB: Database> {
 }
 
 impl<DB: Backend> Clone for Owned<DB> {
-    #[inline]
+    #[inline(always)]
     fn clone(&self) -> Self {
         Owned {
             sql: self.sql.clone(),
@@ -37,7 +37,7 @@ impl<DB: Database> Owned<DB> {
 
     /// Reads the parts in the order sqlx's own types expect: statement, arguments,
     /// persistence, then the SQL (which consumes the query).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take<'q, E: Execute<'q, DB>>(mut query: E) -> Result<Self, BoxDynError> {
         let statement = query.statement().cloned().map(Box::new);
         let arguments = query.take_arguments()?;
