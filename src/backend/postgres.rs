@@ -544,12 +544,11 @@ const UNSAFE_OBJECTS: &str = concat!(
       AND op.oprcode IN (SELECT oid FROM unsafe_proc)"
 );
 
-/// Side-effect prefixes as `LIKE` patterns (`_` escaped).
 /// How many times a catalog lookup runs when the server fails it on an object dropped while it
 /// read the catalog ([`dropped_meanwhile`]).
 const CATALOG_ATTEMPTS: u32 = 5;
-/// The pause before the second run of such a lookup; the next pauses grow by as much (at most
-/// 0.5 s in all).
+/// The pause before the second run of such a lookup; the next pauses grow by as much (0.5 s of
+/// pauses in all).
 const CATALOG_PAUSE: Duration = Duration::from_millis(50);
 
 /// Runs a catalog lookup again, after a short pause, when the server failed it because an
@@ -577,14 +576,16 @@ where
 /// `pg_get_viewdef` and `pg_get_expr` read an object's current definition, not the query's
 /// snapshot of the catalog: when a view, policy or relation the query listed is dropped by the
 /// time they read it, they fail with an internal error (`XX000`: "could not open relation with
-/// OID", "cache lookup failed"). Seen on PostgreSQL 15 with views created and dropped beside the
-/// lookup.
+/// OID", "cache lookup failed"; seen on PostgreSQL 15 with views created and dropped beside the
+/// lookup). The locks they take can also meet a `DROP ... CASCADE` taking the same locks in
+/// another order, and the server then ends one of the two as a deadlock (`40P01`).
 fn dropped_meanwhile(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
-        .is_some_and(|code| code == "XX000")
+        .is_some_and(|code| code == "XX000" || code == "40P01")
 }
 
+/// Side-effect prefixes as `LIKE` patterns (`_` escaped).
 fn like_prefixes(prefixes: &[String]) -> Vec<String> {
     prefixes
         .iter()

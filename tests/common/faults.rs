@@ -68,7 +68,7 @@ impl Kind {
     /// `STOP` returns only once every thread of every signalled process is stopped: `kill`
     /// returns when the signal is queued, and on a loaded machine a server's threads can go on
     /// answering for a while after that. PostgreSQL's postmaster is stopped before its children
-    /// and resumed after them (`KILL` reaches all of them at once, as listed first): while it is stopped it can neither fork a backend that the list
+    /// and resumed after them (and stopped before `KILL` reaches all of them at once): while it is stopped it can neither fork a backend that the list
     /// of its children would miss nor reap one, so every listed child still exists (a backend
     /// that exits meanwhile stays a zombie, which a signal reaches and which answers nothing).
     pub fn signal(self, server: Server, signal: &str) {
@@ -92,8 +92,11 @@ impl Kind {
                 send(signal, &children(pid));
                 send(signal, &[pid]);
             }
-            // KILL: all at once, listed first (a dead postmaster has no children to list).
+            // KILL: the postmaster is stopped first, so that the list of its children is
+            // complete and each of them still exists (a zombie at worst), then all at once.
             _ => {
+                send("STOP", &[pid]);
+                wait_stopped(pid);
                 let mut pids = vec![pid];
                 pids.extend(children(pid));
                 send(signal, &pids);
