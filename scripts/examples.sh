@@ -9,7 +9,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # one package changes the unified features and rebuilds much of the graph).
 run() {
   local name=$1 rc=0; shift
-  echo "-- example: $name $*"
+  # The arguments as they are, but for the password of a URL (`scheme://user:***@host`).
+  echo "-- example: $name $(printf '%s ' "$@" | sed -E 's#(://[^:/@ ]*:)[^@ ]*@#\1***@#g')"
   timeout 300 cargo run -q --all-features --example "$name" -- "$@" || rc=$?
   if ((rc != 0)); then
     echo "-- example $name failed (exit $rc$( ((rc == 124)) && echo ': timed out'))" >&2
