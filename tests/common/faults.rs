@@ -68,9 +68,10 @@ impl Kind {
     /// `STOP` returns only once every thread of every signalled process is stopped: `kill`
     /// returns when the signal is queued, and on a loaded machine a server's threads can go on
     /// answering for a while after that. PostgreSQL's postmaster is stopped before its children
-    /// and resumed after them (and stopped before `KILL` reaches all of them at once): while it is stopped it can neither fork a backend that the list
-    /// of its children would miss nor reap one, so every listed child still exists (a backend
-    /// that exits meanwhile stays a zombie, which a signal reaches and which answers nothing).
+    /// and resumed after them (and stopped before `KILL` reaches all of them at once): while it
+    /// is stopped it can neither fork a backend that the list of its children would miss nor
+    /// reap one, so every listed child still exists (a backend that exits meanwhile stays a
+    /// zombie, which a signal reaches and which answers nothing).
     pub fn signal(self, server: Server, signal: &str) {
         let pid = self.pid(server);
         if self == Kind::MariaDb {
