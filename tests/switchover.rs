@@ -288,6 +288,8 @@ mod drill {
         acked: BTreeSet<i64>,
         /// Writes that failed, with whether the error was rwsplit's typed, retriable one.
         write_errors: Vec<(bool, String)>,
+        /// When each failed write started and ended (for the message when a drill fails).
+        failed_at: Vec<(Instant, Instant)>,
         read_errors: Vec<String>,
         /// When each acknowledged write completed.
         acked_at: Vec<Instant>,
@@ -295,6 +297,22 @@ mod drill {
     }
 
     impl Load {
+        /// When each failed write started and ended, in seconds from `from`.
+        fn failures_from(&self, from: Instant) -> Vec<(f64, f64)> {
+            let secs = |t: Instant| {
+                let d = if t >= from {
+                    (t - from).as_secs_f64()
+                } else {
+                    -(from - t).as_secs_f64()
+                };
+                (d * 1000.0).round() / 1000.0
+            };
+            self.failed_at
+                .iter()
+                .map(|&(a, b)| (secs(a), secs(b)))
+                .collect()
+        }
+
         /// The longest time between two acknowledged writes in `window` (the drill's run): how
         /// long writes were unavailable.
         fn longest_gap(&self, window: (Instant, Instant)) -> Duration {
@@ -332,6 +350,7 @@ mod drill {
                     n += 1;
                     let id = base + task * 1_000_000 + n;
                     let insert = format!("INSERT INTO {table} (id, v) VALUES ({id}, {task})");
+                    let sent = Instant::now();
                     match pool.execute(AssertSqlSafe(insert)).await {
                         Ok(_) => {
                             load.acked.insert(id);
@@ -343,6 +362,7 @@ mod drill {
                                 Some(Error::PrimaryUnavailable { .. } | Error::SplitBrain { .. })
                             );
                             load.write_errors.push((typed, e.to_string()));
+                            load.failed_at.push((sent, Instant::now()));
                         }
                     }
                     let read = format!("SELECT id FROM {table} WHERE v = {task} LIMIT 5");
@@ -361,6 +381,7 @@ mod drill {
             all.acked.extend(l.acked);
             all.acked_at.extend(l.acked_at);
             all.write_errors.extend(l.write_errors);
+            all.failed_at.extend(l.failed_at);
             all.read_errors.extend(l.read_errors);
             all.reads += l.reads;
         }
@@ -432,6 +453,15 @@ mod drill {
         for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
         usize: sqlx::ColumnIndex<DB::Row>,
     {
+        if std::env::var_os("RWSPLIT_TEST_LOG").is_some() {
+            // Opt in, to diagnose a failed drill: rwsplit's own log (writer changes, breakers)
+            // with times, beside the drill's. Off by default: an installed subscriber turns on
+            // every call's span, which changes the timing under test.
+            let _ = tracing_subscriber::fmt()
+                .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+                .with_test_writer()
+                .try_init();
+        }
         let Some(c) = Cluster::start(kind) else {
             return;
         };
@@ -606,6 +636,7 @@ mod drill {
             writer_is(&pool, "primary")
         })
         .await;
+        let followed = began.elapsed();
         assert!(
             moved,
             "writes follow the promoted server: {:?}",
@@ -617,7 +648,8 @@ mod drill {
         let gap = load.longest_gap((began, ended + Duration::from_secs(1)));
         eprintln!(
             "{kind:?} unplanned failover: {} writes acknowledged, {} failed, {} reads, {} failed; \
-             writes unavailable for {gap:?} (drill took {:?}); drill said:\n{timings}",
+             writes unavailable for {gap:?} (drill took {:?}; the pool saw the new writer after \
+             {followed:?}); drill said:\n{timings}",
             load.acked.len(),
             load.write_errors.len(),
             load.reads,
@@ -661,7 +693,10 @@ mod drill {
             .collect();
         assert!(
             untyped.is_empty(),
-            "writes fail only with the typed error: {untyped:?}"
+            "writes fail only with the typed error: {untyped:?}; failed writes (start, end) in \
+             seconds from the drill's start: {:?}; status now: {:?}",
+            load.failures_from(began),
+            pool.status()
         );
         let servers = ["primary", &kind.replica(2)].map(|s| c.script_name(s));
         let servers: Vec<&str> = servers.iter().map(String::as_str).collect();
