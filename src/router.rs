@@ -133,7 +133,7 @@ impl<DB: Backend> RoutingPool<DB> {
     {
         let writer = self.writer(None).await?;
         let down = || self.0.topology.breaker_open(writer);
-        let mut watch = writer.queue.watch();
+        let mut watch = writer.writes.watch();
         let mut work = std::pin::pin!(work(&writer.pool));
         let done = std::future::poll_fn(|cx| {
             if let std::task::Poll::Ready(r) = work.as_mut().poll(cx) {

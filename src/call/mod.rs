@@ -700,7 +700,7 @@ impl<'e, DB: Backend> CallState<'e, DB> {
                 // And a connection first: a write that fails before it has one was never sent,
                 // so it can wait for the next writer too.
                 self.queued = can_hold;
-                self.watch = Some(routed.server.queue.watch());
+                self.watch = Some(routed.server.writes.watch());
                 self.pool
                     .describe_server(self.span(), &routed.decision, routed.server, None)
             }

@@ -93,6 +93,26 @@ pub(super) fn pick_with<'a, C: Candidate, R: Rng + ?Sized>(
                     }
                 })
             }
+            // Each replica judged once (the judgement reads the replica's health, lag and
+            // role: the costliest part of a pick), into a mask of the eligible positions.
+            Balance::LeastOutstanding if replicas.len() <= 64 => {
+                let mask = replicas
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| ok(r))
+                    .fold(0u64, |mask, (i, _)| mask | 1 << i);
+                let n = mask.count_ones() as usize;
+                if n <= 1 {
+                    return (n == 1).then(|| &replicas[mask.trailing_zeros() as usize]);
+                }
+                // Two distinct eligible replicas, uniformly (the same draws as below).
+                let a = rng.random_range(0..n);
+                let b = (a + rng.random_range(1..n)) % n;
+                let ra = &replicas[nth_set_bit(mask, a)];
+                let rb = &replicas[nth_set_bit(mask, b)];
+                let load = |r: &C| (r.in_flight(), u32::MAX - r.weight());
+                Some(if load(rb) < load(ra) { rb } else { ra })
+            }
             Balance::LeastOutstanding => {
                 let n = eligible(replicas, &ok).count();
                 if n <= 1 {
@@ -118,6 +138,14 @@ where
     'a: 'f,
 {
     replicas.iter().filter(move |r| ok(r))
+}
+
+/// The position of the `n`th (from 0) set bit of `mask`, which has more than `n` set bits.
+fn nth_set_bit(mut mask: u64, n: usize) -> usize {
+    for _ in 0..n {
+        mask &= mask - 1;
+    }
+    mask.trailing_zeros() as usize
 }
 
 fn nth_eligible<'a, C>(
@@ -268,6 +296,64 @@ mod tests {
             assert_eq!(run(42), run(42), "{balance:?}");
             assert_ne!(run(42), run(43), "{balance:?}");
         }
+    }
+
+    /// The choice of power of two choices by iterating over the eligible replicas (the path
+    /// `pick_with` takes for more than 64): the reference the mask path must match.
+    fn p2c_by_iteration<'a, R: Rng>(
+        replicas: &'a [Fake],
+        ok: &impl Fn(&Fake) -> bool,
+        rng: &mut R,
+    ) -> Option<&'a Fake> {
+        let n = eligible(replicas, ok).count();
+        if n <= 1 {
+            return eligible(replicas, ok).next();
+        }
+        let a = rng.random_range(0..n);
+        let b = (a + rng.random_range(1..n)) % n;
+        let ra = eligible(replicas, ok).nth(a)?;
+        let rb = eligible(replicas, ok).nth(b)?;
+        let load = |r: &Fake| (r.in_flight(), u32::MAX - r.weight());
+        Some(if load(rb) < load(ra) { rb } else { ra })
+    }
+
+    #[test]
+    fn p2c_judges_each_replica_once_and_chooses_as_by_iteration() {
+        let mut setup = StdRng::seed_from_u64(99);
+        for case in 0..500u64 {
+            let len = setup.random_range(2..=64);
+            let spec: Vec<(usize, u32)> = (0..len)
+                .map(|_| (setup.random_range(0..4), setup.random_range(1..3)))
+                .collect();
+            let r = fakes(&spec);
+            let out: u64 = setup.random();
+            let ok = |f: &Fake| out >> (f.id % 64) & 1 == 0 || case % 7 == 0;
+            let judged = std::cell::Cell::new(0);
+            let counted = |f: &Fake| {
+                judged.set(judged.get() + 1);
+                ok(f)
+            };
+            let cursor = AtomicUsize::new(0);
+            let got = pick_with(P2C, &r, &cursor, counted, &mut StdRng::seed_from_u64(case));
+            let want = p2c_by_iteration(&r, &ok, &mut StdRng::seed_from_u64(case));
+            assert_eq!(
+                got.map(|f| f.id),
+                want.map(|f| f.id),
+                "case {case}: {spec:?}"
+            );
+            assert_eq!(judged.get(), len, "case {case}: each replica judged once");
+        }
+    }
+
+    #[test]
+    fn p2c_beyond_64_replicas_still_prefers_the_less_loaded() {
+        // 70 replicas: the iterating path. Only two are eligible, so both are always drawn.
+        let mut spec = vec![(0, 1); 70];
+        spec[3] = (9, 1);
+        spec[68] = (1, 1);
+        let r = fakes(&spec);
+        let counts = histogram(P2C, &r, |f| f.id == 3 || f.id == 68, 4, 40);
+        assert_eq!((counts[3], counts[68]), (0, 40), "{counts:?}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub(crate) struct Server<DB: Database> {
     pub watchdog: Watchdog,
     /// Every call on the writer, ended when its breaker opens (replica calls are all on the
     /// watchdog, which the breaker opening ends too).
-    pub queue: Watchdog,
+    pub writes: Watchdog,
     /// Routed calls this server has given a first answer to: a call that waited a whole
     /// `replica_timeout` in a full pool while this moved may be queueing; one that waited while
     /// it did not faces a server that answers nobody.
@@ -80,7 +80,7 @@ impl<DB: Database> Server<DB> {
             info,
             applied: RwLock::new(None),
             watchdog: Watchdog::new(timeout),
-            queue: Watchdog::unbounded(),
+            writes: Watchdog::unbounded(),
             answers: AtomicU64::new(0),
         }
     }
@@ -105,7 +105,7 @@ impl<DB: Database> Server<DB> {
     /// The server is down: every call still waiting on it (for a connection, or for the
     /// server's first answer) ends now and moves elsewhere.
     fn down(&self) {
-        self.queue.expire_all();
+        self.writes.expire_all();
         self.watchdog.expire_all();
     }
 
