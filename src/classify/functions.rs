@@ -26,8 +26,10 @@ const SIDE_EFFECT_MYSQL: &[&str] = &[
     "master_gtid_wait",
     "wait_for_executed_gtid_set",
     "wait_until_sql_thread_after_gtids",
-    // holds a connection on purpose: the caller chose the server
+    // holds a connection (or a CPU) on purpose: the caller chose the server, and a replica
+    // attempt that long would be taken for a hung replica
     "sleep",
+    "benchmark",
     // server- or connection-specific state
     "connection_id",
     "uuid_short",
@@ -37,6 +39,9 @@ const SIDE_EFFECT_MYSQL: &[&str] = &[
 ];
 
 const SIDE_EFFECT_POSTGRES: &[&str] = &[
+    // holds a connection on purpose: the caller chose the server, and a replica attempt that
+    // long would be taken for a hung replica (MySQL's `sleep` likewise)
+    "pg_sleep",
     // sequences
     "nextval",
     "setval",
@@ -182,7 +187,6 @@ const PURE_COMMON: &[&str] = &[
     "position",
     "power",
     "radians",
-    "random",
     "rank",
     "replace",
     "reverse",
@@ -219,9 +223,6 @@ const PURE_COMMON: &[&str] = &[
     "convert",
     "extract",
     "session_user",
-    "pg_sleep",
-    "json_array",
-    "json_object",
 ];
 
 const PURE_MYSQL: &[&str] = &[
@@ -229,11 +230,8 @@ const PURE_MYSQL: &[&str] = &[
     "addtime",
     "aes_decrypt",
     "aes_encrypt",
-    "any_value",
     "ascii",
-    "benchmark",
     "bin",
-    "bin_to_uuid",
     "bit_count",
     "bit_length",
     "char",
@@ -262,8 +260,6 @@ const PURE_MYSQL: &[&str] = &[
     "field",
     "find_in_set",
     "format",
-    "format_bytes",
-    "format_pico_time",
     "from_base64",
     "from_days",
     "from_unixtime",
@@ -281,7 +277,6 @@ const PURE_MYSQL: &[&str] = &[
     "instr",
     "is_ipv4",
     "is_ipv6",
-    "is_uuid",
     "isnull",
     "json_array_append",
     "json_array_insert",
@@ -293,7 +288,6 @@ const PURE_MYSQL: &[&str] = &[
     "json_insert",
     "json_keys",
     "json_length",
-    "json_merge",
     "json_merge_patch",
     "json_merge_preserve",
     "json_objectagg",
@@ -304,17 +298,10 @@ const PURE_MYSQL: &[&str] = &[
     "json_replace",
     "json_search",
     "json_set",
-    "json_storage_size",
-    "json_table",
     "json_type",
     "json_unquote",
     "json_valid",
     "json_value",
-    "json_compact",
-    "json_detailed",
-    "json_loose",
-    "json_exists",
-    "json_query",
     "last_day",
     "lcase",
     "locate",
@@ -336,7 +323,6 @@ const PURE_MYSQL: &[&str] = &[
     "quote",
     "rand",
     "regexp_instr",
-    "regexp_like",
     "regexp_replace",
     "regexp_substr",
     "schema",
@@ -376,7 +362,6 @@ const PURE_MYSQL: &[&str] = &[
     "utc_time",
     "utc_timestamp",
     "uuid",
-    "uuid_to_bin",
     "values",
     "version",
     "week",
@@ -390,27 +375,12 @@ const PURE_MYSQL: &[&str] = &[
     "st_distance",
     "st_x",
     "st_y",
-    "point",
     "match",
     "char_length",
-    "natural_sort_key",
-    "sformat",
-    "to_char",
-    "decode_histogram",
-    "column_get",
-    "column_json",
-    "column_list",
-    "column_exists",
-    "regexp",
-    "nvl",
-    "nvl2",
-    "chr",
-    "median",
-    "percentile_cont",
-    "percentile_disc",
-    "date_part",
-    "dayofweek_iso",
-    "sys_guid",
+    // the standard JSON constructors (PostgreSQL 15 has no `json_array`; its `json_object` is in
+    // the generated list)
+    "json_array",
+    "json_object",
 ];
 
 const PURE_POSTGRES: &[&str] = &[
@@ -631,21 +601,19 @@ const PURE_POSTGRES: &[&str] = &[
     "obj_description",
     "current_role",
     "user",
-    "random_normal",
     "pg_get_serial_sequence",
     "pg_encoding_to_char",
     "to_regclass",
     "format_type",
     "pg_relation_filenode",
-    "any_value",
     "least",
     "greatest",
     "div",
     "setweight",
     "json_object",
-    "json_array",
     "jsonb_array_length",
-    "uuid_generate_v4",
+    // volatile, and harmless on a replica (`setseed` is the side effect)
+    "random",
 ];
 
 const PURE_SQLITE: &[&str] = &[
@@ -702,82 +670,79 @@ const PURE_SQLITE: &[&str] = &[
 /// MySQL/MariaDB built-ins added from the server documentation (MariaDB has no catalog of
 /// built-in functions to generate this from, so it is curated by hand).
 const PURE_MYSQL_MORE: &[&str] = &[
-    "json_normalize",
-    "json_equals",
-    "json_object_filter_keys",
-    "json_object_to_array",
-    "json_array_intersect",
-    "json_key_value",
-    "json_schema_valid",
+    // spatial functions native in both MariaDB 10.11 and MySQL 8 (MySQL 8.0 removed the
+    // unprefixed aliases such as `Contains`, `X` or `Within`, so those are not listed)
+    "st_area",
+    "st_asbinary",
+    "st_asgeojson",
+    "st_aswkb",
+    "st_aswkt",
+    "st_buffer",
+    "st_centroid",
+    "st_contains",
+    "st_convexhull",
+    "st_crosses",
+    "st_difference",
+    "st_dimension",
+    "st_disjoint",
+    "st_distance_sphere",
+    "st_endpoint",
+    "st_envelope",
+    "st_equals",
+    "st_exteriorring",
+    "st_geomcollfromtext",
+    "st_geometryn",
+    "st_geometrytype",
+    "st_geomfromgeojson",
+    "st_geomfromwkb",
+    "st_interiorringn",
+    "st_intersection",
+    "st_intersects",
+    "st_isclosed",
+    "st_isempty",
+    "st_issimple",
+    "st_length",
+    "st_linefromtext",
+    "st_numgeometries",
+    "st_numinteriorrings",
+    "st_numpoints",
+    "st_overlaps",
+    "st_pointfromtext",
+    "st_pointn",
+    "st_polyfromtext",
+    "st_srid",
+    "st_startpoint",
+    "st_symdifference",
+    "st_touches",
+    "st_union",
+    "st_within",
     "json_arrayagg",
     "json_objectagg",
     "json_merge_preserve",
-    "sounds_like",
     "mod",
     "div",
     "extract",
     "period_add",
     "uncompressed_length",
     "random_bytes",
-    "crc32c",
-    "kdf",
     "sha2",
-    "to_number",
-    "regexp_count",
     "lpad",
     "rpad",
-    "trim_oracle",
     "unix_timestamp",
-    "boundary",
-    "buffer",
-    "centroid",
-    "contains",
-    "crosses",
-    "dimension",
-    "disjoint",
-    "endpoint",
-    "envelope",
-    "equals",
-    "exteriorring",
-    "geometrycollection",
-    "geometryn",
-    "geometrytype",
-    "glength",
-    "interiorringn",
-    "intersects",
-    "isclosed",
-    "isempty",
-    "isring",
-    "issimple",
-    "linestring",
     "mbrcontains",
-    "mbrcoveredby",
     "mbrdisjoint",
     "mbrequals",
     "mbrintersects",
     "mbroverlaps",
     "mbrtouches",
     "mbrwithin",
-    "multilinestring",
-    "multipoint",
-    "multipolygon",
-    "numgeometries",
-    "numinteriorrings",
-    "numpoints",
-    "overlaps",
-    "pointn",
-    "polygon",
-    "srid",
-    "startpoint",
-    "touches",
-    "within",
-    "x",
-    "y",
 ];
 
-/// Name prefixes of pure families: MySQL/MariaDB spatial functions (`ST_*`), all of which
-/// compute on their arguments only.
-const PURE_PREFIXES_MYSQL: &[&str] = &["st_"];
+/// Name prefixes of pure families. None any more: `ST_` was one, but a bare name the server has
+/// no native function of calls the default database's stored function of that name, so an
+/// `st_` name MariaDB or MySQL lacks could run anything; the spatial functions both have are
+/// listed one by one in [`PURE_MYSQL_MORE`].
+const PURE_PREFIXES_MYSQL: &[&str] = &[];
 
 /// Name prefixes of PostgreSQL functions that read one backend's or transaction's statistics
 /// (indexed by the session's own snapshot of backends): the session's state.
@@ -869,7 +834,69 @@ pub(crate) const SESSION_VARIABLES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route::Target;
+    use crate::Classifier;
     use std::collections::HashSet;
+
+    fn target(dialect: Dialect, sql: &str) -> Target {
+        Classifier::new(dialect).decide(sql).target
+    }
+
+    /// Names the adversarial run on the real servers found reaching a user function: a bare
+    /// name the server has no native function of calls the default database's stored function
+    /// (MySQL, MariaDB) or a user function on `search_path` (PostgreSQL); built-ins that read a
+    /// relation named in a string or run a type's input (and a domain's `CHECK`); and calls that
+    /// hold the connection on purpose.
+    #[test]
+    fn names_a_user_function_can_answer_stay_on_the_primary() {
+        for sql in [
+            "SELECT random()",
+            "SELECT regexp_like('a', 'b')",
+            "SELECT any_value(1)",
+            "SELECT is_uuid('x')",
+            "SELECT point(1)",
+            "SELECT x(p) FROM t",
+            "SELECT contains(a, b) FROM t",
+            "SELECT st_not_a_builtin(1)",
+            "SELECT json_table(1)",
+            "SELECT nvl(a, 1) FROM t",
+            "SELECT BENCHMARK(1000, 1)",
+            "SELECT pg_sleep(1)",
+        ] {
+            assert_eq!(target(Dialect::MySql, sql), Target::Primary, "{sql}");
+        }
+        for sql in [
+            "SELECT uuid_generate_v4()",
+            "SELECT random_normal()",
+            "SELECT any_value(1)",
+            "SELECT json_array(1)",
+            "SELECT table_to_xml('app.v', true, false, '')",
+            "SELECT table_to_xml_and_xmlschema('v', true, false, '')",
+            "SELECT schema_to_xml('app', true, false, '')",
+            "SELECT database_to_xml(true, false, '')",
+            "SELECT record_in('(7)', 'app.t'::regtype, -1)",
+            "SELECT array_in('{8}', 'app.d'::regtype, -1)",
+            "SELECT domain_in('5', 'app.d'::regtype, -1)",
+            "SELECT pg_sleep(1)",
+            "VALUES (pg_sleep(1))",
+        ] {
+            assert_eq!(target(Dialect::Postgres, sql), Target::Primary, "{sql}");
+        }
+        // What stays: built-ins both servers have, and PostgreSQL's own `random`.
+        for sql in [
+            "SELECT abs(1), json_array(1), json_object('a', 1)",
+            "SELECT ST_Distance(a, b), ST_X(p), st_astext(p) FROM t",
+            "SELECT substr(s, 1, 2), count(*) FROM t GROUP BY 1",
+        ] {
+            assert_eq!(target(Dialect::MySql, sql), Target::Replica, "{sql}");
+        }
+        for sql in [
+            "SELECT random(), lower(s), coalesce(a, 1), greatest(a, 2) FROM t",
+            "SELECT pg_relation_size('t'), to_char(now(), 'YYYY')",
+        ] {
+            assert_eq!(target(Dialect::Postgres, sql), Target::Replica, "{sql}");
+        }
+    }
 
     #[test]
     fn lists_are_lower_case_and_disjoint() {
@@ -891,5 +918,116 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+/// The lists checked by the servers themselves (run by `cargo test` with the test servers'
+/// URLs set, as `scripts/test.sh` does; under `CI=true` a missing URL fails).
+#[cfg(all(test, any(feature = "mysql", feature = "postgres")))]
+mod servers {
+    use super::*;
+
+    fn url(var: &str) -> Option<String> {
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Some(v),
+            _ => {
+                assert_ne!(
+                    std::env::var("CI").as_deref(),
+                    Ok("true"),
+                    "{var} is not set under CI=true: run the suite with scripts/test.sh"
+                );
+                eprintln!("skipping: {var} not set");
+                None
+            }
+        }
+    }
+
+    /// Every name MySQL's lists call pure is a native function of MariaDB at every arity from
+    /// 0 to 4: called bare, it never reaches a stored function of the default database
+    /// (error 1305 "FUNCTION db.f does not exist", or 1630, is what a call that would reach
+    /// one says when there is none). A name the server parses as syntax (error 1064) cannot
+    /// be a stored function's call either.
+    #[cfg(feature = "mysql")]
+    #[tokio::test]
+    async fn mariadb_resolves_every_pure_name_to_its_own_function() {
+        use sqlx::mysql::MySqlDatabaseError;
+        use sqlx::{AssertSqlSafe, Executor};
+        let Some(url) = url("RWSPLIT_MYSQL_PRIMARY") else {
+            return;
+        };
+        let pool = sqlx::MySqlPool::connect(&url).await.expect("connect");
+        let mut reaches_stored = Vec::new();
+        let mut names: Vec<&str> = pure(Dialect::MySql).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            for arity in 0..5 {
+                let args = vec!["1"; arity].join(", ");
+                let sql = format!("SELECT {name}({args})");
+                if let Err(e) = pool.execute(AssertSqlSafe(sql.clone())).await {
+                    let number = e
+                        .as_database_error()
+                        .and_then(|d| d.try_downcast_ref::<MySqlDatabaseError>())
+                        .map(MySqlDatabaseError::number);
+                    if matches!(number, Some(1305 | 1630)) {
+                        reaches_stored.push(sql);
+                    }
+                }
+            }
+        }
+        pool.close().await;
+        assert!(
+            reaches_stored.is_empty(),
+            "pure names that reach a stored function: {reaches_stored:?}"
+        );
+    }
+
+    /// Every name PostgreSQL's lists call pure is a `pg_catalog` function, or a keyword the
+    /// grammar reads as syntax (`coalesce`, `current_date`: never a function call); and none
+    /// has an overload that takes `cstring` or `internal` (type input, which runs a domain's
+    /// `CHECK`) or maps a relation named in a string to XML.
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres_has_every_pure_name_in_its_catalog() {
+        use sqlx::Row;
+        let Some(url) = url("RWSPLIT_PG_PRIMARY") else {
+            return;
+        };
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        let mut names: Vec<String> = pure(Dialect::Postgres).map(str::to_string).collect();
+        names.sort_unstable();
+        names.dedup();
+        let rows = sqlx::query(
+            "SELECT n,
+                EXISTS (SELECT 1 FROM pg_proc WHERE proname = n
+                    AND pronamespace = 'pg_catalog'::regnamespace) AS builtin,
+                EXISTS (SELECT 1 FROM pg_get_keywords() WHERE word = n
+                    AND catcode IN ('C', 'R')) AS syntax,
+                EXISTS (SELECT 1 FROM pg_proc WHERE proname = n
+                    AND pronamespace = 'pg_catalog'::regnamespace
+                    AND ('cstring'::regtype = ANY (proargtypes::oid[])
+                      OR 'internal'::regtype = ANY (proargtypes::oid[]))) AS input,
+                n ~ '^(table|schema|database|query|cursor)_to_xml' AS xml
+             FROM unnest($1::text[]) AS n",
+        )
+        .bind(&names)
+        .fetch_all(&pool)
+        .await
+        .expect("catalog");
+        pool.close().await;
+        assert_eq!(rows.len(), names.len());
+        let mut wrong = Vec::new();
+        for row in rows {
+            let name: String = row.get(0);
+            let (builtin, syntax, input, xml): (bool, bool, bool, bool) =
+                (row.get(1), row.get(2), row.get(3), row.get(4));
+            if !(builtin || syntax) || input || xml {
+                wrong.push(name);
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "pure names PostgreSQL does not vouch for: {wrong:?}"
+        );
     }
 }
