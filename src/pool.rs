@@ -426,13 +426,21 @@ impl<DB: Backend> RoutingPool<DB> {
         }
     }
 
-    /// Closes every pool and stops the monitor.
+    /// Closes every pool and stops the monitor. Like sqlx's `Pool::close`, it returns once the
+    /// connections are closed: the application's pools', and the monitor's own (each monitor
+    /// loop finishes the probe it is in, at most `probe_timeout`, then closes its connection).
     pub async fn close(&self) {
         if let Some(monitor) = &self.0.monitor {
             monitor.stop();
         }
         for server in &self.0.topology.servers {
             server.pool.close().await;
+        }
+        if let Some(monitor) = &self.0.monitor {
+            // A probe in flight ends within `probe_timeout`, and closing its connection within
+            // as long again.
+            let limit = self.0.options.probe_timeout * 2 + std::time::Duration::from_millis(100);
+            monitor.ended(limit).await;
         }
     }
 

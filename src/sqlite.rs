@@ -91,4 +91,39 @@ mod tests {
         assert!(topology.upgrade().is_none(), "no task keeps the pool alive");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// `close` returns once the monitor's own connections are closed too, as sqlx's
+    /// `Pool::close` does for its own: the database's files can be removed at once (a doctest
+    /// that did so once failed with "directory not empty": a monitor loop still had its
+    /// connection open, and closing the last connection removes SQLite's `-wal` and `-shm`).
+    #[tokio::test]
+    async fn close_returns_once_the_monitor_has_closed_its_connections() {
+        let dir = std::env::temp_dir().join(format!("rwsplit-close-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for round in 0..5 {
+            let pool = super::open(dir.join(format!("c{round}.db")), 2)
+                .await
+                .unwrap()
+                .options(
+                    crate::options::PoolOptions::new().monitor_interval(Duration::from_millis(1)),
+                )
+                .build()
+                .unwrap();
+            sqlx::query("CREATE TABLE t (id INTEGER)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while pool.status().replicas[0].probes < 3 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            pool.close().await;
+            assert_eq!(
+                pool.status().monitor_tasks,
+                0,
+                "round {round}: loops still running"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_core::future::BoxFuture;
-use sqlx::{ConnectOptions, Pool};
+use sqlx::{ConnectOptions, Connection, Pool};
 use tokio::sync::watch;
 
 use super::health::Observation;
@@ -28,34 +28,61 @@ use crate::options::PoolOptions;
 #[derive(Debug)]
 pub(crate) struct Monitor {
     stop: watch::Sender<bool>,
-    alive: Arc<AtomicUsize>,
+    alive: Arc<Running>,
+}
+
+/// The loops still running, and a signal when the last one ended.
+#[derive(Debug, Default)]
+struct Running {
+    count: AtomicUsize,
+    ended: tokio::sync::Notify,
 }
 
 impl Monitor {
     /// Loops still running.
     pub fn running(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+        self.alive.count.load(Ordering::SeqCst)
     }
 
     /// Stops every loop (at its next wait).
     pub fn stop(&self) {
         self.stop.send_replace(true);
     }
+
+    /// Waits until every loop has ended and closed its connection, for at most `limit` (a loop
+    /// in the middle of a probe of a server that does not answer ends when the probe times
+    /// out). Whether they all ended.
+    pub async fn ended(&self, limit: Duration) -> bool {
+        let wait = async {
+            loop {
+                let ended = self.alive.ended.notified();
+                let mut ended = std::pin::pin!(ended);
+                ended.as_mut().enable();
+                if self.running() == 0 {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
 }
 
 /// Counts a running loop until dropped.
-struct Alive(Arc<AtomicUsize>);
+struct Alive(Arc<Running>);
 
 impl Alive {
-    fn new(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Alive(count.clone())
+    fn new(running: &Arc<Running>) -> Self {
+        running.count.fetch_add(1, Ordering::SeqCst);
+        Alive(running.clone())
     }
 }
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.ended.notify_waiters();
+        }
     }
 }
 
@@ -67,7 +94,7 @@ pub(crate) fn spawn<DB: Backend>(
     options: &PoolOptions,
 ) -> std::io::Result<Monitor> {
     let (stop, stopped) = watch::channel(false);
-    let alive = Arc::new(AtomicUsize::new(0));
+    let alive = Arc::new(Running::default());
     let weak = Arc::downgrade(topology);
     for server in 0..topology.servers.len() {
         // Counted before the thread starts, so `status()` sees the loop at once.
@@ -103,8 +130,17 @@ struct Loop<DB: Backend> {
 }
 
 impl<DB: Backend> Loop<DB> {
+    /// Probes until stopped, then closes its connection (so that once every loop has ended,
+    /// none of the monitor's connections is open: `RoutingPool::close` waits for that).
     async fn run(mut self) {
         let mut conn: Option<DB::Connection> = None;
+        self.probe_until_stopped(&mut conn).await;
+        if let Some(conn) = conn {
+            let _ = tokio::time::timeout(self.options.probe_timeout, conn.close()).await;
+        }
+    }
+
+    async fn probe_until_stopped(&mut self, conn: &mut Option<DB::Connection>) {
         // When a replica stopped receiving while the primary was up, and its lag then.
         let mut lost: Option<(std::time::Instant, Duration)> = None;
         loop {
@@ -118,9 +154,9 @@ impl<DB: Backend> Loop<DB> {
             // follow what the servers say, not the configuration.
             if t.writer.current() == self.server {
                 lost = None;
-                self.probe_writer(&t, &mut conn).await;
+                self.probe_writer(&t, conn).await;
             } else {
-                self.probe_replica(&t, &mut conn, &mut lost).await;
+                self.probe_replica(&t, conn, &mut lost).await;
             }
             let health = t.health(self.server);
             // Wait for the next interval, a verification request, or the end. While no writer
