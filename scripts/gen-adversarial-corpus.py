@@ -143,7 +143,7 @@ def postgres(rng):
         "SELECT $$dollar {n}$$, $t$ tagged ' $t$, E'esc\\\\aped'",
         "SELECT '{{1,2}}'::int[] @> ARRAY[{n}], 'abc' ~~* 'A%'",
         "SELECT id FROM users WHERE name LIKE 'a%' ORDER BY id LIMIT {n}",
-        "SELECT current_setting('work_mem'), inet_server_port()",
+        "SELECT pg_size_pretty(8192::bigint), inet_server_port()",
     ]
     payloads = [("lock", "FOR UPDATE"), ("lock", "FOR NO KEY UPDATE"), ("lock", "FOR SHARE")]
     fnp = [("lock", ", pg_advisory_lock(4242)"), ("write", ", nextval('s1')"), ("session", ", set_config('adv.v', 'x', false)")]
@@ -179,7 +179,8 @@ def postgres(rng):
               "SELECT pg_backend_pid()", "SELECT pg_stat_get_backend_pid(1)", "SELECT * FROM pg_prepared_statements",
               "SELECT * FROM pg_cursors", "SELECT lastval()", "SELECT currval('s1')", "SELECT pg_trigger_depth()",
               "SELECT * FROM pg_stat_xact_user_tables", "SELECT txid_current_snapshot()", "SELECT pg_my_temp_schema()",
-              "SET work_mem = '8MB'", "SELECT set_config('adv.v', 'y', false)", "LISTEN adv"]:
+              "SET work_mem = '8MB'", "SELECT set_config('adv.v', 'y', false)", "LISTEN adv",
+              "SHOW work_mem", "SELECT current_setting('work_mem')"]:
         emit(out, "session", s)
     for s in ["SELECT nextval('s1')", "SELECT setval('s1', 100)", "SELECT volatile_insert()", "SELECT pg_catalog.nextval('s1')",
               "UPDATE users SET name = name WHERE id = -1", "INSERT INTO audit_log (msg) VALUES ('x')", "CALL log_msg('x')"]:
@@ -190,7 +191,7 @@ def postgres(rng):
     for s in ["TABLE users", "TABLE ONLY products", "SELECT string_to_table('a b', ' ')", "SELECT to_regtype('text')",
               "SELECT degrees(pi()), sind(90), acosd(0.5)", "SELECT pg_get_constraintdef(oid) FROM pg_constraint LIMIT 1",
               "SELECT has_schema_privilege('public', 'usage')", "SELECT 1 OPERATOR(pg_catalog.+) 2",
-              "SELECT pg_catalog.lower('X')", "SELECT E'it\\'s'", "SELECT $$it's$$", "SHOW work_mem"]:
+              "SELECT pg_catalog.lower('X')", "SELECT E'it\\'s'", "SELECT $$it's$$"]:
         emit(out, "read", s)
     return out
 

@@ -902,6 +902,92 @@ mod postgres {
         admin(&[format!("DROP SCHEMA {s} CASCADE")]).await;
     }
 
+    /// Views whose query locks rows: a locking clause (`FOR UPDATE`, `FOR SHARE`, ...) in a
+    /// view's query, at its top, in a subquery or in a CTE, takes row locks whenever the view is
+    /// read, so a standby refuses the read (25006) and a primary locks rows. No function or
+    /// operator shows it: the snapshot reads the row marks of the view's rewrite rule. A view
+    /// over such a view locks too; a plain view over the same table is a read.
+    #[tokio::test]
+    async fn postgres_catalog_keeps_row_locking_views_on_the_primary() {
+        let Some(primary_url) = common::server_url("RWSPLIT_PG_PRIMARY") else {
+            return;
+        };
+        let Some(standby_url) = common::server_url("RWSPLIT_PG_STANDBY_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let s = format!("rowmark_{id}");
+        admin(&[
+            format!("CREATE SCHEMA {s}"),
+            format!("CREATE TABLE {s}.t (id int PRIMARY KEY)"),
+            format!("INSERT INTO {s}.t VALUES (1), (2)"),
+            format!("CREATE VIEW {s}.v_fu AS SELECT * FROM {s}.t FOR UPDATE"),
+            format!("CREATE VIEW {s}.v_sub AS SELECT id FROM (SELECT id FROM {s}.t FOR SHARE) AS l"),
+            format!("CREATE VIEW {s}.v_cte AS WITH l AS (SELECT id FROM {s}.t FOR KEY SHARE) SELECT id FROM l"),
+            format!("CREATE VIEW {s}.v_over AS SELECT id FROM {s}.v_fu"),
+            format!("CREATE VIEW {s}.v_plain AS SELECT id FROM {s}.t"),
+            // Names and literals that spell the row-mark marker are not one.
+            format!("CREATE VIEW {s}.\":rowMarks ({{\" AS SELECT id AS \":rowMarks ({{\", ':rowMarks ({{' AS x FROM {s}.t"),
+            format!("GRANT USAGE ON SCHEMA {s} TO rwsplit"),
+            format!("GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO rwsplit"),
+        ])
+        .await;
+        let primary = PgPool::connect(&primary_url).await.unwrap();
+        let standby = PgPool::connect(&standby_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {s}.v_plain")))
+                .fetch_one(&standby)
+                .await
+                .is_ok_and(|n| n == 2)
+        })
+        .await;
+        assert!(replicated, "the schema did not reach the standby");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("standby1", standby.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        let cases = [
+            read(format!("SELECT id FROM {s}.v_plain")),
+            read(format!("SELECT id FROM {s}.t")),
+            read(format!("SELECT x FROM {s}.\":rowMarks ({{\"")),
+            on_primary(format!("SELECT id FROM {s}.v_fu"), "volatile_relation"),
+            on_primary(format!("SELECT * FROM {s}.v_fu"), "volatile_relation"),
+            on_primary(format!("SELECT id FROM {s}.v_sub"), "volatile_relation"),
+            on_primary(format!("SELECT id FROM {s}.v_cte"), "volatile_relation"),
+            on_primary(format!("SELECT id FROM {s}.v_over"), "volatile_relation"),
+            on_primary(format!("TABLE {s}.v_fu"), "volatile_relation"),
+        ];
+        check_routing(&pool, &cases).await;
+        // The oracle: each read runs on the standby as the test user; each view kept on the
+        // primary locks rows, which the standby refuses (25006). All run through the pool.
+        for case in &cases {
+            match case.target {
+                Target::Replica => {
+                    on_standby(&standby, &case.sql)
+                        .await
+                        .unwrap_or_else(|e| panic!("`{}` on the standby: {e}", case.sql));
+                }
+                Target::Primary => {
+                    let err = on_standby(&standby, &case.sql).await.expect_err(&case.sql);
+                    assert!(
+                        err.starts_with("25006") && err.contains(" FOR "),
+                        "`{}` on the standby: {err}",
+                        case.sql
+                    );
+                }
+            }
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        pool.close().await;
+        primary.close().await;
+        standby.close().await;
+        admin(&[format!("DROP SCHEMA {s} CASCADE")]).await;
+    }
+
     /// A pool's first catalog snapshot is taken while another session creates and drops views.
     /// PostgreSQL fails such a lookup now and then (`pg_get_viewdef` reads the current
     /// definition of a view its snapshot listed, and fails when it is gone); a failed first
@@ -1235,6 +1321,132 @@ mod mariadb {
                 .map(|f| format!("DROP FUNCTION {f}")),
         );
         teardown.push(format!("DROP TABLE {log}"));
+        admin(&teardown).await;
+    }
+
+    /// Views whose query locks rows (`FOR UPDATE`, `LOCK IN SHARE MODE`; MariaDB 10.11 has no
+    /// `FOR SHARE` and refuses `NOWAIT`/`WAIT n` in a view). MariaDB accepts them; a locking
+    /// clause at a merged view's top is dropped when the view is merged (no row locked), but one
+    /// in a derived table or a CTE, or at the top of a `TEMPTABLE` view, locks rows: a
+    /// read-only replica refuses `FOR UPDATE` (1290) and runs `LOCK IN SHARE MODE`, whose
+    /// shared row locks then hold up replication until the reader's transaction ends. The
+    /// definition text the
+    /// snapshot scans holds the clause (`update`, `lock` are unsafe words), so such views, and
+    /// views over them, go to the primary; a plain view over the same table is a read.
+    #[tokio::test]
+    async fn mariadb_catalog_keeps_row_locking_views_on_the_primary() {
+        let Some(primary_url) = common::server_url("RWSPLIT_MYSQL_PRIMARY") else {
+            return;
+        };
+        let Some(replica_url) = common::server_url("RWSPLIT_MYSQL_REPLICA_1") else {
+            return;
+        };
+        let id = std::process::id();
+        let n = |name: &str| format!("rowmark_{name}_{id}");
+        let (t, v_sub, v_share, v_cte, v_tt, v_over, v_plain) = (
+            n("t"),
+            n("v_sub"),
+            n("v_share"),
+            n("v_cte"),
+            n("v_tt"),
+            n("v_over"),
+            n("v_plain"),
+        );
+        admin(&[
+            format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT) ENGINE=InnoDB"),
+            format!("INSERT INTO {t} VALUES (1, 0), (2, 0)"),
+            format!("CREATE VIEW {v_sub} AS SELECT id FROM (SELECT id FROM {t} FOR UPDATE) AS l"),
+            format!("CREATE VIEW {v_share} AS SELECT id FROM (SELECT id FROM {t} LOCK IN SHARE MODE) AS l"),
+            format!("CREATE VIEW {v_cte} AS WITH l AS (SELECT id FROM {t} FOR UPDATE) SELECT id FROM l"),
+            format!("CREATE ALGORITHM = TEMPTABLE VIEW {v_tt} AS SELECT id FROM {t} FOR UPDATE"),
+            format!("CREATE VIEW {v_over} AS SELECT id FROM {v_sub}"),
+            format!("CREATE VIEW {v_plain} AS SELECT id FROM {t}"),
+        ])
+        .await;
+        let primary = MySqlPool::connect(&primary_url).await.unwrap();
+        let replica = MySqlPool::connect(&replica_url).await.unwrap();
+        let replicated = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT COUNT(*) FROM {v_plain}")))
+                .fetch_one(&replica)
+                .await
+                .is_ok_and(|n| n == 2)
+        })
+        .await;
+        assert!(replicated, "the views did not reach the replica");
+        let pool = RoutingPool::builder(primary.clone())
+            .replica("replica1", replica.clone())
+            .options(PoolOptions::new().function_volatility(true))
+            .build()
+            .unwrap();
+        let cases = [
+            read(format!("SELECT id FROM {v_plain}")),
+            read(format!("SELECT id FROM {t}")),
+            on_primary(format!("SELECT id FROM {v_sub}"), "volatile_relation"),
+            on_primary(format!("SELECT id FROM {v_share}"), "volatile_relation"),
+            on_primary(format!("SELECT id FROM {v_cte}"), "volatile_relation"),
+            on_primary(format!("SELECT id FROM {v_tt}"), "volatile_relation"),
+            on_primary(format!("SELECT id FROM {v_over}"), "volatile_relation"),
+        ];
+        check_routing(&pool, &cases).await;
+        // The oracle: each read runs on the replica; each view kept on the primary locks rows,
+        // which the read-only replica refuses (the shared lock's view: below). All run through
+        // the pool.
+        for case in &cases {
+            let on_replica = sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&replica)
+                .await;
+            match (case.target, on_replica) {
+                (Target::Replica, Ok(_)) => {}
+                (Target::Primary, Ok(_)) if case.sql.contains(&v_share) => {}
+                (Target::Primary, Err(sqlx::Error::Database(e))) => assert!(
+                    e.code().as_deref() == Some("HY000") && e.message().contains("read-only"),
+                    "`{}` on the replica: {e}",
+                    case.sql
+                ),
+                (_, other) => panic!("`{}` on the replica: {other:?}", case.sql),
+            }
+            sqlx::raw_sql(AssertSqlSafe(case.sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("`{}` through the pool: {e}", case.sql));
+        }
+        // The shared lock's view on the replica: while a transaction that read it is open, a
+        // row it read is not updated by replication; once it ends, the update arrives.
+        let value = format!("SELECT v FROM {t} WHERE id = 1");
+        let mut c = replica.acquire().await.unwrap();
+        sqlx::raw_sql("BEGIN").execute(&mut *c).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("SELECT id FROM {v_share}")))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        admin(&[format!("UPDATE {t} SET v = 1 WHERE id = 1")]).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let held: i64 = sqlx::query_scalar(AssertSqlSafe(value.clone()))
+            .fetch_one(&replica)
+            .await
+            .unwrap();
+        sqlx::raw_sql("ROLLBACK").execute(&mut *c).await.unwrap();
+        drop(c);
+        let arrived = common::eventually(DEADLINE, || async {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(value.clone()))
+                .fetch_one(&replica)
+                .await
+                .is_ok_and(|v| v == 1)
+        })
+        .await;
+        assert_eq!(
+            held, 0,
+            "replication updated a row the view's reader had locked"
+        );
+        assert!(arrived, "the update did not reach the replica");
+        pool.close().await;
+        primary.close().await;
+        replica.close().await;
+        let mut teardown: Vec<String> = [v_over, v_sub, v_share, v_cte, v_tt, v_plain]
+            .iter()
+            .map(|v| format!("DROP VIEW {v}"))
+            .collect();
+        teardown.push(format!("DROP TABLE {t}"));
         admin(&teardown).await;
     }
 

@@ -508,6 +508,8 @@ const UNSAFE_WORDS: &[&str] = &[
     "grant",
     "revoke",
     "lock",
+    // MySQL 8's `FOR SHARE` (its `FOR UPDATE` is caught by `update`): a view that locks rows
+    "share",
     "unlock",
     "flush",
     "kill",

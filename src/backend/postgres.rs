@@ -463,11 +463,16 @@ const FUNCTION_VOLATILITY: &str = concat!(
 /// functions, so a view over `pg_advisory_lock` shows only in its text), tables whose
 /// row-security policy does either, tables whose row type an unsafe function takes as its one
 /// argument (`SELECT t.f FROM t` calls `f(t)`), tables with a column of a user type that an
-/// unsafe operator or cast takes (`WHERE m = 1` may call a user `=`), and views over any of those or over a system
-/// view of the session's state (`$3` by name, `$4` by pattern: `pg_settings`, `pg_cursors`,
-/// ...; the server records no dependencies of its own views); a materialized view runs nothing
-/// when read (rows of kind `r`); a view whose rewrite rule depends on an unsafe type is one
-/// too. The unsafe types of `unsafe_procs!` (rows of kind `t`). And (rows of kind `f`) the names of
+/// unsafe operator or cast takes (`WHERE m = 1` may call a user `=`), views whose `SELECT`
+/// rule's query tree has a row mark (a locking clause, `FOR UPDATE` / `FOR NO KEY UPDATE` /
+/// `FOR SHARE` / `FOR KEY SHARE`, at any level: a subquery, a sublink or a CTE of the view;
+/// `ev_action`'s text holds `:rowMarks ({` for each query with one, `:rowMarks <>` otherwise,
+/// and names and literals in it never spell the former: names are escaped, constants are
+/// bytes), as reading one locks rows (a standby refuses it), and views over any of those or
+/// over a system view of the session's state (`$3` by name, `$4` by pattern: `pg_settings`,
+/// `pg_cursors`, ...; the server records no dependencies of its own views); a materialized
+/// view runs nothing when read (rows of kind `r`); a view whose rewrite rule depends on an
+/// unsafe type is one too. The unsafe types of `unsafe_procs!` (rows of kind `t`). And (rows of kind `f`) the names of
 /// `pg_catalog` functions that an unsafe function of another schema shares, and as
 /// `operator(sym)` the symbols of operators of other schemas whose function is unsafe.
 const UNSAFE_OBJECTS: &str = concat!(
@@ -520,6 +525,10 @@ const UNSAFE_OBJECTS: &str = concat!(
           SELECT op.oprleft FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc) \
           UNION SELECT op.oprright FROM pg_operator op WHERE op.oprcode IN (SELECT oid FROM unsafe_proc) \
           UNION SELECT c.castsource FROM pg_cast c WHERE c.castfunc IN (SELECT oid FROM unsafe_proc)) \
+      UNION \
+      SELECT r.ev_class FROM pg_rewrite r \
+      WHERE r.ev_type = '1' AND strpos(r.ev_action::text, ':rowMarks ({') > 0 \
+        AND r.ev_class IN (SELECT oid FROM user_rel WHERE relkind = 'v') \
       UNION \
       SELECT r.ev_class FROM pg_rewrite r \
       JOIN pg_class c ON c.oid = r.ev_class AND c.relkind = 'v' \

@@ -9,11 +9,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    ArrayElemTypeDef, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArgumentClause, FunctionArguments, JsonTableColumn, NamedWindowDefinition,
-    NamedWindowExpr, ObjectName, ObjectNamePart, OrderBy, OrderByExpr, OrderByKind, OrderBySort,
-    Query, Select, SelectItem, SetExpr, ShowStatementFilter, Statement, TableFactor, Value, Visit,
-    Visitor, WindowType, XmlTableColumnOption,
+    ArrayElemTypeDef, BinaryOperator, DataType, Expr, FunctionArgumentClause, FunctionArguments,
+    JsonTableColumn, NamedWindowDefinition, NamedWindowExpr, ObjectName, ObjectNamePart, OrderBy,
+    OrderByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem, SetExpr, ShowStatementFilter,
+    Statement, TableFactor, Visit, Visitor, WindowType, XmlTableColumnOption,
 };
 
 use super::functions::{self, SESSION_VARIABLES};
@@ -51,6 +50,12 @@ pub(crate) struct Facts {
 
 pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Facts) -> Verdict {
     match stmt {
+        // PostgreSQL `SHOW name`, `SHOW ALL`, `SHOW SESSION AUTHORIZATION`: every form reads a
+        // setting as this session sees it (`SET search_path`, `SET ROLE`, `SET application_name`
+        // ...), which a replica's connection answers for itself, not for the session.
+        _ if rules.dialect == Dialect::Postgres && is_show(stmt) => {
+            Verdict::Primary(Reason::SessionVariable("SHOW".into()))
+        }
         Statement::Query(_) => walk(stmt, rules, facts),
         // `COPY ... TO STDOUT` exports rows: a read (of a query that must itself be pure).
         Statement::Copy {
@@ -81,20 +86,8 @@ pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Fact
             let _ = walk(stmt, rules, facts);
             Verdict::Read
         }
-        Statement::ShowVariables { filter, global, .. } => {
-            show_session(*global, filter.as_ref(), SESSION_VARIABLES, &[])
-        }
-        Statement::ShowStatus { filter, global, .. } => {
-            show_session(*global, filter.as_ref(), &[], GLOBAL_ONLY_STATUS)
-        }
-        Statement::ShowVariable { variable } if rules.dialect == Dialect::Postgres => {
-            // `SHOW name`: a custom setting (`app.user_id`) is what this session SET.
-            if variable.iter().any(|v| v.value.contains('.')) || variable.len() != 1 {
-                Verdict::Primary(Reason::SessionVariable("SHOW".into()))
-            } else {
-                Verdict::Read
-            }
-        }
+        Statement::ShowVariables { filter, global, .. } => show_variables(*global, filter.as_ref()),
+        Statement::ShowStatus { filter, global, .. } => show_status(*global, filter.as_ref()),
         Statement::ShowVariable { variable } => show_variable(variable),
         Statement::Lock(_) | Statement::LockTables { .. } => Verdict::Primary(Reason::LockingRead),
         other => {
@@ -110,26 +103,92 @@ pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Fact
     }
 }
 
+/// Every statement sqlparser parses as a `SHOW` (in PostgreSQL all of them are `SHOW name`).
+fn is_show(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::ShowVariable { .. }
+            | Statement::ShowVariables { .. }
+            | Statement::ShowStatus { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowCreate { .. }
+            | Statement::ShowDatabases { .. }
+            | Statement::ShowSchemas { .. }
+            | Statement::ShowViews { .. }
+            | Statement::ShowFunctions { .. }
+            | Statement::ShowCollation { .. }
+            | Statement::ShowCharset(_)
+            | Statement::ShowObjects(_)
+            | Statement::ShowCatalogs { .. }
+            | Statement::ShowProcessList { .. }
+    )
+}
+
 /// `SHOW <words>` forms that sqlparser does not model. `SHOW` never writes, so these are
-/// reads, except two kinds that only one server or session can answer: what the previous
-/// statement of this session left behind (warnings, errors, profiles) and the replication role
-/// (`SHOW MASTER STATUS` on a replica describes the wrong server). Those go to the primary.
+/// reads, except kinds that only one server or session can answer: what the previous
+/// statement of this session left behind (warnings, errors, profiles), this session's
+/// variables and counters (MariaDB `SHOW LOCAL VARIABLES|STATUS`, `LOCAL` meaning `SESSION`),
+/// and the replication role (`SHOW MASTER STATUS` or `SHOW ALL SLAVES STATUS` on a replica
+/// describes the wrong server). Those go to the primary.
 const SESSION_SHOWS: &[&str] = &["WARNINGS", "ERRORS", "COUNT", "PROFILE", "PROFILES"];
-const ROLE_SHOWS: &[&str] = &["MASTER", "SLAVE", "REPLICA", "BINARY", "BINLOG", "RELAYLOG"];
+const ROLE_SHOWS: &[&str] = &[
+    "MASTER", "SLAVE", "SLAVES", "REPLICA", "REPLICAS", "BINARY", "BINLOG", "RELAYLOG",
+];
 
 fn show_variable(words: &[sqlparser::ast::Ident]) -> Verdict {
-    let first = words
-        .first()
-        .map(|w| w.value.to_ascii_uppercase())
-        .unwrap_or_default();
+    let word = |i: usize| {
+        words
+            .get(i)
+            .map(|w| w.value.to_ascii_uppercase())
+            .unwrap_or_default()
+    };
+    let (first, second) = (word(0), word(1));
+    // MariaDB `SHOW ALL SLAVES STATUS`, `SHOW ALL REPLICAS STATUS` (every source connection).
+    let role = if first == "ALL" { &second } else { &first };
     if SESSION_SHOWS.contains(&first.as_str()) {
         Verdict::Primary(Reason::SessionVariable(format!("SHOW {first}").into()))
-    } else if ROLE_SHOWS.contains(&first.as_str()) || first.is_empty() {
+    } else if first == "LOCAL" && matches!(second.as_str(), "VARIABLES" | "STATUS") {
+        Verdict::Primary(Reason::SessionVariable("SHOW SESSION".into()))
+    } else if ROLE_SHOWS.contains(&role.as_str()) || first.is_empty() {
         Verdict::Primary(Reason::ServerState("SHOW"))
     } else {
         Verdict::Read
     }
 }
+
+/// System variables that have only a global value (checked in MariaDB 10.11's
+/// `information_schema.SYSTEM_VARIABLES`), so a bare `@@name` or a `SHOW VARIABLES LIKE
+/// 'name'` reads the server's global value, exactly as `@@global.name` does, never a value
+/// this session set. `server_id` has a session value in MariaDB, but only `SUPER` or
+/// `BINLOG REPLAY` may set it (binlog replay tools): every other session reads the server's.
+/// Any other system variable may have been set by this session and goes to the primary.
+const GLOBAL_ONLY_VARIABLES: &[&str] = &[
+    "basedir",
+    "datadir",
+    "have_ssl",
+    "hostname",
+    "license",
+    "log_bin",
+    "lower_case_table_names",
+    "max_connections",
+    "pid_file",
+    "port",
+    "protocol_version",
+    "read_only",
+    "report_host",
+    "report_port",
+    "server_id",
+    "socket",
+    "system_time_zone",
+    "version",
+    "version_comment",
+    "version_compile_machine",
+    "version_compile_os",
+    "version_malloc_library",
+    "version_source_revision",
+    "version_ssl_library",
+];
 
 /// Status counters that exist only globally, so `SHOW STATUS LIKE` them reads no session.
 const GLOBAL_ONLY_STATUS: &[&str] = &[
@@ -145,56 +204,45 @@ const GLOBAL_ONLY_STATUS: &[&str] = &[
     "wsrep",
 ];
 
-/// `SHOW [SESSION] VARIABLES|STATUS`: session-scoped unless `GLOBAL`. Session scope reads this
-/// connection's values, so it goes to the primary unless a `LIKE` filter without wildcards
-/// names a variable that is not session state (`session_only`), or names a status counter
-/// with one of the global-only prefixes (`global_prefixes`).
-fn show_session(
-    global: bool,
-    filter: Option<&ShowStatementFilter>,
-    session_only: &[&str],
-    global_prefixes: &[&str],
-) -> Verdict {
+fn show_session() -> Verdict {
+    Verdict::Primary(Reason::SessionVariable("SHOW SESSION".into()))
+}
+
+/// `SHOW [SESSION] VARIABLES`: session-scoped unless `GLOBAL`, so it reads this connection's
+/// values (the ones it SET) and goes to the primary, unless a `LIKE` filter without `%`
+/// names exactly one global-only variable (`SHOW VARIABLES LIKE 'read_only'`), which is what
+/// `SHOW GLOBAL VARIABLES LIKE` it reads.
+fn show_variables(global: bool, filter: Option<&ShowStatementFilter>) -> Verdict {
     if global {
         return Verdict::Read;
     }
-    let session = Verdict::Primary(Reason::SessionVariable("SHOW SESSION".into()));
-    let Some(ShowStatementFilter::Like(pattern)) = filter else {
-        return session;
-    };
-    let pattern = pattern.to_ascii_lowercase();
-    if pattern.contains(['%', '_', '\\']) && global_prefixes.is_empty() {
-        // A wildcard pattern: does it match any session-only variable?
-        if session_only
-            .iter()
-            .any(|v| like(pattern.as_bytes(), v.as_bytes()))
+    match filter {
+        Some(ShowStatementFilter::Like(pattern))
+            if !pattern.contains(['%', '\\'])
+                && GLOBAL_ONLY_VARIABLES.contains(&pattern.to_ascii_lowercase().as_str()) =>
         {
-            return session;
-        }
-        return Verdict::Read;
-    }
-    if !global_prefixes.is_empty() {
-        let literal = !pattern.contains(['%', '\\']);
-        return if literal && global_prefixes.iter().any(|p| pattern.starts_with(p)) {
             Verdict::Read
-        } else {
-            session
-        };
-    }
-    if session_only.contains(&pattern.as_str()) {
-        session
-    } else {
-        Verdict::Read
+        }
+        _ => show_session(),
     }
 }
 
-/// SQL `LIKE` on ASCII bytes (`%`, `_`), case already folded.
-fn like(p: &[u8], s: &[u8]) -> bool {
-    match p.split_first() {
-        None => s.is_empty(),
-        Some((b'%', rest)) => (0..=s.len()).any(|i| like(rest, &s[i..])),
-        Some((b'_', rest)) => !s.is_empty() && like(rest, &s[1..]),
-        Some((c, rest)) => s.first() == Some(c) && like(rest, &s[1..]),
+/// `SHOW [SESSION] STATUS`: session-scoped unless `GLOBAL`, so it reads this connection's
+/// counters and goes to the primary, unless a `LIKE` filter without `%` names a counter with
+/// one of the global-only prefixes.
+fn show_status(global: bool, filter: Option<&ShowStatementFilter>) -> Verdict {
+    if global {
+        return Verdict::Read;
+    }
+    let Some(ShowStatementFilter::Like(pattern)) = filter else {
+        return show_session();
+    };
+    let pattern = pattern.to_ascii_lowercase();
+    let literal = !pattern.contains(['%', '\\']);
+    if literal && GLOBAL_ONLY_STATUS.iter().any(|p| pattern.starts_with(p)) {
+        Verdict::Read
+    } else {
+        show_session()
     }
 }
 
@@ -426,12 +474,6 @@ impl ReadCheck<'_> {
             self.unknown_name(names::render(&parts, dialect));
             return ControlFlow::Continue(());
         }
-        if functions::pure_prefixes(self.rules.dialect)
-            .iter()
-            .any(|p| lower.starts_with(p))
-        {
-            return ControlFlow::Continue(());
-        }
         if !self.rules.pure.contains(lower.as_str()) {
             let last = parts.last().map_or(lower.as_str(), String::as_str);
             self.unknown_name(names::render(&[last], dialect));
@@ -458,11 +500,26 @@ impl ReadCheck<'_> {
             }
             return ControlFlow::Continue(());
         };
-        let var = var.rsplit('.').next().unwrap_or(var).to_ascii_lowercase();
-        if SESSION_VARIABLES.contains(&var.as_str()) {
-            ControlFlow::Break(Reason::SessionVariable(format!("@@{var}").into()))
-        } else {
-            ControlFlow::Continue(())
+        // `@@x`, `@@session.x`, `@@local.x` (any case, `x` possibly backquoted, spaces around
+        // the dot) read this session's value, which a replica's connection does not have
+        // (`SET time_zone`, `@@in_transaction`, `@@timestamp`); only `@@global.x` reads the
+        // server's. A bare `@@x` of a variable that has no session value reads the global one.
+        let parts: Vec<String> = var
+            .split('.')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect();
+        let last = parts.last().map_or("", String::as_str);
+        let session = || ControlFlow::Break(Reason::SessionVariable(format!("@@{last}").into()));
+        match parts.as_slice() {
+            [scope, .., _] if scope == "global" => {
+                if SESSION_VARIABLES.contains(&last) {
+                    session()
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            [name] if GLOBAL_ONLY_VARIABLES.contains(&name.as_str()) => ControlFlow::Continue(()),
+            _ => session(),
         }
     }
 }
@@ -575,16 +632,18 @@ impl Visitor for ReadCheck<'_> {
                         }
                     }
                 }
-                if self.rules.dialect == Dialect::Postgres
-                    && function_name(&f.name) == "current_setting"
-                    && f.name.0.len() == 1
-                    && builtin_setting(&f.args)
+                // `current_setting(name)` is on the side-effect list whatever the name, like
+                // every PostgreSQL `SHOW`: a built-in setting (`search_path`, `work_mem`) may
+                // have been SET by this session too.
+                if f.name.0.len() == 1
+                    && functions::native_at_arity(
+                        self.rules.dialect,
+                        &function_name(&f.name),
+                        argument_count(&f.args),
+                    )
                 {
-                    // `current_setting('work_mem')`: a server setting, not one this session
-                    // made up (`current_setting('app.user_id')`).
-                    if !self.builtins.iter().any(|b| &**b == "current_setting") {
-                        self.builtins.push("current_setting".into());
-                    }
+                    // `POINT(x, y)`: the native function at this arity (at another, a stored
+                    // function of the same name would answer).
                     return ControlFlow::Continue(());
                 }
                 self.function(&f.name)
@@ -631,16 +690,12 @@ impl Visitor for ReadCheck<'_> {
     }
 }
 
-/// `current_setting('name')` with a literal name of a built-in (undotted) setting.
-fn builtin_setting(args: &FunctionArguments) -> bool {
-    let FunctionArguments::List(list) = args else {
-        return false;
-    };
-    match list.args.first() {
-        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => {
-            matches!(&v.value, Value::SingleQuotedString(s) if !s.contains('.') && !s.is_empty())
-        }
-        _ => false,
+/// How many arguments a call passes (`CURRENT_DATE` without parentheses: none).
+fn argument_count(args: &FunctionArguments) -> usize {
+    match args {
+        FunctionArguments::None => 0,
+        FunctionArguments::Subquery(_) => 1,
+        FunctionArguments::List(list) => list.args.len(),
     }
 }
 

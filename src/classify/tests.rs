@@ -245,6 +245,112 @@ fn show_and_explain() {
     primary(M, "SHOW MASTER STATUS", "server_state");
 }
 
+/// Found by an adversarial test on the real replicas: every PostgreSQL `SHOW` reads a setting
+/// as this session sees it (`SET search_path`, `SET ROLE`), so none may go to a replica.
+#[test]
+fn postgres_show_reads_the_session_settings() {
+    for sql in [
+        "SHOW search_path",
+        "SHOW \"search_path\"",
+        "show Search_Path",
+        "SHOW ALL",
+        "SHOW application_name",
+        "SHOW transaction_isolation",
+        "SHOW TRANSACTION ISOLATION LEVEL",
+        "SHOW role",
+        "SHOW SESSION AUTHORIZATION",
+        "SHOW TIME ZONE",
+        "SHOW work_mem",
+        "SHOW server_version",
+        "SHOW app.user_id",
+        "SHOW tables",
+        "SHOW DATABASES",
+        "SHOW COLUMNS FROM users",
+    ] {
+        primary(P, sql, "session_variable");
+    }
+}
+
+/// MariaDB `LOCAL` means `SESSION`; `GLOBAL` reads the server's values and stays on a replica.
+#[test]
+fn mariadb_show_local_is_the_session() {
+    for sql in [
+        "SHOW LOCAL VARIABLES",
+        "SHOW LOCAL STATUS",
+        "show local variables like 'sql_mode'",
+        "SHOW LOCAL STATUS LIKE 'Com_select'",
+        "SHOW SESSION VARIABLES LIKE 'sql_mode'",
+        "SHOW VARIABLES LIKE 'time_zone'",
+        "SHOW VARIABLES LIKE 'read%'",
+        "SHOW VARIABLES WHERE Variable_name = 'read_only'",
+    ] {
+        primary(M, sql, "session_variable");
+    }
+    replica(M, "SHOW GLOBAL VARIABLES");
+    replica(M, "SHOW GLOBAL STATUS");
+    replica(M, "SHOW GLOBAL VARIABLES LIKE 'sql_mode'");
+    replica(M, "SHOW VARIABLES LIKE 'READ_ONLY'");
+    replica(M, "SHOW STATUS LIKE 'Uptime'");
+}
+
+/// The replication role of whoever answers, in every spelling MariaDB accepts.
+#[test]
+fn mariadb_replication_status_goes_to_the_primary() {
+    for sql in [
+        "SHOW SLAVE STATUS",
+        "SHOW ALL SLAVES STATUS",
+        "show all slaves status",
+        "SHOW ALL REPLICAS STATUS",
+        "SHOW REPLICA STATUS",
+        "SHOW SLAVE \"name\" STATUS",
+        "SHOW SLAVE '' STATUS",
+        "SHOW REPLICA 'name' STATUS",
+        "SHOW SLAVE HOSTS",
+    ] {
+        primary(M, sql, "server_state");
+    }
+}
+
+/// A system variable read without `GLOBAL` is this session's value (`@@in_transaction`,
+/// `@@timestamp`, `@@sql_mode` after a `SET`): only the primary's connection has it. A bare
+/// `@@x` of a variable without a session value reads the global one, like `@@global.x`.
+#[test]
+fn mariadb_system_variables_without_global_scope_go_to_the_primary() {
+    for sql in [
+        "SELECT @@in_transaction",
+        "SELECT @@timestamp",
+        "SELECT @@IN_TRANSACTION",
+        "SELECT @@session.in_transaction",
+        "SELECT @@SESSION.In_Transaction",
+        "SELECT @@local.timestamp",
+        "SELECT @@LOCAL.Timestamp",
+        "SELECT @@session.`timestamp`",
+        "SELECT @@SESSION . in_transaction",
+        "SELECT @@sql_mode",
+        "SELECT @@time_zone, @@version",
+        "SELECT @@session.server_id",
+        "SELECT @@session.version",
+        "SELECT @@hot_cache.key_buffer_size",
+        "SELECT id FROM users WHERE @@in_transaction = 0",
+        "SELECT @@global.last_insert_id",
+    ] {
+        primary(M, sql, "session_variable");
+    }
+    // Not parsed by sqlparser; the primary either way.
+    assert_eq!(label(M, "SELECT @@`in_transaction`").0, Target::Primary);
+    for sql in [
+        "SELECT @@GLOBAL.sql_mode",
+        "SELECT @@global.version, @@Global.read_only",
+        "SELECT @@global . time_zone",
+        "SELECT @@global.hot_cache.key_buffer_size",
+        "SELECT @@version, @@version_comment",
+        "SELECT @@server_id",
+        "SELECT CAST(@@server_id AS SIGNED)",
+    ] {
+        replica(M, sql);
+    }
+}
+
 #[test]
 fn hints_in_comments() {
     let c = Classifier::new(M);
@@ -560,13 +666,14 @@ fn sequences_and_session_state_go_to_primary() {
     for sql in [
         "SELECT pg_backend_pid()",
         "SELECT current_setting('app.user_id')",
+        "SELECT current_setting('work_mem')",
+        "SELECT current_setting('search_path')",
         "SELECT pg_stat_get_backend_pid(1)",
         "SELECT pg_stat_get_xact_tuples_inserted(1)",
         "SELECT pg_trigger_depth()",
     ] {
         primary(P, sql, "side_effect_function");
     }
-    replica(P, "SELECT current_setting('work_mem')");
 }
 
 #[test]
