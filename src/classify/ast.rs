@@ -456,6 +456,13 @@ impl ReadCheck<'_> {
             .map(|p| names::fold_part(p, dialect))
             .collect();
         let builtin_schema = pg && parts.len() == 2 && parts[0] == "pg_catalog";
+        // MySQL/MariaDB: a backquoted name (`` `count`(x) ``) is never the grammar's own
+        // function: the server calls the default database's stored function of that name.
+        let backquoted = dialect == Dialect::MySql
+            && name.0.iter().any(|p| match p {
+                ObjectNamePart::Identifier(ident) => ident.quote_style.is_some(),
+                _ => true,
+            });
         let quoted_upper = pg
             && parts
                 .last()
@@ -468,7 +475,7 @@ impl ReadCheck<'_> {
         {
             return ControlFlow::Break(Reason::SideEffectFunction(lower.into()));
         }
-        if (parts.len() > 1 && !builtin_schema) || quoted_upper {
+        if (parts.len() > 1 && !builtin_schema) || quoted_upper || backquoted {
             // A schema- or database-qualified name is a user function, never the built-in of
             // the same name (`app.lower`), and so is a case-sensitive PostgreSQL name.
             self.unknown_name(names::render(&parts, dialect));
@@ -635,6 +642,10 @@ impl Visitor for ReadCheck<'_> {
                 // `current_setting(name)` is on the side-effect list whatever the name, like
                 // every PostgreSQL `SHOW`: a built-in setting (`search_path`, `work_mem`) may
                 // have been SET by this session too.
+                if f.name.0.len() == 1 && function_name(&f.name) == "nullif" {
+                    // `NULLIF(a, b)` compares with the `=` operator of its arguments' types.
+                    self.builtin_operator("=");
+                }
                 if f.name.0.len() == 1
                     && functions::native_at_arity(
                         self.rules.dialect,
@@ -649,6 +660,48 @@ impl Visitor for ReadCheck<'_> {
                 self.function(&f.name)
             }
             Expr::BinaryOp { op, .. } => self.operator(op),
+            // Forms that call a comparison operator without its symbol in the text: a user
+            // operator sharing the symbol may be the one PostgreSQL picks (`5 IN ('x'::text)`
+            // calls `=`, `BETWEEN` calls `>=` and `<=`, `LIKE` calls `~~`).
+            Expr::InList { negated, .. } => {
+                self.builtin_operator(if *negated { "<>" } else { "=" });
+                ControlFlow::Continue(())
+            }
+            Expr::InSubquery { negated, .. } | Expr::InUnnest { negated, .. } => {
+                self.builtin_operator(if *negated { "<>" } else { "=" });
+                ControlFlow::Continue(())
+            }
+            Expr::Between { negated, .. } => {
+                for symbol in if *negated { ["<", ">"] } else { [">=", "<="] } {
+                    self.builtin_operator(symbol);
+                }
+                ControlFlow::Continue(())
+            }
+            Expr::Like { negated, .. } => {
+                self.builtin_operator(if *negated { "!~~" } else { "~~" });
+                ControlFlow::Continue(())
+            }
+            Expr::ILike { negated, .. } => {
+                self.builtin_operator(if *negated { "!~~*" } else { "~~*" });
+                ControlFlow::Continue(())
+            }
+            Expr::SimilarTo { negated, .. } => {
+                self.builtin_operator(if *negated { "!~" } else { "~" });
+                ControlFlow::Continue(())
+            }
+            Expr::IsDistinctFrom(..) | Expr::IsNotDistinctFrom(..) => {
+                self.builtin_operator("=");
+                ControlFlow::Continue(())
+            }
+            Expr::Case {
+                operand: Some(_), ..
+            } => {
+                self.builtin_operator("=");
+                ControlFlow::Continue(())
+            }
+            Expr::AnyOp { compare_op, .. } | Expr::AllOp { compare_op, .. } => {
+                self.operator(compare_op)
+            }
             Expr::UnaryOp { op, .. } => {
                 self.builtin_operator(&op.to_string());
                 ControlFlow::Continue(())

@@ -131,7 +131,49 @@ const SIDE_EFFECT_POSTGRES: &[&str] = &[
     // extensions that write elsewhere
     "dblink_exec",
     "dblink_send_query",
+    // built-ins that run what their arguments name, whatever their declared volatility (so a
+    // catalog lookup, which goes by the declaration, must not clear them): SQL text
+    // (`ts_rewrite(q, 'SELECT ...')`, `ts_stat`, `query_to_xml`), a relation named in a string
+    // (`table_to_xml('app.v', ..)` runs the view)
+    "ts_rewrite",
+    "ts_stat",
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "cursor_to_xmlschema",
+    "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
 ];
+
+/// PostgreSQL type input functions that take the type to make as an argument, so a direct call
+/// runs that type's input, a domain's `CHECK` included (`record_in('(7)', 'app.t'::regtype,
+/// -1)`): a direct call goes to the primary. They are kept out of [`side_effect`], which the
+/// catalog lookup also reads: every domain, composite, array and range type has one of them as
+/// its input function, and is judged by its own checks and columns instead.
+const TYPE_INPUT_CALLS_POSTGRES: &[&str] = &[
+    "record_in",
+    "array_in",
+    "domain_in",
+    "range_in",
+    "multirange_in",
+];
+
+/// Names that send a direct call to the primary on top of [`side_effect`] (not given to the
+/// catalog lookup).
+pub(crate) fn unsafe_direct_calls(dialect: Dialect) -> &'static [&'static str] {
+    match dialect {
+        Dialect::Postgres => TYPE_INPUT_CALLS_POSTGRES,
+        _ => &[],
+    }
+}
 
 const SIDE_EFFECT_SQLITE: &[&str] = &["last_insert_rowid", "changes", "total_changes"];
 
@@ -876,6 +918,15 @@ mod tests {
             "SELECT nvl(a, 1) FROM t",
             "SELECT BENCHMARK(1000, 1)",
             "SELECT pg_sleep(1)",
+            // A backquoted name, or a comment before its `(`, is the stored function's.
+            "SELECT `count`('x')",
+            "SELECT `Now`()",
+            "SELECT id, `left`(v, 1) FROM t",
+            "SELECT count/**/('x')",
+            "SELECT now/* x */()",
+            "SELECT count -- c\n('x')",
+            "SELECT count#c\n('x')",
+            "SELECT `count`/**/('x')",
         ] {
             assert_eq!(target(Dialect::MySql, sql), Target::Primary, "{sql}");
         }
@@ -893,6 +944,8 @@ mod tests {
             "SELECT domain_in('5', 'app.d'::regtype, -1)",
             "SELECT pg_sleep(1)",
             "VALUES (pg_sleep(1))",
+            "SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
+            "SELECT pg_catalog.table_to_xml('app.v', true, false, '')",
         ] {
             assert_eq!(target(Dialect::Postgres, sql), Target::Primary, "{sql}");
         }
@@ -901,6 +954,9 @@ mod tests {
             "SELECT abs(1), json_array(1), json_object('a', 1)",
             "SELECT ST_Distance(a, b), ST_X(p), st_astext(p) FROM t",
             "SELECT substr(s, 1, 2), count(*) FROM t GROUP BY 1",
+            // whitespace keeps a grammar function the server's own under IGNORE_SPACE (sqlx
+            // sets it); a comment elsewhere changes nothing
+            "SELECT count (*), now() /* x */ FROM t",
             "SELECT ST_Distance(POINT(0, 0), POINT(3, 4))",
             "SELECT ST_AsText(LineString(Point(0, 0), Point(1, 1)))",
         ] {
@@ -1029,7 +1085,8 @@ mod servers {
                     AND pronamespace = 'pg_catalog'::regnamespace
                     AND ('cstring'::regtype = ANY (proargtypes::oid[])
                       OR 'internal'::regtype = ANY (proargtypes::oid[]))) AS input,
-                n ~ '^(table|schema|database|query|cursor)_to_xml' AS xml
+                n ~ '^(table|schema|database|query|cursor)_to_xml'
+                    OR n IN ('ts_rewrite', 'ts_stat') AS xml
              FROM unnest($1::text[]) AS n",
         )
         .bind(&names)

@@ -216,6 +216,12 @@ fn scan(b: &[u8], dialect: Dialect, mode: Mode) -> Result<u64, Found> {
     let mut i = 0;
     let mut sig: u64 = 0xcbf2_9ce4_8422_2325;
     let mut mark = |at: usize| sig = (sig ^ at as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    // MySQL: a name, then a comment, then `(`. The server reads `count/**/(x)` as a call of the
+    // default database's stored function `count`, not of its own `COUNT` (only whitespace
+    // between a grammar function's name and its `(` keeps it the grammar's, and that only under
+    // `IGNORE_SPACE`, which sqlx sets); sqlparser drops the comment and reads `count(x)`.
+    let mut after_name = false;
+    let mut commented = false;
     while i < n {
         let c = b[i];
         let next = b.get(i + 1).copied();
@@ -236,6 +242,8 @@ fn scan(b: &[u8], dialect: Dialect, mode: Mode) -> Result<u64, Found> {
             b'`' if !pg => {
                 i = literal_end(b, i, b'`', false)?;
                 mark(i);
+                (after_name, commented) = (true, false);
+                continue;
             }
             b'`' => return Err(Found::Ambiguous),
             b'[' if dialect == Dialect::Sqlite => {
@@ -259,6 +267,8 @@ fn scan(b: &[u8], dialect: Dialect, mode: Mode) -> Result<u64, Found> {
                 }
                 i = block_comment_end(b, i + 2)?;
                 mark(i);
+                commented |= after_name;
+                continue;
             }
             b'-' if next == Some(b'-') => {
                 if pg && i > 0 && is_pg_operator_byte(b[i - 1]) {
@@ -271,10 +281,14 @@ fn scan(b: &[u8], dialect: Dialect, mode: Mode) -> Result<u64, Found> {
                 }
                 i = line_comment_end(b, i + 2)?;
                 mark(i);
+                commented |= after_name;
+                continue;
             }
             b'#' if mysql => {
                 i = line_comment_end(b, i + 1)?;
                 mark(i);
+                commented |= after_name;
+                continue;
             }
             b'$' if pg && !prev_ident && !next.is_some_and(|d| d.is_ascii_digit()) => {
                 i = dollar_quote_end(b, i)?;
@@ -313,7 +327,16 @@ fn scan(b: &[u8], dialect: Dialect, mode: Mode) -> Result<u64, Found> {
             b'\\' => return Err(Found::Ambiguous),
             _ if c < 0x80 => {
                 plain_char(b, i)?;
+                if mysql {
+                    match c {
+                        b' ' | b'\t' | b'\n' | b'\r' => {}
+                        b'(' if after_name && commented => return Err(Found::Ambiguous),
+                        _ if is_ident_byte(c) => (after_name, commented) = (true, false),
+                        _ => (after_name, commented) = (false, false),
+                    }
+                }
                 i += 1;
+                continue;
             }
             _ => {
                 let (ch, len) = char_at(b, i);
@@ -321,8 +344,12 @@ fn scan(b: &[u8], dialect: Dialect, mode: Mode) -> Result<u64, Found> {
                     return Err(Found::Ambiguous);
                 }
                 i += len;
+                (after_name, commented) = (true, false);
+                continue;
             }
         }
+        // Anything else (a literal, a variable, a parameter) ends a name.
+        (after_name, commented) = (false, false);
     }
     Ok(sig)
 }

@@ -143,6 +143,7 @@ impl ClassifierOptions {
     pub fn build(self) -> Classifier {
         let lower = |s: &String| s.to_ascii_lowercase().into_boxed_str();
         let side_effect: HashSet<Box<str>> = functions::side_effect(self.dialect)
+            .chain(functions::unsafe_direct_calls(self.dialect).iter().copied())
             .map(Box::from)
             .chain(self.extra_side_effect.iter().map(lower))
             .collect();
@@ -363,6 +364,7 @@ impl Classifier {
             .rules
             .side_effect
             .iter()
+            .filter(|n| !functions::unsafe_direct_calls(self.0.options.dialect).contains(&&***n))
             .map(|n| n.to_string())
             .collect();
         names.sort_unstable();

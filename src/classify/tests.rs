@@ -861,3 +861,38 @@ fn an_entry_weighs_the_same_before_and_after_its_sanitized_text() {
         "entries weigh {real} in all: {stats:?}"
     );
 }
+
+/// Forms that call a comparison operator without writing its symbol record the symbol among
+/// the built-in names, so that a user operator sharing it (the catalog snapshot of
+/// `function_volatility`) sends the read to the primary, as for a written `=`.
+#[test]
+fn implicit_comparisons_record_their_operator() {
+    let c = Classifier::new(Dialect::Postgres);
+    for (sql, symbols) in [
+        ("SELECT 5 IN ('x'::text)", &["operator(=)"][..]),
+        ("SELECT 5 NOT IN ('x'::text)", &["operator(<>)"]),
+        (
+            "SELECT id FROM t WHERE id IN (SELECT id FROM u)",
+            &["operator(=)"],
+        ),
+        ("SELECT NULLIF(5, 'x'::text)", &["operator(=)"]),
+        ("SELECT CASE 5 WHEN 'x'::text THEN 1 END", &["operator(=)"]),
+        ("SELECT 5 IS DISTINCT FROM 'x'::text", &["operator(=)"]),
+        (
+            "SELECT 5 BETWEEN 'a'::text AND 'b'::text",
+            &["operator(>=)", "operator(<=)"],
+        ),
+        ("SELECT 5 LIKE 'x'::text", &["operator(~~)"]),
+        ("SELECT 5 NOT ILIKE 'x'::text", &["operator(!~~*)"]),
+        ("SELECT 5 = ANY(ARRAY['x'::text])", &["operator(=)"]),
+    ] {
+        let analysis = c.analyze(sql);
+        for symbol in symbols {
+            assert!(
+                analysis.builtins.iter().any(|b| &**b == *symbol),
+                "{sql}: {symbol} not in {:?}",
+                analysis.builtins
+            );
+        }
+    }
+}
