@@ -81,14 +81,15 @@ pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Fact
         | Statement::ShowCollation { .. }
         | Statement::ShowCharset(_)
         | Statement::ShowObjects(_)
-        | Statement::ShowCatalogs { .. }
-        | Statement::ShowProcessList { .. } => {
+        | Statement::ShowCatalogs { .. } => {
             let _ = walk(stmt, rules, facts);
             Verdict::Read
         }
         Statement::ShowVariables { filter, global, .. } => show_variables(*global, filter.as_ref()),
         Statement::ShowStatus { filter, global, .. } => show_status(*global, filter.as_ref()),
         Statement::ShowVariable { variable } => show_variable(variable),
+        // This server's threads, not the primary's.
+        Statement::ShowProcessList { .. } => Verdict::Primary(Reason::ServerState("SHOW")),
         Statement::Lock(_) | Statement::LockTables { .. } => Verdict::Primary(Reason::LockingRead),
         other => {
             if matches!(
@@ -133,7 +134,18 @@ fn is_show(stmt: &Statement) -> bool {
 /// describes the wrong server). Those go to the primary.
 const SESSION_SHOWS: &[&str] = &["WARNINGS", "ERRORS", "COUNT", "PROFILE", "PROFILES"];
 const ROLE_SHOWS: &[&str] = &[
-    "MASTER", "SLAVE", "SLAVES", "REPLICA", "REPLICAS", "BINARY", "BINLOG", "RELAYLOG",
+    "MASTER",
+    "SLAVE",
+    "SLAVES",
+    "REPLICA",
+    "REPLICAS",
+    "BINARY",
+    "BINLOG",
+    "RELAYLOG",
+    // this server's threads (`SHOW EXPLAIN FOR <thread id>` names one of the primary's)
+    "EXPLAIN",
+    "ANALYZE",
+    "PROCESSLIST",
 ];
 
 fn show_variable(words: &[sqlparser::ast::Ident]) -> Verdict {
@@ -420,6 +432,8 @@ pub(crate) const SESSION_RELATIONS: &[&str] = &[
     "user_variables_by_thread",
     "session_connect_attrs",
     "session_account_connect_attrs",
+    // the roles this session enabled (`SET ROLE`)
+    "enabled_roles",
     "pg_settings",
     "pg_prepared_statements",
     "pg_cursors",
@@ -727,6 +741,12 @@ impl Visitor for ReadCheck<'_> {
                 ControlFlow::Break(Reason::SideEffectFunction("nextval".into()))
             }
             Expr::Identifier(ident) => self.variable(&ident.value),
+            // MySQL `` @`x` ``: sqlparser reads a user variable with a quoted name as a
+            // placeholder `@x`.
+            Expr::Value(v) if self.rules.dialect == Dialect::MySql => match &v.value {
+                sqlparser::ast::Value::Placeholder(p) if p.starts_with('@') => self.variable(p),
+                _ => ControlFlow::Continue(()),
+            },
             Expr::CompoundIdentifier(parts) => match parts.first() {
                 Some(first) if first.value.starts_with("@@") => {
                     let joined = parts

@@ -896,3 +896,27 @@ fn implicit_comparisons_record_their_operator() {
         }
     }
 }
+
+/// Session and server state the second adversarial round found on a replica.
+#[test]
+fn more_session_and_server_state_goes_to_the_primary() {
+    for (sql, label) in [
+        ("SELECT @`x`", "session_variable"),
+        ("SELECT id FROM t WHERE v = @`name`", "session_variable"),
+        (
+            "SELECT * FROM information_schema.ENABLED_ROLES",
+            "session_variable",
+        ),
+        ("SHOW EXPLAIN FOR 1", "server_state"),
+        ("SHOW ANALYZE FOR 1", "server_state"),
+        ("SHOW PROCESSLIST", "server_state"),
+        ("SHOW FULL PROCESSLIST", "server_state"),
+    ] {
+        let d = Classifier::new(Dialect::MySql).decide(sql);
+        assert_eq!(
+            (d.target, d.reason.label()),
+            (Target::Primary, label),
+            "{sql}"
+        );
+    }
+}
