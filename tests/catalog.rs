@@ -108,6 +108,37 @@ mod postgres {
         pool.close().await;
     }
 
+    /// Runs `statements` (each `IF EXISTS`) as the admin when dropped, so a test that panics
+    /// before its own cleanup leaves nothing behind: a schema left on the server (user
+    /// operators sharing `+` or `||`, lock-taking domains) would send other suites' reads to
+    /// the primary.
+    struct Cleanup(Vec<String>);
+
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let statements = std::mem::take(&mut self.0);
+            let Ok(url) = std::env::var("RWSPLIT_PG_ADMIN_PRIMARY") else {
+                return;
+            };
+            // A thread of its own: this may run while a runtime unwinds.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let pool = PgPool::connect(&url).await.ok()?;
+                    for sql in statements {
+                        let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&pool).await;
+                    }
+                    pool.close().await;
+                    Some(())
+                })
+            })
+            .join();
+        }
+    }
+
     /// The read-only error of a standby, or the statement's other outcome.
     async fn on_standby(standby: &PgPool, sql: &str) -> Result<(), String> {
         let mut c = standby.acquire().await.unwrap();
@@ -146,6 +177,13 @@ mod postgres {
         let s = format!("cat_{id}");
         // A schema whose name differs only by case: a quoted name is another object.
         let upper = format!("\"Cat_{id}\"");
+        let _cleanup = Cleanup(vec![
+            format!("DROP FUNCTION IF EXISTS public.colf_{id}"),
+            "DROP FUNCTION IF EXISTS public.initcap(int)".to_string(),
+            "DROP SCHEMA IF EXISTS \"PG_CATALOG\" CASCADE".to_string(),
+            format!("DROP SCHEMA IF EXISTS {s} CASCADE"),
+            format!("DROP SCHEMA IF EXISTS {upper} CASCADE"),
+        ]);
         let setup = vec![
             format!("CREATE SCHEMA {s}"),
             format!("CREATE SCHEMA {upper}"),
@@ -389,6 +427,7 @@ mod postgres {
         };
         let id = std::process::id();
         let s = format!("cast_{id}");
+        let _cleanup = Cleanup(vec![format!("DROP SCHEMA IF EXISTS {s} CASCADE")]);
         let setup = vec![
             format!("CREATE SCHEMA {s}"),
             format!("CREATE TABLE {s}.log (id serial PRIMARY KEY)"),
@@ -499,6 +538,7 @@ mod postgres {
         };
         let id = std::process::id();
         let s = format!("reach_{id}");
+        let _cleanup = Cleanup(vec![format!("DROP SCHEMA IF EXISTS {s} CASCADE")]);
         // The keyword-named domains live in the test's schema, put first on `search_path`.
         let keywords = [
             "datetime",
@@ -667,6 +707,7 @@ mod postgres {
         };
         let id = std::process::id();
         let s = format!("atk3_{id}");
+        let _cleanup = Cleanup(vec![format!("DROP SCHEMA IF EXISTS {s} CASCADE")]);
         let n = |k: u32| id + 300 + k;
         let setup = vec![
             format!("CREATE SCHEMA {s}"),
@@ -917,6 +958,7 @@ mod postgres {
         };
         let id = std::process::id();
         let s = format!("rowmark_{id}");
+        let _cleanup = Cleanup(vec![format!("DROP SCHEMA IF EXISTS {s} CASCADE")]);
         admin(&[
             format!("CREATE SCHEMA {s}"),
             format!("CREATE TABLE {s}.t (id int PRIMARY KEY)"),
@@ -1007,6 +1049,10 @@ mod postgres {
         let admin_url = common::server_url("RWSPLIT_PG_ADMIN_PRIMARY").expect("admin url");
         let id = std::process::id();
         let s = format!("churn_{id}");
+        let _cleanup = Cleanup(vec![
+            format!("DROP SCHEMA IF EXISTS {s}_c CASCADE"),
+            format!("DROP SCHEMA IF EXISTS {s} CASCADE"),
+        ]);
         admin(&[
             format!("CREATE SCHEMA {s}"),
             format!("CREATE FUNCTION {s}.locks(a int) RETURNS boolean LANGUAGE sql VOLATILE AS $$ SELECT pg_try_advisory_lock(a) $$"),
