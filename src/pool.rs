@@ -427,8 +427,9 @@ impl<DB: Backend> RoutingPool<DB> {
     }
 
     /// Closes every pool and stops the monitor. Like sqlx's `Pool::close`, it returns once the
-    /// connections are closed: the application's pools', and the monitor's own (each monitor
-    /// loop finishes the probe it is in, at most `probe_timeout`, then closes its connection).
+    /// application's pools' connections are closed; it also waits for the monitor's loops to
+    /// finish the probe each is in and close their own connections, up to twice
+    /// `probe_timeout` (a loop stuck on a server that does not answer is left to end alone).
     pub async fn close(&self) {
         if let Some(monitor) = &self.0.monitor {
             monitor.stop();
@@ -437,10 +438,15 @@ impl<DB: Backend> RoutingPool<DB> {
             server.pool.close().await;
         }
         if let Some(monitor) = &self.0.monitor {
-            // A probe in flight ends within `probe_timeout`, and closing its connection within
-            // as long again.
-            let limit = self.0.options.probe_timeout * 2 + std::time::Duration::from_millis(100);
-            monitor.ended(limit).await;
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let limit = self
+                    .0
+                    .options
+                    .probe_timeout
+                    .saturating_mul(2)
+                    .saturating_add(std::time::Duration::from_millis(100));
+                monitor.ended(limit).await;
+            }
         }
     }
 

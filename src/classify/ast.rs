@@ -660,7 +660,11 @@ impl Visitor for ReadCheck<'_> {
                     // `NULLIF(a, b)` compares with the `=` operator of its arguments' types.
                     self.builtin_operator("=");
                 }
-                if f.name.0.len() == 1
+                let unquoted = matches!(
+                    f.name.0.as_slice(),
+                    [ObjectNamePart::Identifier(ident)] if ident.quote_style.is_none()
+                );
+                if unquoted
                     && functions::native_at_arity(
                         self.rules.dialect,
                         &function_name(&f.name),
@@ -681,8 +685,9 @@ impl Visitor for ReadCheck<'_> {
                 self.builtin_operator(if *negated { "<>" } else { "=" });
                 ControlFlow::Continue(())
             }
-            Expr::InSubquery { negated, .. } | Expr::InUnnest { negated, .. } => {
-                self.builtin_operator(if *negated { "<>" } else { "=" });
+            // `x NOT IN (SELECT ..)` is `NOT (x = ANY (..))`: `=` either way.
+            Expr::InSubquery { .. } | Expr::InUnnest { .. } => {
+                self.builtin_operator("=");
                 ControlFlow::Continue(())
             }
             Expr::Between { negated, .. } => {

@@ -911,6 +911,8 @@ mod tests {
             "SELECT point(1)",
             "SELECT point(1, 2, 3)",
             "SELECT polygon()",
+            "SELECT `point`(1, 2)",
+            "SELECT LineString(POINT(1, 1), `point`(1, 2))",
             "SELECT x(p) FROM t",
             "SELECT contains(a, b) FROM t",
             "SELECT st_not_a_builtin(1)",
@@ -1028,6 +1030,20 @@ mod servers {
             return;
         };
         let pool = sqlx::MySqlPool::connect(&url).await.expect("connect");
+        // The check itself works: a name nobody defined reaches the stored functions (1305),
+        // so a default database is selected and the error is the one looked for.
+        let control = pool
+            .execute("SELECT rwsplit_no_such_function_anywhere(1)")
+            .await
+            .expect_err("no such function");
+        assert_eq!(
+            control
+                .as_database_error()
+                .and_then(|d| d.try_downcast_ref::<MySqlDatabaseError>())
+                .map(MySqlDatabaseError::number),
+            Some(1305),
+            "{control}"
+        );
         let mut reaches_stored = Vec::new();
         let mut names: Vec<&str> = pure(Dialect::MySql).collect();
         names.sort_unstable();

@@ -875,6 +875,10 @@ fn implicit_comparisons_record_their_operator() {
             "SELECT id FROM t WHERE id IN (SELECT id FROM u)",
             &["operator(=)"],
         ),
+        (
+            "SELECT id FROM t WHERE id NOT IN (SELECT id FROM u)",
+            &["operator(=)"],
+        ),
         ("SELECT NULLIF(5, 'x'::text)", &["operator(=)"]),
         ("SELECT CASE 5 WHEN 'x'::text THEN 1 END", &["operator(=)"]),
         ("SELECT 5 IS DISTINCT FROM 'x'::text", &["operator(=)"]),
