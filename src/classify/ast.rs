@@ -70,18 +70,7 @@ pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Fact
             Verdict::Primary(_) => Verdict::Primary(Reason::Write("EXPLAIN")),
             read => read,
         },
-        Statement::ExplainTable { .. }
-        | Statement::ShowTables { .. }
-        | Statement::ShowColumns { .. }
-        | Statement::ShowCreate { .. }
-        | Statement::ShowDatabases { .. }
-        | Statement::ShowSchemas { .. }
-        | Statement::ShowViews { .. }
-        | Statement::ShowFunctions { .. }
-        | Statement::ShowCollation { .. }
-        | Statement::ShowCharset(_)
-        | Statement::ShowObjects(_)
-        | Statement::ShowCatalogs { .. } => {
+        _ if matches!(stmt, Statement::ExplainTable { .. }) || is_schema_show(stmt) => {
             let _ = walk(stmt, rules, facts);
             Verdict::Read
         }
@@ -106,12 +95,21 @@ pub(crate) fn classify(stmt: &Statement, rules: &FunctionRules, facts: &mut Fact
 
 /// Every statement sqlparser parses as a `SHOW` (in PostgreSQL all of them are `SHOW name`).
 fn is_show(stmt: &Statement) -> bool {
+    is_schema_show(stmt)
+        || matches!(
+            stmt,
+            Statement::ShowVariable { .. }
+                | Statement::ShowVariables { .. }
+                | Statement::ShowStatus { .. }
+                | Statement::ShowProcessList { .. }
+        )
+}
+
+/// The `SHOW`s of the schema (tables, columns, definitions, ...): reads, in MySQL/MariaDB.
+fn is_schema_show(stmt: &Statement) -> bool {
     matches!(
         stmt,
-        Statement::ShowVariable { .. }
-            | Statement::ShowVariables { .. }
-            | Statement::ShowStatus { .. }
-            | Statement::ShowTables { .. }
+        Statement::ShowTables { .. }
             | Statement::ShowColumns { .. }
             | Statement::ShowCreate { .. }
             | Statement::ShowDatabases { .. }
@@ -122,7 +120,6 @@ fn is_show(stmt: &Statement) -> bool {
             | Statement::ShowCharset(_)
             | Statement::ShowObjects(_)
             | Statement::ShowCatalogs { .. }
-            | Statement::ShowProcessList { .. }
     )
 }
 
@@ -653,28 +650,27 @@ impl Visitor for ReadCheck<'_> {
                         }
                     }
                 }
+                // A one-part name as written: `NULLIF(a, b)` compares with the `=` operator of
+                // its arguments' types; `POINT(x, y)` is the native function at this arity (at
+                // another, or backquoted, a stored function of the same name would answer).
+                if let [ObjectNamePart::Identifier(ident)] = f.name.0.as_slice() {
+                    let lower = ident.value.to_ascii_lowercase();
+                    if lower == "nullif" {
+                        self.builtin_operator("=");
+                    }
+                    if ident.quote_style.is_none()
+                        && functions::native_at_arity(
+                            self.rules.dialect,
+                            &lower,
+                            argument_count(&f.args),
+                        )
+                    {
+                        return ControlFlow::Continue(());
+                    }
+                }
                 // `current_setting(name)` is on the side-effect list whatever the name, like
                 // every PostgreSQL `SHOW`: a built-in setting (`search_path`, `work_mem`) may
                 // have been SET by this session too.
-                if f.name.0.len() == 1 && function_name(&f.name) == "nullif" {
-                    // `NULLIF(a, b)` compares with the `=` operator of its arguments' types.
-                    self.builtin_operator("=");
-                }
-                let unquoted = matches!(
-                    f.name.0.as_slice(),
-                    [ObjectNamePart::Identifier(ident)] if ident.quote_style.is_none()
-                );
-                if unquoted
-                    && functions::native_at_arity(
-                        self.rules.dialect,
-                        &function_name(&f.name),
-                        argument_count(&f.args),
-                    )
-                {
-                    // `POINT(x, y)`: the native function at this arity (at another, a stored
-                    // function of the same name would answer).
-                    return ControlFlow::Continue(());
-                }
                 self.function(&f.name)
             }
             Expr::BinaryOp { op, .. } => self.operator(op),
